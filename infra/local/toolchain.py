@@ -22,6 +22,9 @@ CASSANDRA_VERSION = "5.0.9"
 # Pinned because Maven 3.8's default dependency plugin predates `copy-dependencies` options we use.
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 
+# Where Debian-style systems install JDKs, searched after JAVA_HOME and PATH.
+JDK_GLOB = "/usr/lib/jvm/*/bin/java"
+
 DOCKER_HINT = (
     "Without a local JDK, run the servers with Docker instead: "
     "docker compose -f infra/docker-compose.kafka.yml up kafka cassandra"
@@ -60,7 +63,7 @@ def find_java() -> Java:
         candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
     if shutil.which("java"):
         candidates.append(shutil.which("java"))
-    candidates += sorted(glob.glob("/usr/lib/jvm/*/bin/java"))
+    candidates += sorted(glob.glob(JDK_GLOB))
     found = [Java(c, m) for c in candidates if (m := _java_major(c)) is not None]
     for java in found:
         if java.major == 17:
