@@ -1,0 +1,119 @@
+"""The wire codec writes standard Avro single-object messages and reads older versions."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import avro.io
+import avro.schema
+import fastavro
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.codec import AVRO_DIR, MARKER, Codec, DecodeError, codec, expand
+
+PLACE = {
+    "order_id": 7, "client_order_id": "my-1", "market": "SOL_USDC", "side": "buy", "type": "limit",
+    "time_in_force": "GTC", "post_only": False, "price": 15000, "quantity": 10000,
+    "quote_quantity": None, "stp": "expire_maker",
+}
+
+
+def command_batch(*bodies) -> dict:
+    return {"commands": [
+        {"command_id": f"c{n}", "account": "ada", "ts": 1_700_000_000_000 + n, "body": body}
+        for n, body in enumerate(bodies)
+    ]}
+
+
+def test_the_official_avro_package_reads_what_the_codec_writes():
+    message = codec.encode("exchange.CommandBatch", command_batch(
+        ("exchange.PlaceOrder", PLACE), ("exchange.CancelOrder", {"order_id": 7, "market": "SOL_USDC"}),
+    ))
+    assert message[:2] == MARKER
+    schema = avro.schema.parse(json.dumps(codec.schema("exchange.CommandBatch")))
+    # The header carries the schema's CRC-64-AVRO fingerprint, little-endian, as the spec says.
+    assert int.from_bytes(message[2:10], "little") == int.from_bytes(schema.fingerprint("CRC-64-AVRO"), "big")
+    decoded = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(message[10:])))
+    assert decoded["commands"][0]["body"]["price"] == 15000
+    assert decoded["commands"][0]["body"]["stp"] == "expire_maker"
+    assert decoded["commands"][1]["body"] == {"order_id": 7, "market": "SOL_USDC"}
+
+
+def test_the_codec_reads_what_the_official_avro_package_writes():
+    schema = avro.schema.parse(json.dumps(codec.schema("exchange.Balance")))
+    body = io.BytesIO()
+    avro.io.DatumWriter(schema).write({"asset": "SOL", "available": 5, "held": 2}, avro.io.BinaryEncoder(body))
+    message = MARKER + int.from_bytes(schema.fingerprint("CRC-64-AVRO"), "big").to_bytes(8, "little") + body.getvalue()
+    assert codec.decode(message) == ("exchange.Balance", {"asset": "SOL", "available": 5, "held": 2})
+
+
+def test_union_branches_keep_their_record_names():
+    message = codec.encode("exchange.CommandBatch", command_batch(
+        ("exchange.Deposit", {"asset": "USDC", "amount": 10, "reference": "r"}),
+        ("exchange.Withdraw", {"asset": "USDC", "amount": 10, "reference": "r"}),
+    ))
+    _, batch = codec.decode(message)
+    assert [c["body"][0] for c in batch["commands"]] == ["exchange.Deposit", "exchange.Withdraw"]
+
+
+def test_a_message_written_with_version_1_is_read_with_todays_schema():
+    """PlaceOrder v1 had no `stp`; today's reader fills in its default."""
+    old_types = {}
+    for path in [*AVRO_DIR.glob("*.avsc"), *(AVRO_DIR / "history" / "v1").glob("*.avsc")]:
+        raw = json.loads(path.read_text())
+        old_types[f"{raw['namespace']}.{raw['name']}"] = raw
+    old_schema = expand("exchange.CommandBatch", old_types)
+    assert "stp" not in json.dumps(old_schema)
+    old_place = {k: v for k, v in PLACE.items() if k != "stp"}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(old_schema), command_batch(("exchange.PlaceOrder", old_place)))
+    fingerprint = int.from_bytes(avro.schema.parse(json.dumps(old_schema)).fingerprint("CRC-64-AVRO"), "big")
+    message = MARKER + fingerprint.to_bytes(8, "little") + body.getvalue()
+
+    name, batch = codec.decode(message)
+    assert name == "exchange.CommandBatch"
+    kind, place = batch["commands"][0]["body"]
+    assert kind == "exchange.PlaceOrder"
+    assert place["stp"] == "expire_taker"  # the default
+    assert place["price"] == 15000
+
+
+@pytest.mark.parametrize("garbage, reason", [
+    (b"", "marker"), (b"{\"json\": true}", "marker"), (MARKER + b"\x00" * 8 + b"x", "fingerprint"),
+])
+def test_garbage_is_a_decode_error_with_a_reason(garbage, reason):
+    with pytest.raises(DecodeError, match=reason):
+        codec.decode(garbage)
+
+
+def test_a_truncated_or_padded_body_is_a_decode_error():
+    message = codec.encode("exchange.Balance", {"asset": "SOL", "available": 5, "held": 2})
+    with pytest.raises(DecodeError):
+        codec.decode(message[:-1])
+    with pytest.raises(DecodeError, match="trailing"):
+        codec.decode(message + b"\x00")
+
+
+def test_decode_as_insists_on_the_topic_record_type():
+    message = codec.encode("exchange.Balance", {"asset": "SOL", "available": 5, "held": 2})
+    with pytest.raises(DecodeError, match="expected exchange.Trade"):
+        codec.decode_as("exchange.Trade", message)
+
+
+@given(st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.integers(0, 2**63 - 1)), max_size=20))
+def test_depth_updates_round_trip(levels):
+    update = {"market": "BTC_USDT", "first_update_id": 1, "last_update_id": 9,
+              "bids": [{"price": p, "quantity": q} for p, q in levels], "asks": [], "ts": 5}
+    assert codec.decode_as("exchange.DepthUpdate", codec.encode("exchange.DepthUpdate", update)) == update
+
+
+def test_every_schema_file_is_a_valid_standalone_schema_once_expanded():
+    fresh = Codec()
+    for name in fresh.names:
+        avro.schema.parse(json.dumps(fresh.schema(name)))  # raises if not valid Avro
+    assert "exchange.CommandBatch" in fresh.names and "exchange.DeadLetter" in fresh.names
+    assert len(list(Path(AVRO_DIR).glob("*.avsc"))) >= len(fresh.names)
