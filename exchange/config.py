@@ -42,6 +42,7 @@ class Settings:
     cassandra_heap: str
     cassandra_keyspace: str
     cassandra_replication: str
+    partitions: int
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -81,6 +82,7 @@ class Settings:
             cassandra_heap=read.text("CASSANDRA_HEAP", "1g"),
             cassandra_keyspace=read.identifier("CASSANDRA_KEYSPACE", "exchange"),
             cassandra_replication=read.text("CASSANDRA_REPLICATION", "SimpleStrategy:1"),
+            partitions=read.count("EXCHANGE_PARTITIONS", 4),
         )
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         return settings
@@ -102,6 +104,7 @@ VARIABLES = {
     "CASSANDRA_HEAP": "cassandra_heap",
     "CASSANDRA_KEYSPACE": "cassandra_keyspace",
     "CASSANDRA_REPLICATION": "cassandra_replication",
+    "EXCHANGE_PARTITIONS": "partitions",
 }
 
 
@@ -148,6 +151,12 @@ class _Reader:
         value = self.text(name, str(default))
         if not value.isdigit() or not 0 < int(value) < 65536:
             raise ConfigError(f"{name}={value!r}: must be a TCP port number")
+        return int(value)
+
+    def count(self, name: str, default: int) -> int:
+        value = self.text(name, str(default))
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"{name}={value!r}: must be a whole number, at least 1")
         return int(value)
 
     def identifier(self, name: str, default: str) -> str:

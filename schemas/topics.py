@@ -1,0 +1,68 @@
+"""The topic catalogue: every topic the exchange reads or writes, with its key, record and settings.
+
+Keys are plain UTF-8 (an account id or a market symbol). Market-keyed topics are partitioned by
+the market's pinned `partition` (stored in its exchange.markets record), not by hashing, so
+adding partitions never moves a market by surprise. Account-keyed topics use Kafka's default
+partitioner (murmur2 of the key), the same in every client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.partitioner import murmur2
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str  # what the key holds
+    record: str  # the one Avro record type of its values
+    partitioned: bool  # True: the exchange's partition count; False: one partition
+    compacted: bool = False
+    retention_ms: int = 7 * DAY_MS
+    doc: str = ""
+
+    def config(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+    def partitions(self, exchange_partitions: int) -> int:
+        return exchange_partitions if self.partitioned else 1
+
+
+ASSETS = Topic("exchange.assets", "asset symbol", "exchange.Asset", False, compacted=True,
+               doc="asset definitions; the latest record per symbol is current")
+MARKETS = Topic("exchange.markets", "market symbol", "exchange.Market", False, compacted=True,
+                doc="market definitions, status (open/halted) and pinned partition")
+COMMANDS = Topic("exchange.commands", "account", "exchange.CommandBatch", True,
+                 doc="what accounts ask for: place, cancel, cancel all, deposit, withdraw")
+ORDERS = Topic("exchange.orders", "market", "exchange.MarketCommandBatch", True,
+               doc="commands whose funds are held, on their way to the market's book")
+SETTLEMENTS = Topic("exchange.settlements", "account", "exchange.SettlementBatch", True,
+                    doc="fills, releases of holds and fees, back to the accounts")
+TRADES = Topic("exchange.trades", "market", "exchange.TradeBatch", True, retention_ms=30 * DAY_MS,
+               doc="every trade, in sequence per market")
+ORDER_UPDATES = Topic("exchange.order-updates", "market", "exchange.OrderUpdateBatch", True,
+                      doc="order state changes: NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED")
+DEPTH = Topic("exchange.depth", "market", "exchange.DepthUpdate", True, retention_ms=DAY_MS,
+              doc="order-book level changes with first/last update ids")
+BALANCES = Topic("exchange.balances", "account", "exchange.BalanceUpdate", True,
+                 doc="new balances of the assets a batch changed")
+COMMAND_RESULTS = Topic("exchange.command-results", "account", "exchange.CommandResult", True,
+                        retention_ms=DAY_MS, doc="refused commands with a reason; deposits and withdrawals done")
+DEAD_LETTERS = Topic("exchange.dead-letters", "source topic", "exchange.DeadLetter", False,
+                     retention_ms=30 * DAY_MS, doc="input a stage could not decode, with the reason")
+
+CATALOGUE = (ASSETS, MARKETS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, ORDER_UPDATES, DEPTH, BALANCES,
+             COMMAND_RESULTS, DEAD_LETTERS)
+
+FEE_ACCOUNT = "exchange-fees"  # the account fees are credited to
+
+
+def account_partition(account: str, partitions: int) -> int:
+    """The partition of an account-keyed topic, exactly as Kafka's default partitioner picks it."""
+    return (murmur2(account.encode()) & 0x7FFFFFFF) % partitions
