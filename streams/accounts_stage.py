@@ -1,0 +1,142 @@
+"""The accounts stage: decides each command once against the account's funds, applies settlements.
+
+It reads `exchange.commands` and `exchange.settlements` (both keyed by account, co-partitioned)
+and owns one row per account (`exchange.AccountState`). Pure: rows come from a mapping (the Faust
+table in a worker, a dict in tests) and the result says what to write and what to send.
+
+Why decisions go through an outbox: the stage interleaves two input topics, and a replay after a
+crash would interleave them differently, so deciding a command again could give another answer
+(a settlement in between frees funds). So the worker writes the row, holding the decision's
+outputs in `outbox`, makes it durable, and only then sends the outputs. A replayed command whose
+row already records it (`last_command_offset`) is not decided again; its outputs are re-sent from
+the outbox, and downstream drops the duplicates: matching by (source partition, source offset),
+clients by command id.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from schemas.topics import BALANCES, COMMAND_RESULTS, ORDERS, account_partition
+
+from .account import UNKNOWN_ASSET, UNKNOWN_MARKET, Account, new_state
+from .outputs import Outgoing, StageResult
+
+
+class AccountsStage:
+    def __init__(self, rows: Mapping[str, dict], markets: Mapping[str, dict], assets: Mapping[str, dict],
+                 partitions: int) -> None:
+        self.rows = rows
+        self.markets = markets
+        self.assets = assets
+        self.partitions = partitions
+
+    def _load(self, account_id: str) -> Account:
+        state = self.rows.get(account_id)
+        return Account(state if state is not None else new_state(account_id))
+
+    # -- exchange.commands ----------------------------------------------------------------
+
+    def on_commands(self, partition: int, offset: int, commands: list[dict], now_ms: int) -> StageResult:
+        """Decide (or, on a replay, re-send) every command of one exchange.commands message."""
+        result = StageResult()
+        accounts: dict[str, Account] = {}
+        decided: set[str] = set()
+        replayed: set[str] = set()
+        forwards: dict[str, list[dict]] = {}
+        for command in commands:
+            account_id = command["account"]
+            account = accounts.get(account_id) or accounts.setdefault(account_id, self._load(account_id))
+            if account_id not in decided and account.state["last_command_offset"] >= offset:
+                replayed.add(account_id)
+                entry = _outbox_entry(account, offset, command["command_id"])
+                if entry is not None:  # otherwise a later write proved it delivered
+                    self._emit(entry, forwards, result)
+                continue
+            if account_id not in decided:
+                decided.add(account_id)
+                account.state["outbox"] = []  # what it held was delivered before this message began
+            entry = {"offset": offset, "forward": None, "result": None}
+            entry.update(self._decide(account, command))
+            account.state["outbox"].append(entry)
+            self._emit(entry, forwards, result)
+        for account_id in decided:
+            state = accounts[account_id].state
+            state["last_command_offset"] = offset
+            result.rows[account_id] = state
+        for market, batch in forwards.items():
+            record = {"market": market, "source_partition": partition, "source_offset": offset, "commands": batch}
+            result.messages.append(Outgoing(ORDERS, market, record, self.markets[market]["partition"]))
+        for account_id, account in accounts.items():
+            # A replay re-sends every balance: the update it may have lost is not in the outbox.
+            assets = account.changed_assets if account_id in decided else set(account.state["balances"])
+            self._balance_update(account, assets, now_ms, result)
+        return result
+
+    def _decide(self, account: Account, command: dict) -> dict[str, Any]:
+        kind, body = command["body"]
+        if kind == "exchange.PlaceOrder":
+            place = dict(body)
+            reason = account.place(place, self.markets.get(place["market"]))
+            if reason is None:
+                return {"forward": {**command, "body": (kind, place)}}
+            return {"result": _result(command, reason, place["order_id"])}
+        if kind in ("exchange.CancelOrder", "exchange.CancelAll"):
+            # Only the book knows whether an order still rests: whether this account's hold was
+            # released yet depends on timing, and a market's order flow must not.
+            if body["market"] in self.markets:
+                return {"forward": command}
+            return {"result": _result(command, UNKNOWN_MARKET, body.get("order_id"))}
+        if body["asset"] not in self.assets:
+            return {"result": _result(command, UNKNOWN_ASSET)}
+        move = account.deposit if kind == "exchange.Deposit" else account.withdraw
+        return {"result": _result(command, move(body["asset"], body["amount"]))}
+
+    def _emit(self, entry: dict, forwards: dict[str, list[dict]], result: StageResult) -> None:
+        if entry["forward"] is not None:
+            command = entry["forward"]
+            forwards.setdefault(command["body"][1]["market"], []).append(command)
+        if entry["result"] is not None:
+            outcome = entry["result"]
+            partition = account_partition(outcome["account"], self.partitions)
+            result.messages.append(Outgoing(COMMAND_RESULTS, outcome["account"], outcome, partition))
+
+    # -- exchange.settlements -------------------------------------------------------------
+
+    def on_settlements(self, batch: dict, now_ms: int) -> StageResult:
+        """Apply the fills, releases and fees of one settlement message; duplicates change nothing.
+
+        Raises LedgerError (and changes nothing) if an item cannot apply.
+        """
+        result = StageResult()
+        market = self.markets[batch["market"]]
+        account = self._load(batch["account"])
+        changed = False
+        for item in batch["items"]:
+            changed |= account.settle(market, item)
+        if changed:
+            result.rows[batch["account"]] = account.state
+        assets = account.changed_assets or {market["base"], market["quote"]}
+        self._balance_update(account, assets, now_ms, result)
+        return result
+
+    def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult) -> None:
+        if not assets:
+            return
+        balances = [{"asset": asset, **account.balance(asset)} for asset in sorted(assets)]
+        record = {"account": account.account_id, "balances": balances, "ts": now_ms}
+        partition = account_partition(account.account_id, self.partitions)
+        result.messages.append(Outgoing(BALANCES, account.account_id, record, partition))
+
+
+def _outbox_entry(account: Account, offset: int, command_id: str) -> dict | None:
+    for entry in account.state["outbox"]:
+        decided = entry["forward"] or entry["result"]
+        if entry["offset"] == offset and decided["command_id"] == command_id:
+            return entry
+    return None
+
+
+def _result(command: dict, reason: str | None, order_id: int | None = None) -> dict[str, Any]:
+    return {"command_id": command["command_id"], "account": command["account"], "accepted": reason is None,
+            "reason": reason, "order_id": order_id, "ts": command["ts"]}

@@ -1,0 +1,208 @@
+"""The matching stage: runs one engine per market of a partition and says what its events mean.
+
+Input: `exchange.MarketCommandBatch` messages of one `exchange.orders` partition. Output per
+batch: trades, order updates and depth changes (keyed by market), settlements (keyed by account),
+and refused cancels. Pure: engines are rebuilt from a `BookJournal` over the stage's table, and
+the worker sends the outputs, waits until Kafka has them, and only then commits the batch to the
+journal. A crash in between replays the batch from the journal's rolled-back state, producing the
+same events with the same sequence numbers, which every consumer can recognise as duplicates.
+
+A batch from a (source partition, source offset) that the market already applied is skipped:
+the accounts stage re-sends a batch after a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from schemas.topics import COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES, account_partition
+from streams.engine import (
+    Accepted, Cancel, CancelAll, Done, Engine, LevelChanged, MarketState, OrderRow, Place, Rejected, Trade,
+)
+
+from .book_journal import BookJournal
+from .outputs import Outgoing, StageResult
+
+STATUS = {"filled": "FILLED", "canceled": "CANCELED", "expired": "EXPIRED"}
+OPPOSITE = {"buy": "sell", "sell": "buy"}
+
+
+@dataclass
+class PendingCommit:
+    """What the journal writes once the batch's outputs are safely on Kafka."""
+
+    market: str
+    seq: int
+    watermarks: dict[str, int]
+    changed: dict[int, OrderRow | None]
+
+
+class MatchingStage:
+    def __init__(self, journal: BookJournal, markets: Mapping[str, dict], specs, partitions: int) -> None:
+        self.journal = journal
+        self.markets = markets
+        self.specs = specs  # market record -> engine MarketSpec
+        self.partitions = partitions
+        self.engines: dict[str, Engine] = {}
+        self.watermarks: dict[str, dict[str, int]] = {}
+
+    def restore(self, symbols: list[str]) -> None:
+        """Rebuild the engines of these markets from the table (once per partition assignment)."""
+        for market, state in self.journal.restore(symbols).items():
+            spec = self.specs(self.markets[market])
+            self.engines[market] = Engine.restore(spec, state.rows, MarketState(market, state.seq))
+            self.watermarks[market] = state.watermarks
+
+    def engine(self, market: str) -> Engine:
+        if market not in self.engines:
+            self.restore([market])
+        return self.engines[market]
+
+    def on_batch(self, batch: dict, now_ms: int) -> tuple[StageResult, PendingCommit | None]:
+        market = batch["market"]
+        engine = self.engine(market)
+        source = str(batch["source_partition"])
+        watermarks = self.watermarks[market]
+        if batch["source_offset"] <= watermarks.get(source, -1):
+            return StageResult(), None  # already applied: a re-sent batch
+        outputs = _Outputs(market, self.markets[market], self.partitions, engine.seq)
+        for command in batch["commands"]:
+            outputs.add(command, engine)
+        watermarks[source] = batch["source_offset"]
+        changed = {order_id: engine.order_row(order_id) for order_id in outputs.touched}
+        result = outputs.finish(engine, now_ms)
+        return result, PendingCommit(market, engine.seq, dict(watermarks), changed)
+
+    def commit(self, pending: PendingCommit) -> None:
+        self.journal.commit(pending.market, pending.seq, pending.watermarks, pending.changed)
+
+
+class _Outputs:
+    """Turns the engine's events for one batch into the records each topic carries."""
+
+    def __init__(self, market: str, definition: dict, partitions: int, first_seq: int) -> None:
+        self.market = market
+        self.definition = definition
+        self.partitions = partitions
+        self.first_seq = first_seq + 1
+        self.trades: list[dict] = []
+        self.updates: list[tuple[int, dict]] = []
+        self.settlements: dict[str, list[dict]] = {}
+        self.results: list[dict] = []
+        self.levels: dict[tuple[str, int], int] = {}
+        self.touched: dict[int, None] = {}  # ordered set of order ids whose rows changed
+        self.last_fill: dict[int, tuple[int, str, str]] = {}  # order id -> (seq, account, side)
+
+    def add(self, command: dict, engine: Engine) -> None:
+        kind, body = command["body"]
+        account, ts = command["account"], command["ts"]
+        if kind == "exchange.PlaceOrder":
+            sides = {}
+            engine_command = Place(body["order_id"], account, body["side"], body["type"], body["time_in_force"],
+                                   body["price"], body["quantity"], ts, body["post_only"], body["quote_quantity"],
+                                   body["stp"], self.market)
+            taker_side = body["side"]
+        elif kind == "exchange.CancelOrder":
+            sides = {body["order_id"]: _side_of(engine, body["order_id"])}
+            engine_command = Cancel(body["order_id"], account, ts, self.market)
+            taker_side = None
+        else:
+            sides = {o.order_id: o.side for o in list(engine.orders.values()) if o.account == account}
+            engine_command = CancelAll(account, ts, self.market)
+            taker_side = None
+        for event in engine.handle(engine_command):
+            self._event(event, kind, body, account, taker_side, sides, command)
+
+    def _event(self, event, kind: str, body: dict, account: str, taker_side, sides: dict, command: dict) -> None:
+        if isinstance(event, LevelChanged):
+            self.levels[(event.side, event.price)] = event.qty
+        elif isinstance(event, Trade):
+            self._trade(event)
+        elif isinstance(event, Accepted):
+            self.touched[event.order_id] = None
+            self._update(event.seq, event.order_id, event.account, event.side, "NEW", 0, 0, event.qty, None, event.ts)
+        elif isinstance(event, Done):
+            self.touched[event.order_id] = None
+            if taker_side is not None:
+                side = taker_side if event.order_id == body["order_id"] else OPPOSITE[taker_side]
+            else:
+                side = sides[event.order_id]
+            self._update(event.seq, event.order_id, event.account, side, STATUS[event.status], event.filled_qty,
+                         event.filled_quote, event.remaining_qty, event.reason, event.ts)
+            self._settle(event.account, event.seq, "release", event.order_id, side)
+            self.last_fill.pop(event.order_id, None)
+        elif isinstance(event, Rejected):
+            if kind == "exchange.PlaceOrder":
+                self._update(event.seq, body["order_id"], account, body["side"], "REJECTED", 0, 0, None,
+                             event.reason, event.ts)
+                self._settle(account, event.seq, "release", body["order_id"], body["side"])
+            else:
+                self.results.append({"command_id": command["command_id"], "account": account, "accepted": False,
+                                     "reason": event.reason, "order_id": body.get("order_id"), "ts": event.ts})
+
+    def _trade(self, trade: Trade) -> None:
+        maker_side = OPPOSITE[trade.taker_side]
+        self.trades.append({
+            "trade_id": trade.seq, "market": self.market, "price": trade.price, "quantity": trade.qty,
+            "quote": trade.quote, "taker_side": trade.taker_side, "maker_order_id": trade.maker_order_id,
+            "maker_account": trade.maker_account, "taker_order_id": trade.taker_order_id,
+            "taker_account": trade.taker_account, "maker_fee": trade.maker_fee, "taker_fee": trade.taker_fee,
+            "ts": trade.ts,
+        })
+        base = trade.qty * self.definition["base_per_step"]
+        for order_id, owner, side, fee in ((trade.maker_order_id, trade.maker_account, maker_side, trade.maker_fee),
+                                           (trade.taker_order_id, trade.taker_account, trade.taker_side, trade.taker_fee)):
+            self.touched[order_id] = None
+            self._settle(owner, trade.seq, "fill", order_id, side, base, trade.quote, fee)
+            self.last_fill[order_id] = (trade.seq, owner, side)
+        if trade.maker_fee + trade.taker_fee:
+            self._settle(FEE_ACCOUNT, trade.seq, "fee", trade.taker_order_id, trade.taker_side,
+                         fee=trade.maker_fee + trade.taker_fee)
+
+    def _settle(self, account: str, seq: int, kind: str, order_id: int, side: str, base: int = 0, quote: int = 0,
+                fee: int = 0) -> None:
+        self.settlements.setdefault(account, []).append(
+            {"seq": seq, "kind": kind, "order_id": order_id, "side": side, "base": base, "quote": quote, "fee": fee})
+
+    def _update(self, seq, order_id, account, side, status, filled, filled_quote, remaining, reason, ts) -> None:
+        self.updates.append((seq, {
+            "seq": seq, "order_id": order_id, "account": account, "market": self.market, "side": side,
+            "status": status, "filled_quantity": filled, "filled_quote": filled_quote,
+            "remaining_quantity": remaining, "reason": reason, "ts": ts,
+        }))
+
+    def finish(self, engine: Engine, now_ms: int) -> StageResult:
+        # Orders that traded and still rest end the batch partly filled.
+        for order_id, (seq, account, side) in self.last_fill.items():
+            row = engine.order_row(order_id)
+            if row is not None:
+                self._update(seq, order_id, account, side, "PARTIALLY_FILLED", row.filled_qty, row.filled_quote,
+                             row.remaining, None, row.ts)
+        result = StageResult()
+        market, partition = self.market, self.definition["partition"]
+        send = result.messages.append
+        if self.trades:
+            send(Outgoing(TRADES, market, {"market": market, "trades": self.trades}, partition))
+        if self.updates:
+            self.updates.sort(key=lambda pair: pair[0])
+            send(Outgoing(ORDER_UPDATES, market, {"market": market, "updates": [u for _, u in self.updates]}, partition))
+        if engine.seq >= self.first_seq:  # every batch with events, so update ids stay contiguous
+            bids = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "buy"]
+            asks = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "sell"]
+            send(Outgoing(DEPTH, market, {"market": market, "first_update_id": self.first_seq,
+                                          "last_update_id": engine.seq, "bids": bids, "asks": asks,
+                                          "ts": now_ms}, partition))
+        for account, items in self.settlements.items():
+            send(Outgoing(SETTLEMENTS, account, {"account": account, "market": market, "items": items},
+                          account_partition(account, self.partitions)))
+        for outcome in self.results:
+            send(Outgoing(COMMAND_RESULTS, outcome["account"], outcome,
+                          account_partition(outcome["account"], self.partitions)))
+        return result
+
+
+def _side_of(engine: Engine, order_id: int) -> str | None:
+    row = engine.order_row(order_id)
+    return row.side if row is not None else None
+

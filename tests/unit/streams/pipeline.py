@@ -1,0 +1,178 @@
+"""An in-memory stand-in for Kafka and the worker, to test the stages' crash protocols exactly.
+
+Topics are lists per partition; each stage reads at a position and commits offsets now and then,
+as Faust does. A crash can strike at any step of processing a message: the stage's table writes
+land as a prefix (Kafka keeps one changelog partition in order), its outputs land as a prefix, and
+positions fall back to the last committed offsets. In-memory state (engines, journal caches) is
+lost and rebuilt from the tables, as in a restarted worker.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
+from streams.accounts_stage import AccountsStage
+from streams.book_journal import BookJournal
+from streams.matching_stage import MatchingStage
+from exchange.reference import market_spec
+
+
+class Recording(dict):
+    """A table view that keeps writes pending until the harness decides which of them landed."""
+
+    def __init__(self, durable: dict) -> None:
+        super().__init__()
+        self.durable = durable
+        self.pending: list[tuple[str, object]] = []
+        self._overlay: dict[str, object] = {}
+
+    _GONE = object()
+
+    def get(self, key, default=None):
+        value = self._overlay.get(key, self.durable.get(key, default))
+        return default if value is self._GONE else value
+
+    def __getitem__(self, key):
+        value = self.get(key, self._GONE)
+        if value is self._GONE:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key, value):
+        self.pending.append((key, value))
+        self._overlay[key] = value
+
+    def pop(self, key, default=None):
+        value = self.get(key, default)
+        self.pending.append((key, self._GONE))
+        self._overlay[key] = self._GONE
+        return value
+
+    def items(self):
+        return [(k, v) for k, v in self.durable.items()]
+
+    def land(self, count: int | None = None) -> None:
+        for key, value in self.pending[:count]:
+            if value is self._GONE:
+                self.durable.pop(key, None)
+            else:
+                self.durable[key] = value
+        self.pending, self._overlay = [], {}
+
+
+class Pipeline:
+    def __init__(self, markets: dict[str, dict], assets: dict[str, dict], partitions: int = 2,
+                 crash_rate: float = 0.0, seed: int = 0) -> None:
+        self.markets, self.assets, self.partitions = markets, assets, partitions
+        self.random = random.Random(seed)
+        self.crash_rate = crash_rate
+        self.crashes = 0
+        self.logs: dict[str, list[list]] = defaultdict(lambda: [[] for _ in range(partitions)])
+        self.account_rows: dict[str, dict] = {}
+        self.book_rows: dict[str, dict] = {}
+        self.committed: dict[tuple[str, int], int] = defaultdict(int)
+        self.restart()
+
+    def restart(self) -> None:
+        self.position = dict(self.committed)
+        self.position = defaultdict(int, self.position)
+        self.matching = {}  # per orders partition, rebuilt lazily from the table
+
+    # -- producing --------------------------------------------------------------------------
+
+    def submit(self, commands: list[dict]) -> None:
+        """What the API does: one exchange.commands message per partition of the batch."""
+        by_partition = defaultdict(list)
+        for command in commands:
+            by_partition[account_partition(command["account"], self.partitions)].append(command)
+        for partition, batch in by_partition.items():
+            self.logs[COMMANDS.name][partition].append({"commands": batch})
+
+    # -- consuming --------------------------------------------------------------------------
+
+    def pending_inputs(self) -> list[tuple[str, int]]:
+        return [(topic, p) for topic in (COMMANDS.name, SETTLEMENTS.name, ORDERS.name)
+                for p in range(self.partitions) if self.position[(topic, p)] < len(self.logs[topic][p])]
+
+    def run(self, max_steps: int = 10**7) -> None:
+        for _ in range(max_steps):
+            ready = self.pending_inputs()
+            if not ready:
+                return
+            self.step(*self.random.choice(ready))
+        raise AssertionError("pipeline did not settle")
+
+    def step(self, topic: str, partition: int) -> None:
+        offset = self.position[(topic, partition)]
+        record = self.logs[topic][partition][offset]
+        crash = self.random.random() < self.crash_rate
+        if topic == ORDERS.name:
+            self._match(partition, offset, record, crash)
+        else:
+            self._account(topic, partition, offset, record, crash)
+        if crash:
+            return
+        self.position[(topic, partition)] = offset + 1
+        if self.random.random() < 0.3:  # Faust commits now and then, not after every message
+            for key, value in self.position.items():
+                self.committed[key] = value
+
+    def _account(self, topic: str, partition: int, offset: int, record: dict, crash: bool) -> None:
+        rows = Recording(self.account_rows)
+        stage = AccountsStage(rows, self.markets, self.assets, self.partitions)
+        if topic == COMMANDS.name:
+            result = stage.on_commands(partition, offset, record["commands"], now_ms=0)
+        else:
+            result = stage.on_settlements(record, now_ms=0)
+        for key, value in result.rows.items():
+            rows[key] = value
+        # Protocol: rows durable first (a flush), then outputs. A crash during the flush leaves a
+        # prefix of the rows and sends nothing; a crash while sending leaves every row and a prefix
+        # of the messages.
+        if crash:
+            if self.random.random() < 0.5:
+                rows.land(self.random.randint(0, len(rows.pending)))
+            else:
+                rows.land()
+                self._send(result.messages[: self.random.randint(0, len(result.messages))])
+            self._crash()
+            return
+        rows.land()
+        self._send(result.messages)
+
+    def _match(self, partition: int, offset: int, record: dict, crash: bool) -> None:
+        rows = Recording(self.book_rows)
+        stage = self.matching.get(partition)
+        if stage is None:
+            stage = self.matching[partition] = MatchingStage(BookJournal(rows), self.markets, market_spec,
+                                                             self.partitions)
+        stage.journal.table = rows
+        result, pending = stage.on_batch(record, now_ms=0)
+        # Protocol: outputs delivered first, then the journal's rows.
+        if crash and self.random.random() < 0.5:
+            self._send(result.messages[: self.random.randint(0, len(result.messages))])
+            self._crash()
+            return
+        self._send(result.messages)
+        if pending is not None:
+            stage.commit(pending)
+        if crash:
+            rows.land(self.random.randint(0, len(rows.pending)))
+            self._crash()
+            return
+        rows.land()
+
+    def _send(self, messages) -> None:
+        for message in messages:
+            self.logs[message.topic.name][message.partition].append(message.record)
+
+    def _crash(self) -> None:
+        self.crashes += 1
+        self.restart()
+
+    # -- reading results ----------------------------------------------------------------------
+
+    def records(self, topic_name: str) -> list[dict]:
+        return [record for partition in self.logs[topic_name] for record in partition]

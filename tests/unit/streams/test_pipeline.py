@@ -1,0 +1,230 @@
+"""Accounts and matching stages wired through in-memory topics: money, books and crash safety."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import Counter, defaultdict
+
+import pytest
+
+from exchange.reference import make_asset, make_market, market_spec
+from schemas.topics import COMMANDS, FEE_ACCOUNT, ORDERS, TRADES, account_partition
+from streams.book_journal import BookJournal
+from streams.engine import Cancel, Engine, Place
+
+from .pipeline import Pipeline
+
+PARTITIONS = 2
+ASSETS = {a["symbol"]: a for a in (make_asset("SOL", 9, 0), make_asset("USDC", 6, 0),
+                                    make_asset("BTC", 8, 0), make_asset("USDT", 6, 0))}
+MARKETS = {
+    "SOL_USDC": make_market("SOL_USDC", ASSETS["SOL"], ASSETS["USDC"], tick="0.01", step="0.001",
+                            maker_fee="0.001", taker_fee="0.002", partition=0, ts=0),
+    "BTC_USDT": make_market("BTC_USDT", ASSETS["BTC"], ASSETS["USDT"], tick="0.1", step="0.00001",
+                            maker_fee="0.0005", taker_fee="0.001", partition=1, ts=0),
+}
+_ids = itertools.count(1)
+
+
+def command(account: str, body_name: str, body: dict) -> dict:
+    n = next(_ids)
+    return {"command_id": f"cmd-{n}", "account": account, "ts": 1_000 + n, "body": (f"exchange.{body_name}", body)}
+
+
+def deposit(account: str, asset: str, amount: int) -> dict:
+    return command(account, "Deposit", {"asset": asset, "amount": amount, "reference": ""})
+
+
+def place(account: str, market: str, side: str, price: int | None, qty: int | None, order_id: int | None = None,
+          type_: str = "limit", tif: str = "GTC", quote_quantity: int | None = None) -> dict:
+    return command(account, "PlaceOrder", {
+        "order_id": order_id if order_id is not None else next(_ids), "client_order_id": None, "market": market,
+        "side": side, "type": type_, "time_in_force": tif, "post_only": False, "price": price, "quantity": qty,
+        "quote_quantity": quote_quantity, "stp": "expire_taker"})
+
+
+def cancel(account: str, market: str, order_id: int) -> dict:
+    return command(account, "CancelOrder", {"order_id": order_id, "market": market})
+
+
+def balances(pipeline: Pipeline, account: str) -> dict[str, tuple[int, int]]:
+    state = pipeline.account_rows.get(account, {"balances": {}})
+    return {asset: (b["available"], b["held"]) for asset, b in state["balances"].items() if b != {"available": 0, "held": 0}}
+
+
+def test_a_trade_with_fees_settles_exactly_as_computed_by_hand():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("alice", "USDC", 1_000_000_000), deposit("bob", "SOL", 10_000_000_000)])
+    pipeline.run()
+    # bob offers 2 SOL at 150; alice bids for 1 SOL at 151 and trades at bob's price.
+    pipeline.submit([place("bob", "SOL_USDC", "sell", 15000, 2000)])
+    pipeline.run()
+    pipeline.submit([place("alice", "SOL_USDC", "buy", 15100, 1000)])
+    pipeline.run()
+
+    # 1 SOL at 150 USDC = 150_000_000 USDC atoms; maker fee 0.1% = 150_000, taker fee 0.2% = 300_000.
+    assert balances(pipeline, "alice") == {"USDC": (1_000_000_000 - 150_000_000 - 300_000, 0),
+                                            "SOL": (1_000_000_000, 0)}
+    assert balances(pipeline, "bob") == {"SOL": (8_000_000_000, 1_000_000_000),
+                                         "USDC": (150_000_000 - 150_000, 0)}
+    assert balances(pipeline, FEE_ACCOUNT) == {"USDC": (450_000, 0)}
+    [trade] = [t for batch in pipeline.records(TRADES.name) for t in batch["trades"]]
+    assert (trade["price"], trade["quantity"], trade["quote"]) == (15000, 1000, 150_000_000)
+    assert (trade["maker_fee"], trade["taker_fee"], trade["taker_side"]) == (150_000, 300_000, "buy")
+    assert_conserved(pipeline)
+
+
+def test_refusals_cost_nothing():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("carol", "USDT", 100)])
+    pipeline.run()
+    pipeline.submit([
+        place("carol", "BTC_USDT", "buy", 3_000_000, 1000),  # far more than 100 atoms
+        place("carol", "DOGE_USDT", "buy", 1, 1),
+        cancel("carol", "BTC_USDT", 424242),
+        command("carol", "Withdraw", {"asset": "USDT", "amount": 101, "reference": ""}),
+    ])
+    pipeline.run()
+    results = [r for p in pipeline.logs["exchange.command-results"] for r in p if r["reason"]]
+    assert sorted(r["reason"] for r in results) == ["insufficient_funds", "insufficient_funds", "unknown_market",
+                                                    "unknown_order"]
+    assert balances(pipeline, "carol") == {"USDT": (100, 0)}
+    # Only the cancel travels to the book, which alone knows the order does not rest.
+    [forwarded] = pipeline.records(ORDERS.name)
+    assert [c["body"][0] for c in forwarded["commands"]] == ["exchange.CancelOrder"]
+
+
+def random_workload(seed: int, n: int) -> list[list[dict]]:
+    """Batches of commands over both markets. Each market's traders share one commands partition,
+    so a market's order flow does not depend on how the partitions' processing interleaves."""
+    rng = random.Random(seed)
+    traders = {market: [a for a in (f"{market.lower()}-trader-{i}" for i in range(200))
+                        if account_partition(a, PARTITIONS) == MARKETS[market]["partition"]][:6]
+               for market in MARKETS}
+    batches = [[deposit(a, asset, 10**15) for market, accounts in traders.items() for a in accounts
+                for asset in (MARKETS[market]["base"], MARKETS[market]["quote"])]]
+    live: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for _ in range(n // 10):
+        batch = []
+        for _ in range(10):
+            market = rng.choice(list(MARKETS))
+            account = rng.choice(traders[market])
+            roll = rng.random()
+            if roll < 0.25 and live[market]:
+                owner, order_id = live[market].pop(rng.randrange(len(live[market])))
+                batch.append(cancel(owner, market, order_id))
+            elif roll < 0.35:
+                side = rng.choice(["buy", "sell"])
+                funds = rng.randint(10**4, 10**8) if side == "buy" else None
+                batch.append(place(account, market, side, None, rng.choice([None, rng.randint(1, 50)]) if funds
+                                   else rng.randint(1, 50), type_="market", tif=rng.choice(["IOC", "FOK"]),
+                                   quote_quantity=funds))
+            else:
+                order = place(account, market, rng.choice(["buy", "sell"]), rng.randint(990, 1010),
+                              rng.randint(1, 40), tif=rng.choice(["GTC", "GTC", "GTC", "IOC", "FOK"]))
+                live[market].append((account, order["body"][1]["order_id"]))
+                batch.append(order)
+        batches.append(batch)
+    return batches
+
+
+def run(batches: list[list[dict]], crash_rate: float, seed: int) -> Pipeline:
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS, crash_rate=crash_rate, seed=seed)
+    for batch in batches:
+        pipeline.submit(batch)
+        for _ in range(pipeline.random.randint(0, 6)):  # interleave submitting and processing
+            if ready := pipeline.pending_inputs():
+                pipeline.step(*pipeline.random.choice(ready))
+    pipeline.run()
+    pipeline.crash_rate = 0.0
+    pipeline.run()
+    return pipeline
+
+
+def unique_trades(pipeline: Pipeline) -> dict[tuple[str, int], dict]:
+    trades: dict[tuple[str, int], dict] = {}
+    for batch in pipeline.records(TRADES.name):
+        for trade in batch["trades"]:
+            key = (trade["market"], trade["trade_id"])
+            assert trades.setdefault(key, trade) == trade, "a re-sent trade must be identical"
+    return trades
+
+
+def books(pipeline: Pipeline) -> dict[str, list]:
+    """Restore every market from the table alone, as a restarted worker would."""
+    restored = BookJournal(dict(pipeline.book_rows)).restore(MARKETS)
+    return {market: sorted(state.rows) for market, state in restored.items()}
+
+
+def replay_orders_through_pure_engines(pipeline: Pipeline) -> tuple[dict, dict]:
+    """Feed each market's accepted commands, first delivery of each only, to a fresh engine."""
+    engines = {market: Engine(market_spec(definition)) for market, definition in MARKETS.items()}
+    seen: dict[tuple[str, int], int] = {}
+    trades = {}
+    for partition in pipeline.logs[ORDERS.name]:
+        for batch in partition:
+            key = (batch["market"], batch["source_partition"])
+            if batch["source_offset"] <= seen.get(key, -1):
+                continue
+            seen[key] = batch["source_offset"]
+            engine = engines[batch["market"]]
+            for cmd in batch["commands"]:
+                kind, body = cmd["body"]
+                if kind == "exchange.PlaceOrder":
+                    events = engine.handle(Place(body["order_id"], cmd["account"], body["side"], body["type"],
+                                                 body["time_in_force"], body["price"], body["quantity"], cmd["ts"],
+                                                 body["post_only"], body["quote_quantity"], body["stp"]))
+                else:
+                    events = engine.handle(Cancel(body["order_id"], cmd["account"], cmd["ts"]))
+                for event in events:
+                    if type(event).__name__ == "Trade":
+                        trades[(batch["market"], event.seq)] = (event.price, event.qty, event.maker_order_id,
+                                                                event.taker_order_id)
+    return trades, {market: sorted(engine.export()[0]) for market, engine in engines.items()}
+
+
+def assert_conserved(pipeline: Pipeline) -> None:
+    """For every asset: all balances (fee account included) = deposits - withdrawals; holds match."""
+    totals, deposited = Counter(), Counter()
+    for state in pipeline.account_rows.values():
+        for asset, balance in state["balances"].items():
+            assert balance["available"] >= 0 and balance["held"] >= 0, (state["account"], asset, balance)
+            totals[asset] += balance["available"] + balance["held"]
+            held = sum(h["amount"] for h in state["holds"].values() if h["asset"] == asset)
+            assert held == balance["held"], (state["account"], asset)
+        deposited.update(state["deposited"])
+    assert +totals == +deposited
+
+
+def assert_consistent(pipeline: Pipeline) -> None:
+    assert_conserved(pipeline)
+    trades = unique_trades(pipeline)
+    oracle_trades, oracle_books = replay_orders_through_pure_engines(pipeline)
+    assert {k: (t["price"], t["quantity"], t["maker_order_id"], t["taker_order_id"]) for k, t in trades.items()} \
+        == oracle_trades
+    assert books(pipeline) == oracle_books
+    # An account holds funds for exactly its resting orders.
+    resting = {row.order_id for rows in oracle_books.values() for row in rows}
+    held = {int(order_id) for state in pipeline.account_rows.values() for order_id in state["holds"]}
+    assert held == resting
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_flow_keeps_money_books_and_trades_consistent(seed):
+    pipeline = run(random_workload(seed, 1500), crash_rate=0.0, seed=seed)
+    assert_consistent(pipeline)
+    assert len(unique_trades(pipeline)) > 50
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_crashes_anywhere_lose_nothing_and_apply_nothing_twice(seed):
+    batches = random_workload(100 + seed, 1500)
+    calm = run(batches, crash_rate=0.0, seed=seed)
+    stormy = run(batches, crash_rate=0.05, seed=seed + 1000)
+    assert stormy.crashes >= 10
+    assert_consistent(stormy)
+    assert unique_trades(stormy) == unique_trades(calm)
+    assert books(stormy) == books(calm)
+    assert {a: s["balances"] for a, s in stormy.account_rows.items()} == \
+        {a: s["balances"] for a, s in calm.account_rows.items()}
