@@ -7,7 +7,9 @@ pay for loading Faust, and the engine benchmark is not disturbed by unrelated mo
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import time
 
 from exchange.config import ConfigError, Settings
 
@@ -30,12 +32,190 @@ def _infra(args: argparse.Namespace) -> int:
         return 2
 
 
+def _worker(args: argparse.Namespace) -> int:
+    from streams.run import main as run_worker
+
+    return run_worker(args.rest)
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.which == "gen-ops":
         from bench import gen_ops as module
     else:
         from bench import matching as module
     return module.main(args.rest)
+
+
+class CommandError(Exception):
+    """The operator asked for something that cannot be done; the message says why."""
+
+
+def _catalogue(args: argparse.Namespace) -> int:
+    """Run one `topics`/`asset`/`market` action: bad input or an unreachable Kafka is one error line."""
+    from aiokafka.errors import KafkaError
+
+    from exchange.kafka_io import TopicError
+    from exchange.reference import DefinitionError
+
+    settings = Settings.from_env()
+    try:
+        asyncio.run(args.act(settings, args))
+    except (DefinitionError, TopicError) as exc:
+        raise CommandError(str(exc)) from exc
+    except KafkaError as exc:
+        raise CommandError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    return 0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple]) -> None:
+    lines = [header, *[tuple(str(cell) for cell in row) for row in rows]]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+async def _create_topics(settings: Settings, args: argparse.Namespace) -> None:
+    from exchange.kafka_io import ensure_topics
+
+    created = await ensure_topics(settings)
+    for name in created:
+        print(f"created {name}")
+    if not created:
+        print("all topics exist")
+
+
+async def _create_asset(settings: Settings, args: argparse.Namespace) -> None:
+    from exchange import kafka_io, reference
+    from schemas.topics import ASSETS
+
+    asset = reference.make_asset(args.symbol, args.decimals, _now_ms())
+    await kafka_io.ensure_topics(settings)
+    existing = (await kafka_io.read_compacted(settings, ASSETS)).get(args.symbol)
+    if existing is None:
+        await kafka_io.publish(settings, ASSETS, args.symbol, asset)
+        print(f"created asset {args.symbol} ({args.decimals} decimals)")
+    elif existing["decimals"] == args.decimals:
+        print(f"asset {args.symbol} exists already")
+    else:
+        raise CommandError(f"asset {args.symbol} exists with {existing['decimals']} decimals; "
+                           "decimals are fixed once created")
+
+
+async def _list_assets(settings: Settings, args: argparse.Namespace) -> None:
+    from exchange import kafka_io
+    from schemas.topics import ASSETS
+
+    assets = await kafka_io.read_compacted(settings, ASSETS)
+    _print_table(("symbol", "decimals"), [(a["symbol"], a["decimals"]) for _, a in sorted(assets.items())])
+
+
+# Fixed once a market exists: resting orders are counted in its ticks and steps, and its book
+# lives on its partition. Fees and the minimum notional change by running the create again.
+MARKET_IDENTITY = ("base", "quote", "tick", "step", "partition")
+MARKET_TERMS = ("min_notional", "maker_fee_ppm", "taker_fee_ppm")
+
+
+async def _create_market(settings: Settings, args: argparse.Namespace) -> None:
+    from exchange import kafka_io, reference
+    from schemas.topics import ASSETS, MARKETS
+
+    await kafka_io.ensure_topics(settings)
+    assets = await kafka_io.read_compacted(settings, ASSETS)
+    for symbol in (args.base, args.quote):
+        if symbol not in assets:
+            raise CommandError(f"unknown asset {symbol}; create it first with `exchange asset create {symbol}`")
+    existing = (await kafka_io.read_compacted(settings, MARKETS)).get(args.symbol)
+    partition = args.partition
+    if partition is None:
+        # Re-running a create without --partition leaves the market where it is.
+        partition = existing["partition"] if existing else reference.default_partition(args.symbol, settings.partitions)
+    if partition >= settings.partitions:
+        raise CommandError(f"partition {partition} does not exist (EXCHANGE_PARTITIONS={settings.partitions})")
+    market = reference.make_market(
+        args.symbol, assets[args.base], assets[args.quote], args.tick, args.step,
+        min_notional=args.min_notional, maker_fee=args.maker_fee, taker_fee=args.taker_fee,
+        partition=partition, ts=_now_ms(),
+    )
+    if existing is None:
+        await kafka_io.publish(settings, MARKETS, args.symbol, market)
+        print(f"created market {args.symbol} on partition {partition}")
+        return
+    changed = [field for field in MARKET_IDENTITY if existing[field] != market[field]]
+    if changed:
+        was = ", ".join(f"{field} {existing[field]}" for field in changed)
+        raise CommandError(f"market {args.symbol} exists with {was}; {', '.join(MARKET_IDENTITY)} are fixed once created")
+    if all(existing[field] == market[field] for field in MARKET_TERMS):
+        print(f"market {args.symbol} exists already")
+        return
+    await kafka_io.publish(settings, MARKETS, args.symbol, market | {"status": existing["status"]})
+    print(f"updated market {args.symbol}: min notional and fees")
+
+
+async def _list_markets(settings: Settings, args: argparse.Namespace) -> None:
+    from exchange import kafka_io, reference
+    from schemas.topics import ASSETS, MARKETS
+
+    assets = await kafka_io.read_compacted(settings, ASSETS)
+    markets = await kafka_io.read_compacted(settings, MARKETS)
+    _print_table(
+        ("symbol", "status", "tick", "step", "min_notional", "maker_fee", "taker_fee", "partition"),
+        [(m["symbol"], m["status"], m["tick"], m["step"],
+          reference.atoms_to_amount(assets[m["quote"]], m["min_notional"]),
+          reference.ppm_to_fee(m["maker_fee_ppm"]), reference.ppm_to_fee(m["taker_fee_ppm"]), m["partition"])
+         for _, m in sorted(markets.items())],
+    )
+
+
+async def _set_market_status(settings: Settings, args: argparse.Namespace) -> None:
+    from exchange import kafka_io
+    from schemas.topics import MARKETS
+
+    status = {"halt": "halted", "resume": "open"}[args.action]
+    market = (await kafka_io.read_compacted(settings, MARKETS)).get(args.symbol)
+    if market is None:
+        raise CommandError(f"unknown market {args.symbol}")
+    if market["status"] == status:
+        print(f"market {args.symbol} is {status} already")
+        return
+    await kafka_io.publish(settings, MARKETS, args.symbol, market | {"status": status, "ts": _now_ms()})
+    print(f"market {args.symbol} is {status}")
+
+
+def _add_catalogue_commands(commands: argparse._SubParsersAction) -> None:
+    """`exchange topics | asset | market ...`: the topics and the reference data on them."""
+    topics = commands.add_parser("topics", help="the exchange's Kafka topics")
+    topics.add_argument("action", choices=["create"], help="create the catalogue's missing topics")
+    topics.set_defaults(run=_catalogue, act=_create_topics)
+
+    assets = commands.add_parser("asset", help="define and list assets").add_subparsers(dest="action", required=True)
+    create = assets.add_parser("create", help="define an asset")
+    create.add_argument("symbol", help="2 to 10 uppercase letters or digits, e.g. SOL")
+    create.add_argument("--decimals", type=int, required=True, help="atoms per unit = 10^decimals (0..18)")
+    create.set_defaults(run=_catalogue, act=_create_asset)
+    assets.add_parser("list", help="list the assets").set_defaults(run=_catalogue, act=_list_assets)
+
+    markets = commands.add_parser("market", help="define, list, halt and resume markets").add_subparsers(
+        dest="action", required=True)
+    create = markets.add_parser("create", help="define a market (again: change its fees and min notional)")
+    create.add_argument("symbol", help="BASE_QUOTE, e.g. SOL_USDC")
+    create.add_argument("--base", required=True, help="asset bought and sold, e.g. SOL")
+    create.add_argument("--quote", required=True, help="asset prices are in, e.g. USDC")
+    create.add_argument("--tick", required=True, help="price grid in quote per base unit, e.g. 0.01")
+    create.add_argument("--step", required=True, help="quantity grid in base units, e.g. 0.001")
+    create.add_argument("--min-notional", default="0", help="smallest order value in quote units")
+    create.add_argument("--maker-fee", default="0", help="a fraction: 0.001 is 0.1%%")
+    create.add_argument("--taker-fee", default="0", help="a fraction: 0.002 is 0.2%%")
+    create.add_argument("--partition", type=int, help="partition of the market-keyed topics (default: hash of the symbol)")
+    create.set_defaults(run=_catalogue, act=_create_market)
+    markets.add_parser("list", help="list the markets").set_defaults(run=_catalogue, act=_list_markets)
+    for action in ("halt", "resume"):
+        change = markets.add_parser(action, help=f"{action} trading in a market")
+        change.add_argument("symbol")
+        change.set_defaults(run=_catalogue, act=_set_market_status)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("which", choices=["gen-ops", "matching"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
+
+    worker = commands.add_parser("worker", help="run one stream worker (accounts and matching agents)")
+    worker.add_argument("rest", nargs=argparse.REMAINDER, help="--name NAME --loglevel LEVEL")
+    worker.set_defaults(run=_worker)
+
+    _add_catalogue_commands(commands)
     return parser
 
 
@@ -63,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,30 @@
+"""`exchange worker`: one Faust worker process running the accounts and matching agents."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import faust
+
+from exchange.config import Settings
+from exchange.kafka_io import ensure_topics
+
+from .worker import build_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exchange worker", description=__doc__)
+    parser.add_argument("--name", default="1",
+                        help="worker name; its RocksDB files live in $EXCHANGE_STATE_DIR/workers/<name>")
+    parser.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    asyncio.run(ensure_topics(settings))
+    app = build_app(settings, args.name)
+    faust.Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

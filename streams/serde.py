@@ -1,0 +1,36 @@
+"""Faust codecs for table keys and values, so every changelog message is Avro like the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.serializers import codecs
+
+from schemas.codec import codec
+
+
+class Utf8(codecs.Codec):
+    """Keys are plain UTF-8 (account ids, order and market keys), readable by any consumer."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return obj.encode() if isinstance(obj, str) else bytes(obj)
+
+    def _loads(self, s: bytes) -> str:
+        return bytes(s).decode()
+
+
+class AvroRecord(codecs.Codec):
+    """One Avro record type, single-object encoded by the shared codec."""
+
+    def __init__(self, record: str) -> None:
+        super().__init__(record=record)
+        self.record = record
+
+    def _dumps(self, obj: Any) -> bytes:
+        return codec.encode(self.record, obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return codec.decode_as(self.record, bytes(s))
+
+
+UTF8 = Utf8()

@@ -1,0 +1,165 @@
+"""The Faust app: tables, the accounts agent and the matching agent, around the pure stages.
+
+The agents only move bytes and keep the persistence protocols (see accounts_stage.py and
+matching_stage.py for why each order of steps is the safe one):
+
+- accounts: decide -> write rows -> flush (rows durable) -> send outputs -> wait for delivery;
+- matching: run the engine -> send outputs -> wait for delivery -> write rows -> flush.
+
+Faust commits an input offset only after its event is done, and nothing is done before what it
+wrote is on Kafka, so a committed offset never outruns its effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+
+from exchange.config import Settings
+from exchange.reference import market_spec
+from schemas.codec import DecodeError, codec
+from schemas.topics import ASSETS, COMMANDS, DEAD_LETTERS, MARKETS, ORDERS, SETTLEMENTS
+
+from .account import LedgerError
+from .accounts_stage import AccountsStage
+from .book_journal import BookJournal
+from .matching_stage import MatchingStage
+from .outputs import Outgoing
+from .serde import UTF8, AvroRecord
+
+log = logging.getLogger("exchange.worker")
+APP_ID = "exchange"
+
+
+def build_app(settings: Settings, name: str) -> faust.App:
+    datadir = settings.state_dir / "workers" / name
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        APP_ID,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        table_standby_replicas=1,  # another worker keeps a warm copy of each table partition
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_disable_leader=True,
+        web_enabled=False,
+        stream_wait_empty=False,
+    )
+    tables = _Tables(app, settings)
+    _accounts_agent(app, settings, tables)
+    _matching_agent(app, settings, tables)
+    return app
+
+
+class _Tables:
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.accounts = _avro_table(app.Table("accounts", partitions=settings.partitions), "exchange.AccountState")
+        self.book = _avro_table(app.Table("book", partitions=settings.partitions), "exchange.BookRow")
+        # Reference data: every worker reads the whole compacted topic.
+        self.markets = _global(app, MARKETS)
+        self.assets = _global(app, ASSETS)
+
+
+def _avro_table(table, record: str):
+    # Faust derives serializers from model types only; these tables hold Avro records.
+    table.key_serializer = UTF8
+    table.value_serializer = AvroRecord(record)
+    return table
+
+
+class _TopicGlobalTable(faust.GlobalTable):
+    """A GlobalTable whose changelog is an existing topic of ours.
+
+    faust-streaming 0.15's partition assignor looks global tables up by the default changelog
+    name (`<app>-<table>-changelog`) even when `changelog_topic` names another topic; the lookup
+    fails and kills the assignment silently. Naming the real topic here keeps them in step.
+    """
+
+    def _changelog_topic_name(self) -> str:
+        return self.changelog_topic.get_topic_name()
+
+
+def _global(app: faust.App, topic) -> faust.GlobalTable:
+    changelog = app.topic(topic.name, partitions=1, key_serializer=UTF8, value_serializer=AvroRecord(topic.record))
+    table = _TopicGlobalTable(app, name=topic.name, partitions=1, changelog_topic=changelog, store="memory://",
+                              is_global=True)
+    return _avro_table(app.tables.add(table), topic.record)
+
+
+def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    # Decoded by the agents themselves, so undecodable input can go to the dead-letter topic.
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def _accounts_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
+    stage = AccountsStage(tables.accounts, tables.markets, tables.assets, settings.partitions)
+
+    @app.agent(_raw_topic(app, COMMANDS.name, SETTLEMENTS.name), name="accounts")
+    async def accounts(stream):
+        async for event in stream.events():
+            message = event.message
+            expected = COMMANDS if message.topic == COMMANDS.name else SETTLEMENTS
+            try:
+                record = codec.decode_as(expected.record, event.value)
+                if expected is COMMANDS:
+                    result = stage.on_commands(message.partition, message.offset, record["commands"], _now())
+                else:
+                    result = stage.on_settlements(record, _now())
+            except (DecodeError, LedgerError, KeyError) as exc:
+                await _dead_letter(app, message, exc)
+                continue
+            for account, state in result.rows.items():
+                tables.accounts[account] = state
+            await app.producer.flush()
+            await _deliver(app, result.messages)
+
+
+def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
+    @app.agent(_raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True)
+    async def matching(stream):
+        # One actor per partition: its engines live here and die with the assignment.
+        stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
+        restored = False
+        async for event in stream.events():
+            message = event.message
+            if not restored:
+                pinned = [symbol for symbol, market in tables.markets.items() if market["partition"] == message.partition]
+                stage.restore(pinned)
+                restored = True
+            try:
+                batch = codec.decode_as(ORDERS.record, event.value)
+                result, pending = stage.on_batch(batch, _now())
+            except (DecodeError, KeyError) as exc:
+                await _dead_letter(app, message, exc)
+                continue
+            await _deliver(app, result.messages)
+            if pending is not None:
+                stage.commit(pending)
+                await app.producer.flush()
+
+
+async def _deliver(app: faust.App, messages: list[Outgoing]) -> None:
+    """Send and wait until Kafka has every message."""
+    futures = []
+    for m in messages:
+        value = codec.encode(m.topic.record, m.record)
+        futures.append(await app.producer.send(m.topic.name, m.key.encode(), value, m.partition, None, None))
+    if futures:
+        await asyncio.gather(*futures)
+
+
+async def _dead_letter(app: faust.App, message, exc: Exception) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+    record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
+              "key": message.key, "value": message.value, "reason": reason[:2000], "ts": _now()}
+    await _deliver(app, [Outgoing(DEAD_LETTERS, message.topic, record, 0)])
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
