@@ -33,9 +33,9 @@ def _infra(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from streams.run import main as run_worker
+    from streams.run import run
 
-    return run_worker(args.rest)
+    return run(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -235,8 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 
+    from streams.run import add_arguments as worker_arguments  # argparse only; the app loads on run
+
     worker = commands.add_parser("worker", help="run one stream worker (accounts and matching agents)")
-    worker.add_argument("rest", nargs=argparse.REMAINDER, help="--name NAME --loglevel LEVEL")
+    worker_arguments(worker)
     worker.set_defaults(run=_worker)
 
     _add_catalogue_commands(commands)

@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-import faust
 
-from exchange.config import Settings
-from exchange.kafka_io import ensure_topics
-
-from .worker import build_app
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="exchange worker", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="1",
                         help="worker name; its RocksDB files live in $EXCHANGE_STATE_DIR/workers/<name>")
     parser.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: `exchange --help` and the other subcommands need not load Faust.
+    import faust
+
+    from exchange.config import Settings
+    from exchange.kafka_io import ensure_topics
+
+    from .worker import build_app
+
     settings = Settings.from_env()
     asyncio.run(ensure_topics(settings))
     app = build_app(settings, args.name)
@@ -27,4 +29,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    parser = argparse.ArgumentParser(prog="exchange worker", description=__doc__)
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))
