@@ -58,18 +58,23 @@ def build_app(settings: Settings, name: str) -> faust.App:
 
 class _Tables:
     def __init__(self, app: faust.App, settings: Settings) -> None:
-        self.accounts = _avro_table(app.Table("accounts", partitions=settings.partitions), "exchange.AccountState")
-        self.book = _avro_table(app.Table("book", partitions=settings.partitions), "exchange.BookRow")
+        self.accounts = _register(app, faust.Table(app, name="accounts", partitions=settings.partitions),
+                                  "exchange.AccountState")
+        self.book = _register(app, faust.Table(app, name="book", partitions=settings.partitions), "exchange.BookRow")
         # Reference data: every worker reads the whole compacted topic.
         self.markets = _global(app, MARKETS)
         self.assets = _global(app, ASSETS)
 
 
-def _avro_table(table, record: str):
-    # Faust derives serializers from model types only; these tables hold Avro records.
+def _register(app: faust.App, table, record: str):
+    """Give a table Avro values and UTF-8 keys, then register it.
+
+    Faust derives serializers from model types only, and registering a table builds its
+    changelog topic with whatever serializers it has then, so they are set before.
+    """
     table.key_serializer = UTF8
     table.value_serializer = AvroRecord(record)
-    return table
+    return app.tables.add(table)
 
 
 class _TopicGlobalTable(faust.GlobalTable):
@@ -88,7 +93,7 @@ def _global(app: faust.App, topic) -> faust.GlobalTable:
     changelog = app.topic(topic.name, partitions=1, key_serializer=UTF8, value_serializer=AvroRecord(topic.record))
     table = _TopicGlobalTable(app, name=topic.name, partitions=1, changelog_topic=changelog, store="memory://",
                               is_global=True)
-    return _avro_table(app.tables.add(table), topic.record)
+    return _register(app, table, topic.record)
 
 
 def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import random
-from collections import Counter, defaultdict
 
 import pytest
 
-from exchange.reference import make_asset, make_market, market_spec
-from schemas.topics import COMMANDS, FEE_ACCOUNT, ORDERS, TRADES, account_partition
+from exchange.reference import make_asset, make_market
+from schemas.topics import FEE_ACCOUNT, ORDERS, TRADES
 from streams.book_journal import BookJournal
-from streams.engine import Cancel, Engine, Place
+
+from tests import checks, workload
 
 from .pipeline import Pipeline
 
@@ -96,37 +95,8 @@ def test_refusals_cost_nothing():
 
 
 def random_workload(seed: int, n: int) -> list[list[dict]]:
-    """Batches of commands over both markets. Each market's traders share one commands partition,
-    so a market's order flow does not depend on how the partitions' processing interleaves."""
-    rng = random.Random(seed)
-    traders = {market: [a for a in (f"{market.lower()}-trader-{i}" for i in range(200))
-                        if account_partition(a, PARTITIONS) == MARKETS[market]["partition"]][:6]
-               for market in MARKETS}
-    batches = [[deposit(a, asset, 10**15) for market, accounts in traders.items() for a in accounts
-                for asset in (MARKETS[market]["base"], MARKETS[market]["quote"])]]
-    live: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for _ in range(n // 10):
-        batch = []
-        for _ in range(10):
-            market = rng.choice(list(MARKETS))
-            account = rng.choice(traders[market])
-            roll = rng.random()
-            if roll < 0.25 and live[market]:
-                owner, order_id = live[market].pop(rng.randrange(len(live[market])))
-                batch.append(cancel(owner, market, order_id))
-            elif roll < 0.35:
-                side = rng.choice(["buy", "sell"])
-                funds = rng.randint(10**4, 10**8) if side == "buy" else None
-                batch.append(place(account, market, side, None, rng.choice([None, rng.randint(1, 50)]) if funds
-                                   else rng.randint(1, 50), type_="market", tif=rng.choice(["IOC", "FOK"]),
-                                   quote_quantity=funds))
-            else:
-                order = place(account, market, rng.choice(["buy", "sell"]), rng.randint(990, 1010),
-                              rng.randint(1, 40), tif=rng.choice(["GTC", "GTC", "GTC", "IOC", "FOK"]))
-                live[market].append((account, order["body"][1]["order_id"]))
-                batch.append(order)
-        batches.append(batch)
-    return batches
+    accounts = workload.traders(MARKETS, PARTITIONS, per_market=6, prefix=f"t{seed}")
+    return workload.random_workload(seed, MARKETS, accounts, n, first_order_id=1_000_000)
 
 
 def run(batches: list[list[dict]], crash_rate: float, seed: int) -> Pipeline:
@@ -157,57 +127,13 @@ def books(pipeline: Pipeline) -> dict[str, list]:
     return {market: sorted(state.rows) for market, state in restored.items()}
 
 
-def replay_orders_through_pure_engines(pipeline: Pipeline) -> tuple[dict, dict]:
-    """Feed each market's accepted commands, first delivery of each only, to a fresh engine."""
-    engines = {market: Engine(market_spec(definition)) for market, definition in MARKETS.items()}
-    seen: dict[tuple[str, int], int] = {}
-    trades = {}
-    for partition in pipeline.logs[ORDERS.name]:
-        for batch in partition:
-            key = (batch["market"], batch["source_partition"])
-            if batch["source_offset"] <= seen.get(key, -1):
-                continue
-            seen[key] = batch["source_offset"]
-            engine = engines[batch["market"]]
-            for cmd in batch["commands"]:
-                kind, body = cmd["body"]
-                if kind == "exchange.PlaceOrder":
-                    events = engine.handle(Place(body["order_id"], cmd["account"], body["side"], body["type"],
-                                                 body["time_in_force"], body["price"], body["quantity"], cmd["ts"],
-                                                 body["post_only"], body["quote_quantity"], body["stp"]))
-                else:
-                    events = engine.handle(Cancel(body["order_id"], cmd["account"], cmd["ts"]))
-                for event in events:
-                    if type(event).__name__ == "Trade":
-                        trades[(batch["market"], event.seq)] = (event.price, event.qty, event.maker_order_id,
-                                                                event.taker_order_id)
-    return trades, {market: sorted(engine.export()[0]) for market, engine in engines.items()}
-
-
 def assert_conserved(pipeline: Pipeline) -> None:
-    """For every asset: all balances (fee account included) = deposits - withdrawals; holds match."""
-    totals, deposited = Counter(), Counter()
-    for state in pipeline.account_rows.values():
-        for asset, balance in state["balances"].items():
-            assert balance["available"] >= 0 and balance["held"] >= 0, (state["account"], asset, balance)
-            totals[asset] += balance["available"] + balance["held"]
-            held = sum(h["amount"] for h in state["holds"].values() if h["asset"] == asset)
-            assert held == balance["held"], (state["account"], asset)
-        deposited.update(state["deposited"])
-    assert +totals == +deposited
+    checks.assert_money_conserved(pipeline.account_rows)
 
 
 def assert_consistent(pipeline: Pipeline) -> None:
-    assert_conserved(pipeline)
-    trades = unique_trades(pipeline)
-    oracle_trades, oracle_books = replay_orders_through_pure_engines(pipeline)
-    assert {k: (t["price"], t["quantity"], t["maker_order_id"], t["taker_order_id"]) for k, t in trades.items()} \
-        == oracle_trades
-    assert books(pipeline) == oracle_books
-    # An account holds funds for exactly its resting orders.
-    resting = {row.order_id for rows in oracle_books.values() for row in rows}
-    held = {int(order_id) for state in pipeline.account_rows.values() for order_id in state["holds"]}
-    assert held == resting
+    order_batches = [batch for partition in pipeline.logs[ORDERS.name] for batch in partition]
+    checks.assert_consistent(MARKETS, pipeline.account_rows, books(pipeline), unique_trades(pipeline), order_batches)
 
 
 @pytest.mark.parametrize("seed", range(4))

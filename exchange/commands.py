@@ -1,0 +1,83 @@
+"""Building commands and putting them on `exchange.commands`, batched per partition.
+
+Faust's cost is per Kafka message, not per byte, so commands travel in `exchange.CommandBatch`
+messages: every command of one batch belongs to an account of the same partition, which the
+accounts stage needs (it owns those accounts). Used by the API, the benchmarks and the tests.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from exchange.config import Settings
+from schemas.codec import codec
+from schemas.topics import COMMANDS, account_partition
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def command(account: str, body_name: str, body: dict[str, Any], ts: int | None = None,
+            command_id: str | None = None) -> dict[str, Any]:
+    return {"command_id": command_id or uuid.uuid4().hex, "account": account,
+            "ts": now_ms() if ts is None else ts, "body": (f"exchange.{body_name}", body)}
+
+
+def place(account: str, order_id: int, market: str, side: str, price: int | None, quantity: int | None, *,
+          type: str = "limit", time_in_force: str = "GTC", post_only: bool = False,
+          quote_quantity: int | None = None, client_order_id: str | None = None,
+          stp: str = "expire_taker", ts: int | None = None) -> dict[str, Any]:
+    return command(account, "PlaceOrder", {
+        "order_id": order_id, "client_order_id": client_order_id, "market": market, "side": side, "type": type,
+        "time_in_force": time_in_force, "post_only": post_only, "price": price, "quantity": quantity,
+        "quote_quantity": quote_quantity, "stp": stp}, ts)
+
+
+def cancel(account: str, order_id: int, market: str, ts: int | None = None) -> dict[str, Any]:
+    return command(account, "CancelOrder", {"order_id": order_id, "market": market}, ts)
+
+
+def cancel_all(account: str, market: str, ts: int | None = None) -> dict[str, Any]:
+    return command(account, "CancelAll", {"market": market}, ts)
+
+
+def deposit(account: str, asset: str, amount: int, reference: str = "") -> dict[str, Any]:
+    return command(account, "Deposit", {"asset": asset, "amount": amount, "reference": reference})
+
+
+def withdraw(account: str, asset: str, amount: int, reference: str = "") -> dict[str, Any]:
+    return command(account, "Withdraw", {"asset": asset, "amount": amount, "reference": reference})
+
+
+class CommandProducer:
+    def __init__(self, settings: Settings, linger_ms: int = 0) -> None:
+        self.partitions = settings.partitions
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                         enable_idempotence=True, linger_ms=linger_ms)
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, commands: list[dict[str, Any]], wait: bool = True) -> list:
+        """One message per partition, commands in the given order; returns the delivery futures."""
+        by_partition: dict[int, list[dict]] = defaultdict(list)
+        for cmd in commands:
+            by_partition[account_partition(cmd["account"], self.partitions)].append(cmd)
+        futures = []
+        for partition, batch in by_partition.items():
+            value = codec.encode(COMMANDS.record, {"commands": batch})
+            futures.append(await self.producer.send(COMMANDS.name, value, key=batch[0]["account"].encode(),
+                                                    partition=partition))
+        if wait:
+            for future in futures:
+                await future
+        return futures
