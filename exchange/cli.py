@@ -41,8 +41,10 @@ def _worker(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     if args.which == "gen-ops":
         from bench import gen_ops as module
-    else:
+    elif args.which == "matching":
         from bench import matching as module
+    else:
+        from bench import pipeline as module
     return module.main(args.rest)
 
 
@@ -231,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     infra.set_defaults(run=_infra)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["gen-ops", "matching"])
+    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 

@@ -15,7 +15,7 @@ them once the batch that ended them is certainly committed.
 
 from __future__ import annotations
 
-from typing import Iterable, MutableMapping
+from typing import Iterable, Mapping
 
 from streams.engine import OrderRow
 
@@ -41,7 +41,7 @@ class Restored:
 
 
 class BookJournal:
-    def __init__(self, table: MutableMapping[str, dict]) -> None:
+    def __init__(self, table: Mapping[str, dict]) -> None:
         self.table = table
         self._committed: dict[str, int] = {}
         self._ended: dict[str, list[str]] = {}
@@ -74,24 +74,25 @@ class BookJournal:
     def _committed_image(self, market: str, row: dict) -> dict | None:
         return row["before"] if row["written_seq"] > self._committed[market] else row["order"]
 
-    def commit(self, market: str, seq: int, watermarks: dict[str, int], changed: dict[int, OrderRow | None]) -> None:
-        """Write a batch's changed orders, then the market row that commits them."""
-        table = self.table
-        for key in self._ended.pop(market, ()):
-            table.pop(key, None)
+    def commit(self, market: str, seq: int, watermarks: dict[str, int],
+               changed: dict[int, OrderRow | None]) -> dict[str, dict | None]:
+        """The writes (None: delete) that commit a batch, in the order they must reach the table:
+        the batch's changed orders, then the market row that commits them."""
+        writes: dict[str, dict | None] = dict.fromkeys(self._ended.pop(market, ()))
         ended = []
         for order_id, row in changed.items():
             key = order_key(order_id)
-            prior = table.get(key)
+            prior = self.table.get(key)
             before = self._committed_image(market, prior) if prior is not None else None
-            table[key] = {"market": market, "written_seq": seq, "order": _record(row), "before": before,
-                          "watermarks": {}}
+            writes[key] = {"market": market, "written_seq": seq, "order": _record(row), "before": before,
+                           "watermarks": {}}
             if row is None:
                 ended.append(key)
-        table[market_key(market)] = {"market": market, "written_seq": seq, "order": None, "before": None,
-                                     "watermarks": watermarks}
+        writes[market_key(market)] = {"market": market, "written_seq": seq, "order": None, "before": None,
+                                      "watermarks": watermarks}
         self._committed[market] = seq
         self._ended[market] = ended
+        return writes
 
 
 def _record(row: OrderRow | None) -> dict | None:

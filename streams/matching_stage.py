@@ -74,8 +74,9 @@ class MatchingStage:
         result = outputs.finish(engine, now_ms)
         return result, PendingCommit(market, engine.seq, dict(watermarks), changed)
 
-    def commit(self, pending: PendingCommit) -> None:
-        self.journal.commit(pending.market, pending.seq, pending.watermarks, pending.changed)
+    def commit(self, pending: PendingCommit) -> dict[str, dict | None]:
+        """The table writes (None: delete) that commit the batch, in order."""
+        return self.journal.commit(pending.market, pending.seq, pending.watermarks, pending.changed)
 
 
 class _Outputs:

@@ -26,8 +26,9 @@ class AvroRecord(codecs.Codec):
         super().__init__(record=record)
         self.record = record
 
-    def _dumps(self, obj: Any) -> bytes:
-        return codec.encode(self.record, obj)
+    def _dumps(self, obj: Any) -> bytes | None:
+        # None is a table delete: the changelog gets a tombstone, which compaction removes.
+        return None if obj is None else codec.encode(self.record, obj)
 
     def _loads(self, s: bytes) -> Any:
         return codec.decode_as(self.record, bytes(s))

@@ -3,11 +3,15 @@
 The agents only move bytes and keep the persistence protocols (see accounts_stage.py and
 matching_stage.py for why each order of steps is the safe one):
 
-- accounts: decide -> write rows -> flush (rows durable) -> send outputs -> wait for delivery;
-- matching: run the engine -> send outputs -> wait for delivery -> write rows -> flush.
+- accounts: decide -> write rows, wait until durable -> send outputs, wait for delivery;
+- matching: run the engine -> send outputs, wait for delivery -> write rows, wait until durable.
 
 Faust commits an input offset only after its event is done, and nothing is done before what it
 wrote is on Kafka, so a committed offset never outruns its effects.
+
+An unexpected exception stops the worker instead of restarting the agent: Faust would restart it
+silently, and the event it was on, never acknowledged, would hold that partition's committed
+offset back for good. A stopped worker is restarted and replays from the committed offset.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import time
 
 import faust
+from mode import CrashingSupervisor
 
 from exchange.config import Settings
 from exchange.reference import market_spec
@@ -47,11 +52,15 @@ def build_app(settings: Settings, name: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_disable_leader=True,
+        # A worker that is gone (kill -9, lost host) loses its partitions to the others after
+        # this long without heartbeats.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         web_enabled=False,
         stream_wait_empty=False,
     )
     tables = _Tables(app, settings)
-    _accounts_agent(app, settings, tables)
+    _accounts_agents(app, settings, tables)
     _matching_agent(app, settings, tables)
     return app
 
@@ -101,31 +110,43 @@ def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:
     return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
 
-def _accounts_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
+def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> None:
     stage = AccountsStage(tables.accounts, tables.markets, tables.assets, settings.partitions)
+    # Two agents write the same account rows; one event at a time, start to finish, keeps a row
+    # from changing under a decision that is waiting for Kafka.
+    one_at_a_time = asyncio.Lock()
 
-    @app.agent(_raw_topic(app, COMMANDS.name, SETTLEMENTS.name), name="accounts")
-    async def accounts(stream):
+    async def handle(event, topic) -> None:
+        message = event.message
+        try:
+            record = codec.decode_as(topic.record, event.value)
+            if topic is COMMANDS:
+                result = stage.on_commands(message.partition, message.offset, record["commands"], _now())
+            else:
+                result = stage.on_settlements(record, _now())
+        except (DecodeError, LedgerError, KeyError) as exc:
+            await _dead_letter(app, message, exc)
+            return
+        await _write_durably(tables.accounts, message.partition, result.rows)
+        await _deliver(app, result.messages)
+
+    @app.agent(_raw_topic(app, COMMANDS.name), name="accounts-commands", supervisor_strategy=CrashingSupervisor)
+    async def commands(stream):
         async for event in stream.events():
-            message = event.message
-            expected = COMMANDS if message.topic == COMMANDS.name else SETTLEMENTS
-            try:
-                record = codec.decode_as(expected.record, event.value)
-                if expected is COMMANDS:
-                    result = stage.on_commands(message.partition, message.offset, record["commands"], _now())
-                else:
-                    result = stage.on_settlements(record, _now())
-            except (DecodeError, LedgerError, KeyError) as exc:
-                await _dead_letter(app, message, exc)
-                continue
-            for account, state in result.rows.items():
-                tables.accounts[account] = state
-            await app.producer.flush()
-            await _deliver(app, result.messages)
+            async with one_at_a_time:
+                await handle(event, COMMANDS)
+
+    @app.agent(_raw_topic(app, SETTLEMENTS.name), name="accounts-settlements",
+               supervisor_strategy=CrashingSupervisor)
+    async def settlements(stream):
+        async for event in stream.events():
+            async with one_at_a_time:
+                await handle(event, SETTLEMENTS)
 
 
 def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
-    @app.agent(_raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True)
+    @app.agent(_raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True,
+               supervisor_strategy=CrashingSupervisor)
     async def matching(stream):
         # One actor per partition: its engines live here and die with the assignment.
         stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
@@ -144,8 +165,24 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
                 continue
             await _deliver(app, result.messages)
             if pending is not None:
-                stage.commit(pending)
-                await app.producer.flush()
+                await _write_durably(tables.book, message.partition, stage.commit(pending))
+
+
+async def _write_durably(table, partition: int, rows: dict[str, dict | None]) -> None:
+    """Write rows (None deletes), in order, and wait until Kafka has their changelog messages.
+
+    `table[key] = value` only queues the changelog message, and Faust's producer flush gives up
+    waiting after 0.1 s, so neither is a barrier; the futures of `send_changelog` are.
+    """
+    futures = []
+    for key, value in rows.items():
+        futures.append(table.send_changelog(partition, key, value))
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
+    if futures:
+        await asyncio.gather(*futures)
 
 
 async def _deliver(app: faust.App, messages: list[Outgoing]) -> None:

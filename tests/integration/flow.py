@@ -68,7 +68,7 @@ class Workers:
     def start(self, name: str) -> None:
         log = open(self.logs / f"worker-{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "worker", "--name", name, "--loglevel", "warn"],
+            [sys.executable, "-m", "exchange.cli", "worker", "--name", name, "--loglevel", "info"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, name: str) -> None:

@@ -157,7 +157,11 @@ class Pipeline:
             return
         self._send(result.messages)
         if pending is not None:
-            stage.commit(pending)
+            for key, value in stage.commit(pending).items():
+                if value is None:
+                    rows.pop(key)
+                else:
+                    rows[key] = value
         if crash:
             rows.land(self.random.randint(0, len(rows.pending)))
             self._crash()
