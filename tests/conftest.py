@@ -53,3 +53,24 @@ def infra(tmp_path_factory: pytest.TempPathFactory):
         yield settings
     finally:
         runner.down(settings)
+
+
+@pytest.fixture
+async def producer(infra):
+    """Puts batches of commands on exchange.commands, as the API does."""
+    from exchange.commands import CommandProducer
+
+    commands = CommandProducer(infra)
+    await commands.start()
+    yield commands
+    await commands.stop()
+
+
+@pytest.fixture
+def workers(infra, tmp_path):
+    """Worker processes for one test, all stopped at its end."""
+    from tests.integration.flow import Workers
+
+    running = Workers(infra, tmp_path / "workers")
+    yield running
+    running.stop_all()

@@ -66,6 +66,7 @@ class Workers:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str) -> None:
+        assert name not in self.procs, f"worker {name} is already running"
         log = open(self.logs / f"worker-{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "exchange.cli", "worker", "--name", name, "--loglevel", "info"],
