@@ -155,7 +155,7 @@ async def wait_caught_up(settings: Settings, timeout: float = 600.0) -> None:
                 done = await admin.list_consumer_group_offsets(APP_GROUP)
             except Exception:  # group not formed yet
                 done = {}
-            if all(tp in done and done[tp].offset >= ends[tp] for tp in tps):
+            if all((done[tp].offset if tp in done else 0) >= ends[tp] for tp in tps):
                 return
             await asyncio.sleep(0.05)
         raise TimeoutError("the worker did not catch up")
