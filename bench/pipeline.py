@@ -52,7 +52,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     print(f"raw aiokafka produce->consume: {ceiling:,.0f} messages/s ({args.n} x 100 bytes, no Faust)", flush=True)
     markets, traders = await define(settings)
     flow = OrderFlow(markets, traders)
-    with worker(settings):
+    with WorkerProcess(settings):
         producer = CommandProducer(settings)
         await producer.start()
         try:
@@ -122,7 +122,7 @@ async def define(settings: Settings) -> tuple[dict[str, dict], dict[str, list[st
     return markets, traders
 
 
-class worker:
+class WorkerProcess:
     """A worker process for the length of the benchmark."""
 
     def __init__(self, settings: Settings) -> None:

@@ -13,7 +13,6 @@ import signal
 import string
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -179,15 +178,6 @@ class Outcome:
                 key = (trade["market"], trade["trade_id"])
                 assert self.trades.setdefault(key, trade) == trade, f"trade {key} re-sent with other content"
         self.order_batches = order_batches
-
-    def totals(self) -> tuple[Counter, Counter]:
-        held_total, deposited = Counter(), Counter()
-        for state in self.accounts.values():
-            for asset, balance in state["balances"].items():
-                assert balance["available"] >= 0 and balance["held"] >= 0, (state["account"], asset)
-                held_total[asset] += balance["available"] + balance["held"]
-            deposited.update(state["deposited"])
-        return held_total, deposited
 
 
 async def outcome(settings, markets: dict[str, dict], account_names: set[str]) -> Outcome:
