@@ -42,13 +42,11 @@ class AccountsStage:
         result = StageResult()
         accounts: dict[str, Account] = {}
         decided: set[str] = set()
-        replayed: set[str] = set()
         forwards: dict[str, list[dict]] = {}
         for command in commands:
             account_id = command["account"]
             account = accounts.get(account_id) or accounts.setdefault(account_id, self._load(account_id))
             if account_id not in decided and account.state["last_command_offset"] >= offset:
-                replayed.add(account_id)
                 entry = _outbox_entry(account, offset, command["command_id"])
                 if entry is not None:  # otherwise a later write proved it delivered
                     self._emit(entry, forwards, result)

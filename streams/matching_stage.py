@@ -97,22 +97,15 @@ class _Outputs:
 
     def add(self, command: dict, engine: Engine) -> None:
         kind, body = command["body"]
-        account, ts = command["account"], command["ts"]
+        account = command["account"]
+        # Sides of the orders a cancel may end, read before the engine forgets them.
         if kind == "exchange.PlaceOrder":
-            sides = {}
-            engine_command = Place(body["order_id"], account, body["side"], body["type"], body["time_in_force"],
-                                   body["price"], body["quantity"], ts, body["post_only"], body["quote_quantity"],
-                                   body["stp"], self.market)
-            taker_side = body["side"]
+            sides, taker_side = {}, body["side"]
         elif kind == "exchange.CancelOrder":
-            sides = {body["order_id"]: _side_of(engine, body["order_id"])}
-            engine_command = Cancel(body["order_id"], account, ts, self.market)
-            taker_side = None
+            sides, taker_side = {body["order_id"]: _side_of(engine, body["order_id"])}, None
         else:
-            sides = {o.order_id: o.side for o in list(engine.orders.values()) if o.account == account}
-            engine_command = CancelAll(account, ts, self.market)
-            taker_side = None
-        for event in engine.handle(engine_command):
+            sides, taker_side = {o.order_id: o.side for o in engine.orders.values() if o.account == account}, None
+        for event in engine.handle(engine_command(command, self.market)):
             self._event(event, kind, body, account, taker_side, sides, command)
 
     def _event(self, event, kind: str, body: dict, account: str, taker_side, sides: dict, command: dict) -> None:
@@ -201,6 +194,18 @@ class _Outputs:
             send(Outgoing(COMMAND_RESULTS, outcome["account"], outcome,
                           account_partition(outcome["account"], self.partitions)))
         return result
+
+
+def engine_command(command: dict, market: str | None = None) -> Place | Cancel | CancelAll:
+    """The engine's form of an accepted `exchange.Command` (place, cancel or cancel all)."""
+    kind, body = command["body"]
+    account, ts = command["account"], command["ts"]
+    if kind == "exchange.PlaceOrder":
+        return Place(body["order_id"], account, body["side"], body["type"], body["time_in_force"], body["price"],
+                     body["quantity"], ts, body["post_only"], body["quote_quantity"], body["stp"], market)
+    if kind == "exchange.CancelOrder":
+        return Cancel(body["order_id"], account, ts, market)
+    return CancelAll(account, ts, market)
 
 
 def _side_of(engine: Engine, order_id: int) -> str | None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import faust
 from mode import CrashingSupervisor
 
+from exchange.commands import now_ms
 from exchange.config import Settings
 from exchange.reference import market_spec
 from schemas.codec import DecodeError, codec
@@ -121,9 +121,9 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
         try:
             record = codec.decode_as(topic.record, event.value)
             if topic is COMMANDS:
-                result = stage.on_commands(message.partition, message.offset, record["commands"], _now())
+                result = stage.on_commands(message.partition, message.offset, record["commands"], now_ms())
             else:
-                result = stage.on_settlements(record, _now())
+                result = stage.on_settlements(record, now_ms())
         except (DecodeError, LedgerError, KeyError) as exc:
             await _dead_letter(app, message, exc)
             return
@@ -159,7 +159,7 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
                 restored = True
             try:
                 batch = codec.decode_as(ORDERS.record, event.value)
-                result, pending = stage.on_batch(batch, _now())
+                result, pending = stage.on_batch(batch, now_ms())
             except (DecodeError, KeyError) as exc:
                 await _dead_letter(app, message, exc)
                 continue
@@ -199,9 +199,6 @@ async def _dead_letter(app: faust.App, message, exc: Exception) -> None:
     reason = f"{type(exc).__name__}: {exc}"
     log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
     record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
-              "key": message.key, "value": message.value, "reason": reason[:2000], "ts": _now()}
+              "key": message.key, "value": message.value, "reason": reason[:2000], "ts": now_ms()}
     await _deliver(app, [Outgoing(DEAD_LETTERS, message.topic, record, 0)])
 
-
-def _now() -> int:
-    return int(time.time() * 1000)

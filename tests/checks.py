@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from exchange.reference import market_spec
-from streams.engine import Cancel, CancelAll, Engine, Place, Trade
+from streams.engine import Engine, Trade
+from streams.matching_stage import engine_command
 
 
 def replay_through_pure_engines(markets: dict[str, dict], order_batches: list[dict]) -> tuple[dict, dict]:
@@ -24,22 +25,21 @@ def replay_through_pure_engines(markets: dict[str, dict], order_batches: list[di
         applied[key] = batch["source_offset"]
         engine = engines[batch["market"]]
         for command in batch["commands"]:
-            for event in engine.handle(_engine_command(command)):
+            for event in engine.handle(engine_command(command)):
                 if isinstance(event, Trade):
                     trades[(batch["market"], event.seq)] = (event.price, event.qty, event.maker_order_id,
                                                             event.taker_order_id)
     return trades, {market: sorted(engine.export()[0]) for market, engine in engines.items()}
 
 
-def _engine_command(command: dict):
-    kind, body = command["body"]
-    account, ts = command["account"], command["ts"]
-    if kind == "exchange.PlaceOrder":
-        return Place(body["order_id"], account, body["side"], body["type"], body["time_in_force"], body["price"],
-                     body["quantity"], ts, body["post_only"], body["quote_quantity"], body["stp"])
-    if kind == "exchange.CancelOrder":
-        return Cancel(body["order_id"], account, ts)
-    return CancelAll(account, ts)
+def unique_trades(trade_batches: list[dict]) -> dict[tuple[str, int], dict]:
+    """Trades by (market, trade_id); a trade re-sent after a crash must be identical."""
+    trades: dict[tuple[str, int], dict] = {}
+    for batch in trade_batches:
+        for trade in batch["trades"]:
+            key = (trade["market"], trade["trade_id"])
+            assert trades.setdefault(key, trade) == trade, f"trade {key} re-sent with other content"
+    return trades
 
 
 def assert_money_conserved(accounts: dict[str, dict]) -> None:

@@ -25,6 +25,7 @@ from schemas.codec import codec
 from schemas.topics import ASSETS, COMMANDS, MARKETS, ORDERS, SETTLEMENTS, TRADES
 from streams.book_journal import BookJournal
 from streams.worker import APP_ID
+from tests.checks import unique_trades
 
 REPO = Path(__file__).resolve().parents[2]
 INPUTS = (COMMANDS.name, SETTLEMENTS.name, ORDERS.name)
@@ -172,11 +173,7 @@ class Outcome:
         self.accounts = accounts
         restored = BookJournal(book_rows).restore(markets)
         self.books = {market: sorted(state.rows) for market, state in restored.items()}
-        self.trades: dict[tuple[str, int], dict] = {}
-        for batch in trade_batches:
-            for trade in batch["trades"]:
-                key = (trade["market"], trade["trade_id"])
-                assert self.trades.setdefault(key, trade) == trade, f"trade {key} re-sent with other content"
+        self.trades = unique_trades(trade_batches)
         self.order_batches = order_batches
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
+from exchange.commands import cancel, deposit, place, withdraw
 from exchange.reference import make_asset, make_market
 from schemas.topics import FEE_ACCOUNT, ORDERS, TRADES
 from streams.book_journal import BookJournal
@@ -23,30 +22,6 @@ MARKETS = {
     "BTC_USDT": make_market("BTC_USDT", ASSETS["BTC"], ASSETS["USDT"], tick="0.1", step="0.00001",
                             maker_fee="0.0005", taker_fee="0.001", partition=1, ts=0),
 }
-_ids = itertools.count(1)
-
-
-def command(account: str, body_name: str, body: dict) -> dict:
-    n = next(_ids)
-    return {"command_id": f"cmd-{n}", "account": account, "ts": 1_000 + n, "body": (f"exchange.{body_name}", body)}
-
-
-def deposit(account: str, asset: str, amount: int) -> dict:
-    return command(account, "Deposit", {"asset": asset, "amount": amount, "reference": ""})
-
-
-def place(account: str, market: str, side: str, price: int | None, qty: int | None, order_id: int | None = None,
-          type_: str = "limit", tif: str = "GTC", quote_quantity: int | None = None) -> dict:
-    return command(account, "PlaceOrder", {
-        "order_id": order_id if order_id is not None else next(_ids), "client_order_id": None, "market": market,
-        "side": side, "type": type_, "time_in_force": tif, "post_only": False, "price": price, "quantity": qty,
-        "quote_quantity": quote_quantity, "stp": "expire_taker"})
-
-
-def cancel(account: str, market: str, order_id: int) -> dict:
-    return command(account, "CancelOrder", {"order_id": order_id, "market": market})
-
-
 def balances(pipeline: Pipeline, account: str) -> dict[str, tuple[int, int]]:
     state = pipeline.account_rows.get(account, {"balances": {}})
     return {asset: (b["available"], b["held"]) for asset, b in state["balances"].items() if b != {"available": 0, "held": 0}}
@@ -57,9 +32,9 @@ def test_a_trade_with_fees_settles_exactly_as_computed_by_hand():
     pipeline.submit([deposit("alice", "USDC", 1_000_000_000), deposit("bob", "SOL", 10_000_000_000)])
     pipeline.run()
     # bob offers 2 SOL at 150; alice bids for 1 SOL at 151 and trades at bob's price.
-    pipeline.submit([place("bob", "SOL_USDC", "sell", 15000, 2000)])
+    pipeline.submit([place("bob", 1, "SOL_USDC", "sell", 15000, 2000)])
     pipeline.run()
-    pipeline.submit([place("alice", "SOL_USDC", "buy", 15100, 1000)])
+    pipeline.submit([place("alice", 2, "SOL_USDC", "buy", 15100, 1000)])
     pipeline.run()
 
     # 1 SOL at 150 USDC = 150_000_000 USDC atoms; maker fee 0.1% = 150_000, taker fee 0.2% = 300_000.
@@ -79,10 +54,10 @@ def test_refusals_cost_nothing():
     pipeline.submit([deposit("carol", "USDT", 100)])
     pipeline.run()
     pipeline.submit([
-        place("carol", "BTC_USDT", "buy", 3_000_000, 1000),  # far more than 100 atoms
-        place("carol", "DOGE_USDT", "buy", 1, 1),
-        cancel("carol", "BTC_USDT", 424242),
-        command("carol", "Withdraw", {"asset": "USDT", "amount": 101, "reference": ""}),
+        place("carol", 3, "BTC_USDT", "buy", 3_000_000, 1000),  # far more than 100 atoms
+        place("carol", 4, "DOGE_USDT", "buy", 1, 1),
+        cancel("carol", 424242, "BTC_USDT"),
+        withdraw("carol", "USDT", 101),
     ])
     pipeline.run()
     results = [r for p in pipeline.logs["exchange.command-results"] for r in p if r["reason"]]
@@ -113,12 +88,7 @@ def run(batches: list[list[dict]], crash_rate: float, seed: int) -> Pipeline:
 
 
 def unique_trades(pipeline: Pipeline) -> dict[tuple[str, int], dict]:
-    trades: dict[tuple[str, int], dict] = {}
-    for batch in pipeline.records(TRADES.name):
-        for trade in batch["trades"]:
-            key = (trade["market"], trade["trade_id"])
-            assert trades.setdefault(key, trade) == trade, "a re-sent trade must be identical"
-    return trades
+    return checks.unique_trades(pipeline.records(TRADES.name))
 
 
 def books(pipeline: Pipeline) -> dict[str, list]:
