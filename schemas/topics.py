@@ -42,8 +42,8 @@ COMMANDS = Topic("exchange.commands", "account", "exchange.CommandBatch", True,
                  doc="what accounts ask for: place, cancel, cancel all, deposit, withdraw")
 ORDERS = Topic("exchange.orders", "market", "exchange.MarketCommandBatch", True,
                doc="commands whose funds are held, on their way to the market's book")
-SETTLEMENTS = Topic("exchange.settlements", "account", "exchange.SettlementBatch", True,
-                    doc="fills, releases of holds and fees, back to the accounts")
+SETTLEMENTS = Topic("exchange.settlements", "market", "exchange.SettlementBatch", True,
+                    doc="fills, releases of holds and fees, back to the accounts; in the accounts' partition")
 TRADES = Topic("exchange.trades", "market", "exchange.TradeBatch", True, retention_ms=30 * DAY_MS,
                doc="every trade, in sequence per market")
 ORDER_UPDATES = Topic("exchange.order-updates", "market", "exchange.OrderUpdateBatch", True,

@@ -1,6 +1,6 @@
 """The accounts stage: decides each command once against the account's funds, applies settlements.
 
-It reads `exchange.commands` and `exchange.settlements` (both keyed by account, co-partitioned)
+It reads `exchange.commands` and `exchange.settlements` (both partitioned by account)
 and owns one row per account (`exchange.AccountState`). Pure: rows come from a mapping (the Faust
 table in a worker, a dict in tests) and the result says what to write and what to send.
 
@@ -108,14 +108,16 @@ class AccountsStage:
         """
         result = StageResult()
         market = self.markets[batch["market"]]
-        account = self._load(batch["account"])
-        changed = False
-        for item in batch["items"]:
-            changed |= account.settle(market, item)
-        if changed:
-            result.rows[batch["account"]] = account.state
-        assets = account.changed_assets or {market["base"], market["quote"]}
-        self._balance_update(account, assets, now_ms, result)
+        for settlements in batch["accounts"]:
+            account = self._load(settlements["account"])
+            changed = False
+            for item in settlements["items"]:
+                changed |= account.settle(market, item)
+            if changed:
+                result.rows[account.account_id] = account.state
+            # Sent even for a duplicate: the first time may have been lost to a crash.
+            assets = account.changed_assets or {market["base"], market["quote"]}
+            self._balance_update(account, assets, now_ms, result)
         return result
 
     def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult) -> None:

@@ -187,9 +187,12 @@ class _Outputs:
             send(Outgoing(DEPTH, market, {"market": market, "first_update_id": self.first_seq,
                                           "last_update_id": engine.seq, "bids": bids, "asks": asks,
                                           "ts": now_ms}, partition))
+        by_partition: dict[int, list[dict]] = {}
         for account, items in self.settlements.items():
-            send(Outgoing(SETTLEMENTS, account, {"account": account, "market": market, "items": items},
-                          account_partition(account, self.partitions)))
+            by_partition.setdefault(account_partition(account, self.partitions), []).append(
+                {"account": account, "items": items})
+        for target, accounts in sorted(by_partition.items()):
+            send(Outgoing(SETTLEMENTS, market, {"market": market, "accounts": accounts}, target))
         for outcome in self.results:
             send(Outgoing(COMMAND_RESULTS, outcome["account"], outcome,
                           account_partition(outcome["account"], self.partitions)))

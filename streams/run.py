@@ -19,11 +19,17 @@ def run(args: argparse.Namespace) -> int:
     from exchange.config import Settings
     from exchange.kafka_io import ensure_topics
 
+    from . import diagnostics
     from .worker import build_app
 
     settings = Settings.from_env()
     asyncio.run(ensure_topics(settings))
     app = build_app(settings, args.name)
+
+    @app.task
+    async def _install_diagnostics() -> None:
+        diagnostics.install(asyncio.get_running_loop())
+
     faust.Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
 

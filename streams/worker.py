@@ -34,6 +34,7 @@ from .book_journal import BookJournal
 from .matching_stage import MatchingStage
 from .outputs import Outgoing
 from .serde import UTF8, AvroRecord
+from .table_writer import TableWriter
 
 log = logging.getLogger("exchange.worker")
 APP_ID = "exchange"
@@ -70,6 +71,8 @@ class _Tables:
         self.accounts = _register(app, faust.Table(app, name="accounts", partitions=settings.partitions),
                                   "exchange.AccountState")
         self.book = _register(app, faust.Table(app, name="book", partitions=settings.partitions), "exchange.BookRow")
+        self.accounts_writer = TableWriter(app, self.accounts, "exchange.AccountState")
+        self.book_writer = TableWriter(app, self.book, "exchange.BookRow")
         # Reference data: every worker reads the whole compacted topic.
         self.markets = _global(app, MARKETS)
         self.assets = _global(app, ASSETS)
@@ -83,6 +86,10 @@ def _register(app: faust.App, table, record: str):
     """
     table.key_serializer = UTF8
     table.value_serializer = AvroRecord(record)
+    if not table.is_global:
+        # RocksDB stores take a changelog message's bytes as they are (see TableWriter), so
+        # decoding them while restoring or keeping a standby copy would be wasted work.
+        table.changelog_topic = table.changelog_topic.derive(key_serializer="raw", value_serializer="raw")
     return app.tables.add(table)
 
 
@@ -127,7 +134,7 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
         except (DecodeError, LedgerError, KeyError) as exc:
             await _dead_letter(app, message, exc)
             return
-        await _write_durably(tables.accounts, message.partition, result.rows)
+        await tables.accounts_writer.write(message.partition, result.rows)
         await _deliver(app, result.messages)
 
     @app.agent(_raw_topic(app, COMMANDS.name), name="accounts-commands", supervisor_strategy=CrashingSupervisor)
@@ -165,24 +172,7 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
                 continue
             await _deliver(app, result.messages)
             if pending is not None:
-                await _write_durably(tables.book, message.partition, stage.commit(pending))
-
-
-async def _write_durably(table, partition: int, rows: dict[str, dict | None]) -> None:
-    """Write rows (None deletes), in order, and wait until Kafka has their changelog messages.
-
-    `table[key] = value` only queues the changelog message, and Faust's producer flush gives up
-    waiting after 0.1 s, so neither is a barrier; the futures of `send_changelog` are.
-    """
-    futures = []
-    for key, value in rows.items():
-        futures.append(table.send_changelog(partition, key, value))
-        if value is None:
-            table.data.pop(key, None)
-        else:
-            table.data[key] = value
-    if futures:
-        await asyncio.gather(*futures)
+                await tables.book_writer.write(message.partition, stage.commit(pending))
 
 
 async def _deliver(app: faust.App, messages: list[Outgoing]) -> None:
