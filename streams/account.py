@@ -1,16 +1,29 @@
 """One account's money: balances per asset, a hold per open order, and the rules that move them.
 
-Pure: it works on the account's `exchange.AccountState` record (a dict) and never does I/O, so the
-accounts stage can persist the whole account as one atomic table write. Amounts are integer atoms.
+Pure: it reads rows of the accounts table through a mapping and says which rows to write; never
+I/O. Amounts are integer atoms.
 
 A hold is taken when an order is accepted and is the most the order can ever cost: fills take from
 it, and when the order ends its remainder is released. So available funds never go negative and
 no fill can spend money the account does not have.
+
+Rows (all of one account live in its partition, so one changelog partition keeps their order):
+- `<account>`: `exchange.AccountState`, balances and what makes commands and settlements apply once;
+- `<account>#<order id>`: `exchange.Hold`, one per open order, so an account with thousands of
+  open orders still writes a few small rows per change instead of one huge one;
+- `<account>#c:<client order id>`: `exchange.ClientOrder`, which order holds a client order id.
+
+An event's rows are written with the account row last. A crash can cut the writes anywhere, so a
+hold or client-id row can be durable while the account row that goes with it is not. Rows say
+enough to tell: a row made by a command the account row does not count yet (`command_offset`)
+does not exist, and a hold remembers the last settlement applied to it (`settled_seq`), so a
+replay moves the balances again but not the hold. Ended orders' holds stay, marked `released`,
+until the account's next write deletes them: until then a replayed release needs their amount.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from streams.engine.fees import fee as fee_for
 
@@ -31,17 +44,41 @@ class LedgerError(RuntimeError):
     """A settlement that cannot apply (no such hold, or more than it holds): a bug upstream."""
 
 
+ACCOUNT_RECORD = "exchange.AccountState"
+HOLD_RECORD = "exchange.Hold"
+CLIENT_ORDER_RECORD = "exchange.ClientOrder"
+
+
+def hold_key(account: str, order_id: int) -> str:
+    return f"{account}#{order_id}"
+
+
+def client_order_key(account: str, client_order_id: str) -> str:
+    return f"{account}#c:{client_order_id}"
+
+
+def record_of(key: str) -> str:
+    """The record type of an accounts-table row, from its key (account ids never contain '#')."""
+    if "#" not in key:
+        return ACCOUNT_RECORD
+    return CLIENT_ORDER_RECORD if "#c:" in key else HOLD_RECORD
+
+
 def new_state(account: str) -> dict[str, Any]:
-    return {"account": account, "balances": {}, "holds": {}, "last_command_offset": -1,
-            "settled_seq": {}, "deposited": {}, "outbox": []}
+    return {"account": account, "balances": {}, "last_command_offset": -1, "settled_seq": {}, "deposited": {},
+            "outbox": [], "released": []}
 
 
 class Account:
-    __slots__ = ("state", "changed_assets")
+    __slots__ = ("state", "rows", "changed_assets", "writes", "_released_before")
 
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], rows: Mapping[str, dict]) -> None:
         self.state = state
+        self.rows = rows
         self.changed_assets: set[str] = set()
+        self.writes: dict[str, dict | None] = {}  # hold and client-id rows changed, by key
+        self._released_before = state["released"]
+        state["released"] = []
 
     @property
     def account_id(self) -> str:
@@ -56,6 +93,34 @@ class Account:
         balance["available"] += available
         balance["held"] += held
         self.changed_assets.add(asset)
+
+    def _row(self, key: str) -> dict | None:
+        """A hold or client-id row as the committed account sees it (see the module doc)."""
+        if key in self.writes:
+            return self.writes[key]
+        row = self.rows.get(key)
+        if row is not None and row["command_offset"] > self.state["last_command_offset"]:
+            self.writes[key] = None  # left by a decision cut short: it is made again or dropped
+            return None
+        return row
+
+    def hold(self, order_id: int) -> dict | None:
+        return self._row(hold_key(self.account_id, order_id))
+
+    def row_writes(self) -> dict[str, dict | None]:
+        """Rows to write for this account, the account row last; empty if nothing changed."""
+        writes: dict[str, dict | None] = {}
+        for released in self._released_before:  # their releases are durable now
+            writes[hold_key(self.account_id, released["order_id"])] = None
+            client_id = released["client_order_id"]
+            if client_id is not None:
+                key = client_order_key(self.account_id, client_id)
+                index = self._row(key)
+                if index is not None and index["order_id"] == released["order_id"]:
+                    writes[key] = None
+        writes.update(self.writes)
+        writes[self.account_id] = self.state
+        return writes
 
     # -- money in and out -------------------------------------------------------------------
 
@@ -79,18 +144,21 @@ class Account:
 
     # -- orders ------------------------------------------------------------------------------
 
-    def place(self, place: dict[str, Any], market: dict[str, Any] | None) -> str | None:
-        """Hold the funds an order needs, or say why not."""
+    def place(self, place: dict[str, Any], market: dict[str, Any] | None, offset: int) -> str | None:
+        """Hold the funds an order needs, or say why not (`offset`: the deciding command's)."""
         if market is None:
             return UNKNOWN_MARKET
         if market["status"] != "open":
             return MARKET_HALTED
-        holds = self.state["holds"]
-        if str(place["order_id"]) in holds:
+        order_id = place["order_id"]
+        if self.hold(order_id) is not None:
             return DUPLICATE_ORDER_ID
         client_id = place.get("client_order_id")
-        if client_id is not None and any(h["client_order_id"] == client_id for h in holds.values()):
-            return DUPLICATE_CLIENT_ORDER_ID
+        if client_id is not None:
+            index = self._row(client_order_key(self.account_id, client_id))
+            holder = self.hold(index["order_id"]) if index is not None else None
+            if holder is not None and not holder["released"]:
+                return DUPLICATE_CLIENT_ORDER_ID
         need = required_hold(place, market)
         if isinstance(need, str):
             return need
@@ -98,8 +166,11 @@ class Account:
         if self.balance(asset)["available"] < amount:
             return INSUFFICIENT_FUNDS
         self._move(asset, available=-amount, held=amount)
-        holds[str(place["order_id"])] = {"market": market["symbol"], "asset": asset, "amount": amount,
-                                         "client_order_id": client_id}
+        self.writes[hold_key(self.account_id, order_id)] = {
+            "order_id": order_id, "market": market["symbol"], "asset": asset, "amount": amount,
+            "client_order_id": client_id, "command_offset": offset, "settled_seq": 0, "released": False}
+        if client_id is not None:
+            self.writes[client_order_key(self.account_id, client_id)] = {"order_id": order_id, "command_offset": offset}
         return None
 
     # -- settlements from the matching stage ---------------------------------------------------
@@ -114,31 +185,57 @@ class Account:
         if kind == "fee":
             self._move(market["quote"], available=item["fee"])
         else:
-            hold = self.state["holds"].get(str(item["order_id"]))
-            if hold is None:
+            found = self.hold(item["order_id"])
+            if found is None:
                 raise LedgerError(f"{self.account_id}: settlement {item} for an order without a hold")
+            hold = dict(found)
+            # The hold's row may have landed before a crash that lost the account row: then only
+            # the balances move again.
+            landed = hold["settled_seq"] >= item["seq"]
+            if not landed and hold["released"]:
+                raise LedgerError(f"{self.account_id}: settlement {item} for an ended order")
             if kind == "fill":
-                self._fill(market, hold, item)
+                self._fill(market, hold, item, landed)
             else:
-                del self.state["holds"][str(item["order_id"])]
+                hold["released"] = True
                 self._move(hold["asset"], available=hold["amount"], held=-hold["amount"])
+                self.state["released"].append({"order_id": hold["order_id"],
+                                               "client_order_id": hold["client_order_id"]})
+            if not landed:
+                hold["settled_seq"] = item["seq"]
+                self.writes[hold_key(self.account_id, hold["order_id"])] = hold
         settled[symbol] = item["seq"]
         return True
 
-    def _fill(self, market: dict[str, Any], hold: dict[str, Any], item: dict[str, Any]) -> None:
+    def _fill(self, market: dict[str, Any], hold: dict[str, Any], item: dict[str, Any], landed: bool) -> None:
         if item["side"] == "buy":
             spent = item["quote"] + item["fee"]
-            if spent > hold["amount"]:
-                raise LedgerError(f"{self.account_id}: fill {item} spends more than its hold {hold}")
-            hold["amount"] -= spent
+            if not landed:
+                if spent > hold["amount"]:
+                    raise LedgerError(f"{self.account_id}: fill {item} spends more than its hold {hold}")
+                hold["amount"] -= spent
             self._move(market["quote"], held=-spent)
             self._move(market["base"], available=item["base"])
         else:
-            if item["base"] > hold["amount"]:
-                raise LedgerError(f"{self.account_id}: fill {item} sells more than its hold {hold}")
-            hold["amount"] -= item["base"]
+            if not landed:
+                if item["base"] > hold["amount"]:
+                    raise LedgerError(f"{self.account_id}: fill {item} sells more than its hold {hold}")
+                hold["amount"] -= item["base"]
             self._move(market["base"], held=-item["base"])
             self._move(market["quote"], available=item["quote"] - item["fee"])
+
+
+def accounts_view(rows: Mapping[str, dict]) -> dict[str, dict[str, Any]]:
+    """Each account's committed state with its open holds under `holds` (by order id), for checks
+    and tools: rows left by cut-short decisions and holds of ended orders are left out."""
+    accounts = {key: {**row, "holds": {}} for key, row in rows.items() if record_of(key) == ACCOUNT_RECORD}
+    for key, row in rows.items():
+        if record_of(key) != HOLD_RECORD:
+            continue
+        state = accounts.get(key.split("#", 1)[0])
+        if state is not None and not row["released"] and row["command_offset"] <= state["last_command_offset"]:
+            state["holds"][row["order_id"]] = row
+    return accounts
 
 
 def required_hold(place: dict[str, Any], market: dict[str, Any]) -> tuple[str, int] | str:

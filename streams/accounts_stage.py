@@ -1,8 +1,8 @@
 """The accounts stage: decides each command once against the account's funds, applies settlements.
 
 It reads `exchange.commands` and `exchange.settlements` (both partitioned by account)
-and owns one row per account (`exchange.AccountState`). Pure: rows come from a mapping (the Faust
-table in a worker, a dict in tests) and the result says what to write and what to send.
+and owns the accounts table (see account.py for its rows). Pure: rows come from a mapping (the
+Faust table in a worker, a dict in tests) and the result says what to write and what to send.
 
 Why decisions go through an outbox: the stage interleaves two input topics, and a replay after a
 crash would interleave them differently, so deciding a command again could give another answer
@@ -33,7 +33,7 @@ class AccountsStage:
 
     def _load(self, account_id: str) -> Account:
         state = self.rows.get(account_id)
-        return Account(state if state is not None else new_state(account_id))
+        return Account(state if state is not None else new_state(account_id), self.rows)
 
     # -- exchange.commands ----------------------------------------------------------------
 
@@ -55,13 +55,13 @@ class AccountsStage:
                 decided.add(account_id)
                 account.state["outbox"] = []  # what it held was delivered before this message began
             entry = {"offset": offset, "forward": None, "result": None}
-            entry.update(self._decide(account, command))
+            entry.update(self._decide(account, command, offset))
             account.state["outbox"].append(entry)
             self._emit(entry, forwards, result)
         for account_id in decided:
-            state = accounts[account_id].state
-            state["last_command_offset"] = offset
-            result.rows[account_id] = state
+            account = accounts[account_id]
+            account.state["last_command_offset"] = offset
+            result.rows.update(account.row_writes())
         for market, batch in forwards.items():
             record = {"market": market, "source_partition": partition, "source_offset": offset, "commands": batch}
             result.messages.append(Outgoing(ORDERS, market, record, self.markets[market]["partition"]))
@@ -71,11 +71,11 @@ class AccountsStage:
             self._balance_update(account, assets, now_ms, result)
         return result
 
-    def _decide(self, account: Account, command: dict) -> dict[str, Any]:
+    def _decide(self, account: Account, command: dict, offset: int) -> dict[str, Any]:
         kind, body = command["body"]
         if kind == "exchange.PlaceOrder":
             place = dict(body)
-            reason = account.place(place, self.markets.get(place["market"]))
+            reason = account.place(place, self.markets.get(place["market"]), offset)
             if reason is None:
                 return {"forward": {**command, "body": (kind, place)}}
             return {"result": _result(command, reason, place["order_id"])}
@@ -114,7 +114,7 @@ class AccountsStage:
             for item in settlements["items"]:
                 changed |= account.settle(market, item)
             if changed:
-                result.rows[account.account_id] = account.state
+                result.rows.update(account.row_writes())
             # Sent even for a duplicate: the first time may have been lost to a crash.
             assets = account.changed_assets or {market["base"], market["quote"]}
             self._balance_update(account, assets, now_ms, result)

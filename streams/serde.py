@@ -35,3 +35,21 @@ class AvroRecord(codecs.Codec):
 
 
 UTF8 = Utf8()
+
+
+class AvroRecords(codecs.Codec):
+    """Values of one of several Avro record types (a table whose keys say which), decode only:
+    rows are encoded by TableWriter, which knows each key's record."""
+
+    def __init__(self, *records: str) -> None:
+        super().__init__(records=records)
+        self.records = frozenset(records)
+
+    def _dumps(self, obj: Any) -> bytes:
+        raise TypeError("rows of this table are written by TableWriter")
+
+    def _loads(self, s: bytes) -> Any:
+        name, value = codec.decode(bytes(s))
+        if name not in self.records:
+            raise ValueError(f"{name} is not a row of this table")
+        return value

@@ -12,6 +12,7 @@ persisted offset recorded here.
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 import faust
 from faust.types import TP
@@ -20,10 +21,10 @@ from schemas.codec import codec
 
 
 class TableWriter:
-    def __init__(self, app: faust.App, table: faust.Table, record: str) -> None:
+    def __init__(self, app: faust.App, table: faust.Table, record_of: Callable[[str], str]) -> None:
         self.app = app
         self.table = table
-        self.record = record
+        self.record_of = record_of  # a row's Avro record type, from its key
 
     async def write(self, partition: int, rows: dict[str, dict | None]) -> None:
         """Write rows (None deletes) in order and return once Kafka and RocksDB both have them.
@@ -34,7 +35,7 @@ class TableWriter:
         if not rows:
             return
         topic = self.table.changelog_topic.get_topic_name()
-        encoded = [(key.encode(), None if value is None else codec.encode(self.record, value))
+        encoded = [(key.encode(), None if value is None else codec.encode(self.record_of(key), value))
                    for key, value in rows.items()]
         sends = [await self.app.producer.send(topic, key, value, partition, None, None) for key, value in encoded]
         sent = await asyncio.gather(*sends)

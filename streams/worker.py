@@ -28,12 +28,12 @@ from exchange.reference import market_spec
 from schemas.codec import DecodeError, codec
 from schemas.topics import ASSETS, COMMANDS, DEAD_LETTERS, MARKETS, ORDERS, SETTLEMENTS
 
-from .account import LedgerError
+from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
 from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
 from .matching_stage import MatchingStage
 from .outputs import Outgoing
-from .serde import UTF8, AvroRecord
+from .serde import UTF8, AvroRecord, AvroRecords
 from .table_writer import TableWriter
 
 log = logging.getLogger("exchange.worker")
@@ -68,24 +68,26 @@ def build_app(settings: Settings, name: str) -> faust.App:
 
 class _Tables:
     def __init__(self, app: faust.App, settings: Settings) -> None:
+        account_rows = AvroRecords(ACCOUNT_RECORD, HOLD_RECORD, CLIENT_ORDER_RECORD)
         self.accounts = _register(app, faust.Table(app, name="accounts", partitions=settings.partitions),
-                                  "exchange.AccountState")
-        self.book = _register(app, faust.Table(app, name="book", partitions=settings.partitions), "exchange.BookRow")
-        self.accounts_writer = TableWriter(app, self.accounts, "exchange.AccountState")
-        self.book_writer = TableWriter(app, self.book, "exchange.BookRow")
+                                  account_rows)
+        self.book = _register(app, faust.Table(app, name="book", partitions=settings.partitions),
+                              AvroRecord("exchange.BookRow"))
+        self.accounts_writer = TableWriter(app, self.accounts, record_of)
+        self.book_writer = TableWriter(app, self.book, lambda key: "exchange.BookRow")
         # Reference data: every worker reads the whole compacted topic.
         self.markets = _global(app, MARKETS)
         self.assets = _global(app, ASSETS)
 
 
-def _register(app: faust.App, table, record: str):
+def _register(app: faust.App, table, values):
     """Give a table Avro values and UTF-8 keys, then register it.
 
     Faust derives serializers from model types only, and registering a table builds its
     changelog topic with whatever serializers it has then, so they are set before.
     """
     table.key_serializer = UTF8
-    table.value_serializer = AvroRecord(record)
+    table.value_serializer = values
     if not table.is_global:
         # RocksDB stores take a changelog message's bytes as they are (see TableWriter), so
         # decoding them while restoring or keeping a standby copy would be wasted work.
@@ -109,7 +111,7 @@ def _global(app: faust.App, topic) -> faust.GlobalTable:
     changelog = app.topic(topic.name, partitions=1, key_serializer=UTF8, value_serializer=AvroRecord(topic.record))
     table = _TopicGlobalTable(app, name=topic.name, partitions=1, changelog_topic=changelog, store="memory://",
                               is_global=True)
-    return _register(app, table, topic.record)
+    return _register(app, table, AvroRecord(topic.record))
 
 
 def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:

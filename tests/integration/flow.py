@@ -23,6 +23,7 @@ from exchange.kafka_io import ensure_topics, publish
 from exchange.reference import make_asset, make_market
 from schemas.codec import codec
 from schemas.topics import ASSETS, COMMANDS, MARKETS, ORDERS, SETTLEMENTS, TRADES
+from streams.account import accounts_view
 from streams.book_journal import BookJournal
 from streams.worker import APP_ID
 from tests.checks import unique_trades
@@ -153,14 +154,14 @@ async def _partitions(settings, name: str) -> list[int]:
         await admin.close()
 
 
-async def table(settings, name: str, record: str) -> dict[str, dict]:
+async def table(settings, name: str) -> dict[str, dict]:
     """A Faust table as its changelog holds it: latest value per key, tombstones removed."""
     rows: dict[str, dict] = {}
     for key, value in await read_topic(settings, f"{APP_ID}-{name}-changelog"):
         if value is None:
             rows.pop(key.decode(), None)
         else:
-            rows[key.decode()] = codec.decode_as(record, value)
+            rows[key.decode()] = codec.decode(value)[1]
     return rows
 
 
@@ -179,13 +180,13 @@ class Outcome:
 
 async def outcome(settings, markets: dict[str, dict], account_names: set[str]) -> Outcome:
     assets = {m["base"] for m in markets.values()} | {m["quote"] for m in markets.values()}
-    accounts = await table(settings, "accounts", "exchange.AccountState")
+    accounts = accounts_view(await table(settings, "accounts"))
     ours = {name: state for name, state in accounts.items() if name in account_names}
     # The fee account is shared by every test: keep only this test's assets of it.
     fees = accounts.get("exchange-fees")
     if fees:
         ours["exchange-fees"] = {**fees, "balances": {a: b for a, b in fees["balances"].items() if a in assets}}
-    book_rows = {k: v for k, v in (await table(settings, "book", "exchange.BookRow")).items() if v["market"] in markets}
+    book_rows = {k: v for k, v in (await table(settings, "book")).items() if v["market"] in markets}
     trades = [codec.decode_as(TRADES.record, v) for _, v in await read_topic(settings, TRADES.name)]
     orders = [codec.decode_as(ORDERS.record, v) for _, v in await read_topic(settings, ORDERS.name)]
     return Outcome(markets, ours, book_rows, [b for b in trades if b["market"] in markets],

@@ -12,7 +12,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
+from streams.account import accounts_view, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
@@ -20,19 +22,27 @@ from exchange.reference import market_spec
 
 
 class Recording(dict):
-    """A table view that keeps writes pending until the harness decides which of them landed."""
+    """A table view that keeps writes pending until the harness decides which of them landed.
 
-    def __init__(self, durable: dict) -> None:
+    Reads go through the codec, as a store's do, so a stage that changed a row it read in place
+    (which would change the durable copy behind the harness's back) is caught.
+    """
+
+    def __init__(self, durable: dict, record_of) -> None:
         super().__init__()
         self.durable = durable
+        self.record_of = record_of
         self.pending: list[tuple[str, object]] = []
         self._overlay: dict[str, object] = {}
 
     _GONE = object()
 
     def get(self, key, default=None):
-        value = self._overlay.get(key, self.durable.get(key, default))
-        return default if value is self._GONE else value
+        value = self._overlay.get(key, self.durable.get(key, self._GONE))
+        if value is self._GONE:
+            return default
+        record = self.record_of(key)
+        return codec.decode_as(record, codec.encode(record, value))
 
     def __getitem__(self, key):
         value = self.get(key, self._GONE)
@@ -50,8 +60,16 @@ class Recording(dict):
         self._overlay[key] = self._GONE
         return value
 
+    def write(self, rows: dict) -> None:
+        """Rows in order, as TableWriter writes them (None deletes)."""
+        for key, value in rows.items():
+            if value is None:
+                self.pop(key)
+            else:
+                self[key] = value
+
     def items(self):
-        return [(k, v) for k, v in self.durable.items()]
+        return [(k, self.get(k)) for k in self.durable]
 
     def land(self, count: int | None = None) -> None:
         for key, value in self.pending[:count]:
@@ -74,6 +92,11 @@ class Pipeline:
         self.book_rows: dict[str, dict] = {}
         self.committed: dict[tuple[str, int], int] = defaultdict(int)
         self.restart()
+
+    @property
+    def accounts(self) -> dict[str, dict]:
+        """Each account's committed state, its open holds included."""
+        return accounts_view(self.account_rows)
 
     def restart(self) -> None:
         self.position = dict(self.committed)
@@ -120,14 +143,13 @@ class Pipeline:
                 self.committed[key] = value
 
     def _account(self, topic: str, partition: int, offset: int, record: dict, crash: bool) -> None:
-        rows = Recording(self.account_rows)
+        rows = Recording(self.account_rows, record_of)
         stage = AccountsStage(rows, self.markets, self.assets, self.partitions)
         if topic == COMMANDS.name:
             result = stage.on_commands(partition, offset, record["commands"], now_ms=0)
         else:
             result = stage.on_settlements(record, now_ms=0)
-        for key, value in result.rows.items():
-            rows[key] = value
+        rows.write(result.rows)
         # Protocol: rows durable first (a flush), then outputs. A crash during the flush leaves a
         # prefix of the rows and sends nothing; a crash while sending leaves every row and a prefix
         # of the messages.
@@ -143,7 +165,7 @@ class Pipeline:
         self._send(result.messages)
 
     def _match(self, partition: int, offset: int, record: dict, crash: bool) -> None:
-        rows = Recording(self.book_rows)
+        rows = Recording(self.book_rows, lambda key: "exchange.BookRow")
         stage = self.matching.get(partition)
         if stage is None:
             stage = self.matching[partition] = MatchingStage(BookJournal(rows), self.markets, market_spec,
@@ -157,11 +179,7 @@ class Pipeline:
             return
         self._send(result.messages)
         if pending is not None:
-            for key, value in stage.commit(pending).items():
-                if value is None:
-                    rows.pop(key)
-                else:
-                    rows[key] = value
+            rows.write(stage.commit(pending))
         if crash:
             rows.land(self.random.randint(0, len(rows.pending)))
             self._crash()

@@ -23,7 +23,7 @@ MARKETS = {
                             maker_fee="0.0005", taker_fee="0.001", partition=1, ts=0),
 }
 def balances(pipeline: Pipeline, account: str) -> dict[str, tuple[int, int]]:
-    state = pipeline.account_rows.get(account, {"balances": {}})
+    state = pipeline.accounts.get(account, {"balances": {}})
     return {asset: (b["available"], b["held"]) for asset, b in state["balances"].items() if b != {"available": 0, "held": 0}}
 
 
@@ -98,12 +98,12 @@ def books(pipeline: Pipeline) -> dict[str, list]:
 
 
 def assert_conserved(pipeline: Pipeline) -> None:
-    checks.assert_money_conserved(pipeline.account_rows)
+    checks.assert_money_conserved(pipeline.accounts)
 
 
 def assert_consistent(pipeline: Pipeline) -> None:
     order_batches = [batch for partition in pipeline.logs[ORDERS.name] for batch in partition]
-    checks.assert_consistent(MARKETS, pipeline.account_rows, books(pipeline), unique_trades(pipeline), order_batches)
+    checks.assert_consistent(MARKETS, pipeline.accounts, books(pipeline), unique_trades(pipeline), order_batches)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -122,5 +122,5 @@ def test_crashes_anywhere_lose_nothing_and_apply_nothing_twice(seed):
     assert_consistent(stormy)
     assert unique_trades(stormy) == unique_trades(calm)
     assert books(stormy) == books(calm)
-    assert {a: s["balances"] for a, s in stormy.account_rows.items()} == \
-        {a: s["balances"] for a, s in calm.account_rows.items()}
+    assert {a: s["balances"] for a, s in stormy.accounts.items()} == \
+        {a: s["balances"] for a, s in calm.accounts.items()}
