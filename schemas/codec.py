@@ -90,7 +90,7 @@ class Codec:
             if raw["type"] != "record":
                 continue
             schema = expand(name, self._types)
-            parsed = parse_schema(schema, _write_hint=False)
+            parsed = parse_schema(schema)
             writer = _Writer(name, parsed, schema, MARKER + _fingerprint(schema))
             self._writers[name] = writer
             self._readers[writer.header[2:]] = (parsed, parsed)
@@ -102,7 +102,7 @@ class Codec:
         types = {**self._types, **_load(sorted(generation.glob("*.avsc")))}
         for name, writer in self._writers.items():
             old = expand(name, types)
-            self._readers.setdefault(_fingerprint(old), (parse_schema(old, _write_hint=False), writer.schema))
+            self._readers.setdefault(_fingerprint(old), (parse_schema(old), writer.schema))
 
     def schema(self, name: str) -> dict:
         """The self-contained JSON schema of a record, as written to the wire."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
     app = build_app(settings, args.name)
 
     @app.task
-    async def _install_diagnostics() -> None:
+    async def _after_logging_is_set_up() -> None:
         diagnostics.install(asyncio.get_running_loop())
+        # aiokafka builds a debug record for every message it sends unless told not to, which
+        # cost a tenth of the worker's time.
+        logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
 
     faust.Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
