@@ -7,12 +7,30 @@ hides the agent code that is actually waiting; this follows each task's await ch
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
+import types
 
 
-def install(loop: asyncio.AbstractEventLoop) -> None:
-    loop.add_signal_handler(signal.SIGTTIN, dump_tasks)
+def install(loop: asyncio.AbstractEventLoop, app) -> None:
+    loop.add_signal_handler(signal.SIGTTIN, lambda: dump(app))
+
+
+def dump(app, out=None) -> None:
+    out = out or sys.stderr
+    consumer = app.consumer
+    print(f"assigned: {sorted(consumer.assignment())}", file=out)
+    print(f"active (fetched): {sorted(consumer._active_partitions or ())}", file=out)
+    print(f"paused: {sorted(consumer._paused_partitions)}", file=out)
+    print(f"buffered (full, not fetched): {sorted(consumer._buffered_partitions)}", file=out)
+    print(f"flow active: {consumer.flow_active}", file=out)
+    for tp in sorted(consumer.assignment()):
+        acked = sorted(consumer._acked.get(tp, ()))
+        print(f"{tp.topic}[{tp.partition}]: read {consumer._read_offset.get(tp)} "
+              f"committed {consumer._committed_offset.get(tp)} acked {len(acked)} {acked[:3]}..{acked[-3:]} "
+              f"gaps {sorted(consumer._gap.get(tp, ()))[:5]}", file=out)
+    dump_tasks(out)
 
 
 def dump_tasks(out=None) -> None:
@@ -21,6 +39,14 @@ def dump_tasks(out=None) -> None:
         print(f"task {task.get_name()}:", file=out)
         for where in _await_chain(task.get_coro()):
             print(f"    {where}", file=out)
+    # A task's chain ends at the await iterator of a Faust actor, which hides the agent's own
+    # coroutine; the exchange's coroutines are found directly instead.
+    for obj in gc.get_objects():
+        if isinstance(obj, types.CoroutineType) and obj.cr_frame is not None \
+                and "/streams/" in obj.cr_code.co_filename:
+            print(f"coroutine {obj.cr_code.co_name}:", file=out)
+            for where in _await_chain(obj):
+                print(f"    {where}", file=out)
     out.flush()
 
 

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     @app.task
     async def _after_logging_is_set_up() -> None:
-        diagnostics.install(asyncio.get_running_loop())
+        diagnostics.install(asyncio.get_running_loop(), app)
         # aiokafka builds a debug record for every message it sends unless told not to, which
         # cost a tenth of the worker's time.
         logging.getLogger("aiokafka").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))

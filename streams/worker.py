@@ -34,6 +34,7 @@ from .book_journal import BookJournal
 from .matching_stage import MatchingStage
 from .outputs import Outgoing
 from .serde import UTF8, AvroRecord, AvroRecords
+from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import TableWriter
 
 log = logging.getLogger("exchange.worker")
@@ -63,6 +64,12 @@ def build_app(settings: Settings, name: str) -> faust.App:
     tables = _Tables(app, settings)
     _accounts_agents(app, settings, tables)
     _matching_agent(app, settings, tables)
+    guard = StallGuard(app, {COMMANDS.name, SETTLEMENTS.name, ORDERS.name})
+
+    @app.timer(CHECK_EVERY)
+    async def _stall_guard() -> None:
+        await guard.check()
+
     return app
 
 

@@ -11,6 +11,8 @@ import asyncio
 import random
 import time
 
+import pytest
+
 from tests import checks, workload
 from tests.integration.flow import define_markets, outcome, suffix, wait_until_quiet
 
@@ -69,6 +71,7 @@ def normalised(markets, accounts, result, base) -> dict:
     }
 
 
+@pytest.mark.timeout(2400)
 async def test_a_run_with_kill_9s_ends_exactly_like_an_undisturbed_run(infra, producer, workers, capsys):
     calm = await run_workload(infra, producer, workers, seed=7, kills=0)
     stormy = await run_workload(infra, producer, workers, seed=7, kills=3)
@@ -86,6 +89,7 @@ def _without_time(run):
     return markets, accounts, result, base
 
 
+@pytest.mark.timeout(1200)
 async def test_partitions_move_between_workers_with_their_books(infra, producer, workers):
     tag = suffix()
     markets = await define_markets(infra, tag)

@@ -1,0 +1,58 @@
+"""Re-reads messages that Faust dropped during a rebalance, so a partition's commits never stall.
+
+faust-streaming 0.15 clears the streams' buffered messages when a rebalance starts, but its fetch
+position can run on past them (seen here: offsets 867..1004 of a partition never reached the agent
+while 1005..1926 did). Faust commits only a gapless run of acknowledged offsets, so that
+partition's committed offset then stays put for good while the worker looks idle; a restart
+replays from it and the same can happen again.
+
+The guard looks at each input partition every few seconds. A partition is stuck if it has
+messages past its committed offset and neither its committed offset, its read offset nor its
+acknowledgements have moved for several checks: then it seeks back to the committed offset. Re-reading is safe because every stage applies a message once however often
+it sees it (see accounts_stage.py and matching_stage.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("exchange.stall_guard")
+
+CHECK_EVERY = 2.0  # seconds
+STUCK_AFTER = 3  # checks without progress
+
+
+class StallGuard:
+    def __init__(self, app, topics: set[str]) -> None:
+        self.app = app
+        self.topics = topics
+        self._seen: dict = {}  # tp -> (committed, read, acked count, checks unchanged)
+
+    async def check(self) -> None:
+        consumer = self.app.consumer
+        if self.app.rebalancing or not consumer.flow_active:
+            self._seen.clear()
+            return
+        for tp in consumer.assignment():
+            if tp.topic not in self.topics:
+                continue
+            committed = consumer._committed_offset.get(tp) or 0  # None: the group never committed
+            read = consumer._read_offset.get(tp)
+            end = consumer.highwater(tp)
+            if read is None or end is None or committed >= end:
+                self._seen.pop(tp, None)  # nothing read yet, or everything there is committed
+                continue
+            state = (committed, read, len(consumer._acked.get(tp, ())))
+            previous = self._seen.get(tp)
+            unchanged = previous[3] + 1 if previous is not None and previous[:3] == state else 0
+            self._seen[tp] = (*state, unchanged)
+            if unchanged >= STUCK_AFTER:
+                await self._reread(consumer, tp, committed, read)
+
+    async def _reread(self, consumer, tp, committed: int, read: int) -> None:
+        log.warning("%s[%s]: committed offset stays at %s (read up to %s); re-reading from it",
+                    tp.topic, tp.partition, committed, read)
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
+        await consumer.seek(tp, committed)
+        self._seen.pop(tp, None)
