@@ -72,13 +72,16 @@ def new_state(account: str) -> dict[str, Any]:
 class Account:
     __slots__ = ("state", "rows", "changed_assets", "writes", "_released_before")
 
-    def __init__(self, state: dict[str, Any], rows: Mapping[str, dict]) -> None:
+    def __init__(self, state: dict[str, Any], rows: Mapping[str, dict], released_durable: bool = True) -> None:
+        """`released_durable`: the state was read from the table, not from a batch's unwritten
+        rows, so the holds it lists as released can go."""
         self.state = state
         self.rows = rows
         self.changed_assets: set[str] = set()
         self.writes: dict[str, dict | None] = {}  # hold and client-id rows changed, by key
-        self._released_before = state["released"]
-        state["released"] = []
+        self._released_before = state["released"] if released_durable else []
+        if released_durable:
+            state["released"] = []
 
     @property
     def account_id(self) -> str:

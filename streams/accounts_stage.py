@@ -30,10 +30,28 @@ class AccountsStage:
         self.markets = markets
         self.assets = assets
         self.partitions = partitions
+        self._undelivered: set[str] = set()  # accounts whose outbox holds this batch's outputs
+        self._written: set[str] = set()  # accounts with rows in this batch
+
+    def begin_batch(self, rows: Mapping[str, dict]) -> None:
+        """Start a batch of messages whose rows are written, then outputs sent, together.
+
+        An account's outbox is emptied by its first decision of a batch (what it held was
+        delivered with the previous batch) and only added to after that; likewise only holds
+        released before the batch are deleted in it.
+        """
+        self.rows = rows
+        self._undelivered = set()
+        self._written = set()
 
     def _load(self, account_id: str) -> Account:
         state = self.rows.get(account_id)
-        return Account(state if state is not None else new_state(account_id), self.rows)
+        return Account(state if state is not None else new_state(account_id), self.rows,
+                       released_durable=account_id not in self._written)
+
+    def _write(self, account: Account, result: StageResult) -> None:
+        result.rows.update(account.row_writes())
+        self._written.add(account.account_id)
 
     # -- exchange.commands ----------------------------------------------------------------
 
@@ -50,10 +68,14 @@ class AccountsStage:
                 entry = _outbox_entry(account, offset, command["command_id"])
                 if entry is not None:  # otherwise a later write proved it delivered
                     self._emit(entry, forwards, result)
+                    # Sent again with this batch: a later decision in it must keep it.
+                    self._undelivered.add(account_id)
                 continue
             if account_id not in decided:
                 decided.add(account_id)
-                account.state["outbox"] = []  # what it held was delivered before this message began
+                if account_id not in self._undelivered:
+                    self._undelivered.add(account_id)
+                    account.state["outbox"] = []  # delivered with an earlier batch
             entry = {"offset": offset, "forward": None, "result": None}
             entry.update(self._decide(account, command, offset))
             account.state["outbox"].append(entry)
@@ -61,7 +83,7 @@ class AccountsStage:
         for account_id in decided:
             account = accounts[account_id]
             account.state["last_command_offset"] = offset
-            result.rows.update(account.row_writes())
+            self._write(account, result)
         for market, batch in forwards.items():
             record = {"market": market, "source_partition": partition, "source_offset": offset, "commands": batch}
             result.messages.append(Outgoing(ORDERS, market, record, self.markets[market]["partition"]))
@@ -114,7 +136,7 @@ class AccountsStage:
             for item in settlements["items"]:
                 changed |= account.settle(market, item)
             if changed:
-                result.rows.update(account.row_writes())
+                self._write(account, result)
             # Sent even for a duplicate: the first time may have been lost to a crash.
             assets = account.changed_assets or {market["base"], market["quote"]}
             self._balance_update(account, assets, now_ms, result)

@@ -14,7 +14,7 @@ the accounts stage re-sends a batch after a crash.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from schemas.topics import COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES, account_partition
 from streams.engine import (
@@ -36,6 +36,12 @@ class PendingCommit:
     seq: int
     watermarks: dict[str, int]
     changed: dict[int, OrderRow | None]
+
+    def after(self, earlier: PendingCommit | None) -> PendingCommit:
+        """This commit and an earlier unwritten one of the same market, as one."""
+        if earlier is None:
+            return self
+        return PendingCommit(self.market, self.seq, self.watermarks, {**earlier.changed, **self.changed})
 
 
 class MatchingStage:
@@ -77,6 +83,13 @@ class MatchingStage:
     def commit(self, pending: PendingCommit) -> dict[str, dict | None]:
         """The table writes (None: delete) that commit the batch, in order."""
         return self.journal.commit(pending.market, pending.seq, pending.watermarks, pending.changed)
+
+    def commit_all(self, pending: Iterable[PendingCommit]) -> dict[str, dict | None]:
+        """The writes of several markets' commits (one per market), each market's in order."""
+        writes: dict[str, dict | None] = {}
+        for commit in pending:
+            writes.update(self.commit(commit))
+        return writes
 
 
 class _Outputs:

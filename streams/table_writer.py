@@ -12,6 +12,7 @@ persisted offset recorded here.
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Callable
 
 import faust
@@ -27,23 +28,63 @@ class TableWriter:
         self.record_of = record_of  # a row's Avro record type, from its key
 
     async def write(self, partition: int, rows: dict[str, dict | None]) -> None:
-        """Write rows (None deletes) in order and return once Kafka and RocksDB both have them.
+        await self.write_many({partition: rows})
 
-        The changelog messages share one partition and the producer keeps their order, so if a
-        later row is durable, every earlier one is too (the stages' journals rely on this).
+    async def write_many(self, rows_by_partition: dict[int, dict[str, dict | None]]) -> None:
+        """Write rows (None deletes) in order per partition and return once Kafka and RocksDB
+        both have them.
+
+        One partition's changelog messages keep their order, so if a later row is durable, every
+        earlier one is too (the stages' journals rely on this).
         """
-        if not rows:
-            return
         topic = self.table.changelog_topic.get_topic_name()
-        encoded = [(key.encode(), None if value is None else codec.encode(self.record_of(key), value))
-                   for key, value in rows.items()]
-        sends = [await self.app.producer.send(topic, key, value, partition, None, None) for key, value in encoded]
-        sent = await asyncio.gather(*sends)
+        encoded = {partition: [(key.encode(), None if value is None else codec.encode(self.record_of(key), value))
+                               for key, value in rows.items()]
+                   for partition, rows in rows_by_partition.items() if rows}
+        sends = {partition: [await self.app.producer.send(topic, key, value, partition, None, None)
+                             for key, value in pairs]
+                 for partition, pairs in encoded.items()}
         store = self.table.data
-        db = store._db_for_partition(partition)
-        for key, value in encoded:
-            if value is None:
-                db.delete(key)
-            else:
-                db.put(key, value)
-        store.set_persisted_offset(TP(topic, partition), max(metadata.offset for metadata in sent))
+        for partition, pairs in encoded.items():
+            sent = await asyncio.gather(*sends[partition])
+            db = store._db_for_partition(partition)
+            for key, value in pairs:
+                if value is None:
+                    db.delete(key)
+                else:
+                    db.put(key, value)
+            store.set_persisted_offset(TP(topic, partition), max(metadata.offset for metadata in sent))
+
+
+class PendingRows:
+    """A table seen through the rows a batch has decided to write but not written yet.
+
+    Stages decide message by message and read the rows earlier messages of the batch changed;
+    the whole batch is then written at once. A row written again moves to the end, so each
+    partition's rows keep the order the stage asked for (an account row after its holds).
+    """
+
+    _DELETED = object()
+
+    def __init__(self, table) -> None:
+        self.table = table
+        self.by_partition: dict[int, dict[str, dict | None]] = {}
+        self._pending: dict[str, object] = {}
+
+    def get(self, key: str, default=None):
+        value = self._pending.get(key)
+        if value is None:
+            return self.table.get(key, default)
+        if value is self._DELETED:
+            return default
+        return copy.deepcopy(value)  # the stage may change what it reads; the batch keeps its copy
+
+    def items(self):
+        raise TypeError("a pending view is for reading rows by key")
+
+    def stage(self, partition: int, rows: dict[str, dict | None]) -> None:
+        ordered = self.by_partition.setdefault(partition, {})
+        for key, value in rows.items():
+            ordered.pop(key, None)
+            ordered[key] = value
+            self._pending[key] = self._DELETED if value is None else value

@@ -31,14 +31,19 @@ from schemas.topics import ASSETS, COMMANDS, DEAD_LETTERS, MARKETS, ORDERS, SETT
 from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
 from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
-from .matching_stage import MatchingStage
+from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
 from .serde import UTF8, AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
-from .table_writer import TableWriter
+from .table_writer import PendingRows, TableWriter
 
 log = logging.getLogger("exchange.worker")
 APP_ID = "exchange"
+
+# An agent takes what has arrived, up to this many messages, waiting at most this long for more:
+# one table write and one send barrier then serve the whole batch.
+BATCH_MESSAGES = 200
+BATCH_WINDOW = 0.002  # seconds
 
 
 def build_app(settings: Settings, name: str) -> faust.App:
@@ -128,36 +133,42 @@ def _raw_topic(app: faust.App, *names: str) -> faust.TopicT:
 
 def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> None:
     stage = AccountsStage(tables.accounts, tables.markets, tables.assets, settings.partitions)
-    # Two agents write the same account rows; one event at a time, start to finish, keeps a row
+    # Two agents write the same account rows; one batch at a time, start to finish, keeps a row
     # from changing under a decision that is waiting for Kafka.
     one_at_a_time = asyncio.Lock()
 
-    async def handle(event, topic) -> None:
-        message = event.message
-        try:
-            record = codec.decode_as(topic.record, event.value)
-            if topic is COMMANDS:
-                result = stage.on_commands(message.partition, message.offset, record["commands"], now_ms())
-            else:
-                result = stage.on_settlements(record, now_ms())
-        except (DecodeError, LedgerError, KeyError) as exc:
-            await _dead_letter(app, message, exc)
-            return
-        await tables.accounts_writer.write(message.partition, result.rows)
-        await _deliver(app, result.messages)
+    async def handle(events, topic) -> None:
+        rows = PendingRows(tables.accounts)
+        stage.begin_batch(rows)
+        messages: list[Outgoing] = []
+        for event in events:
+            message = event.message
+            try:
+                record = codec.decode_as(topic.record, event.value)
+                if topic is COMMANDS:
+                    result = stage.on_commands(message.partition, message.offset, record["commands"], now_ms())
+                else:
+                    result = stage.on_settlements(record, now_ms())
+            except (DecodeError, LedgerError, KeyError) as exc:
+                messages.append(_dead_letter(message, exc))
+                continue
+            rows.stage(message.partition, result.rows)
+            messages.extend(result.messages)
+        await tables.accounts_writer.write_many(rows.by_partition)
+        await _deliver(app, messages)
 
     @app.agent(_raw_topic(app, COMMANDS.name), name="accounts-commands", supervisor_strategy=CrashingSupervisor)
     async def commands(stream):
-        async for event in stream.events():
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
             async with one_at_a_time:
-                await handle(event, COMMANDS)
+                await handle(events, COMMANDS)
 
     @app.agent(_raw_topic(app, SETTLEMENTS.name), name="accounts-settlements",
                supervisor_strategy=CrashingSupervisor)
     async def settlements(stream):
-        async for event in stream.events():
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
             async with one_at_a_time:
-                await handle(event, SETTLEMENTS)
+                await handle(events, SETTLEMENTS)
 
 
 def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
@@ -167,21 +178,26 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
         # One actor per partition: its engines live here and die with the assignment.
         stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
         restored = False
-        async for event in stream.events():
-            message = event.message
+        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+            partition = events[0].message.partition
             if not restored:
-                pinned = [symbol for symbol, market in tables.markets.items() if market["partition"] == message.partition]
+                pinned = [symbol for symbol, market in tables.markets.items() if market["partition"] == partition]
                 stage.restore(pinned)
                 restored = True
-            try:
-                batch = codec.decode_as(ORDERS.record, event.value)
-                result, pending = stage.on_batch(batch, now_ms())
-            except (DecodeError, KeyError) as exc:
-                await _dead_letter(app, message, exc)
-                continue
-            await _deliver(app, result.messages)
-            if pending is not None:
-                await tables.book_writer.write(message.partition, stage.commit(pending))
+            messages: list[Outgoing] = []
+            pending: dict[str, PendingCommit] = {}  # per market: the batch's changes, merged
+            for event in events:
+                try:
+                    batch = codec.decode_as(ORDERS.record, event.value)
+                    result, commit = stage.on_batch(batch, now_ms())
+                except (DecodeError, KeyError) as exc:
+                    messages.append(_dead_letter(event.message, exc))
+                    continue
+                messages.extend(result.messages)
+                if commit is not None:
+                    pending[commit.market] = commit.after(pending.get(commit.market))
+            await _deliver(app, messages)
+            await tables.book_writer.write_many({partition: stage.commit_all(pending.values())})
 
 
 async def _deliver(app: faust.App, messages: list[Outgoing]) -> None:
@@ -194,10 +210,9 @@ async def _deliver(app: faust.App, messages: list[Outgoing]) -> None:
         await asyncio.gather(*futures)
 
 
-async def _dead_letter(app: faust.App, message, exc: Exception) -> None:
+def _dead_letter(message, exc: Exception) -> Outgoing:
     reason = f"{type(exc).__name__}: {exc}"
     log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
     record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
               "key": message.key, "value": message.value, "reason": reason[:2000], "ts": now_ms()}
-    await _deliver(app, [Outgoing(DEAD_LETTERS, message.topic, record, 0)])
-
+    return Outgoing(DEAD_LETTERS, message.topic, record, 0)

@@ -88,6 +88,9 @@ class Workers:
             proc.kill()
             proc.wait()
 
+    def log_text(self, name: str) -> str:
+        return (self.logs / f"worker-{name}.log").read_text(errors="replace")
+
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         assert not dead, f"workers exited: {dead}; logs in {self.logs}"

@@ -112,3 +112,5 @@ async def test_partitions_move_between_workers_with_their_books(infra, producer,
     result = await outcome(infra, markets, names)
     checks.assert_consistent(markets, result.accounts, result.books, result.trades, result.order_batches)
     assert len(result.trades) > 200
+    # The newcomer runs books of its own: Faust logs each matching actor it starts.
+    assert "Starting actor for partitions" in workers.log_text("three")

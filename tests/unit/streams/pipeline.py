@@ -18,6 +18,7 @@ from streams.account import accounts_view, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
+from streams.table_writer import PendingRows
 from exchange.reference import market_spec
 
 
@@ -82,8 +83,9 @@ class Recording(dict):
 
 class Pipeline:
     def __init__(self, markets: dict[str, dict], assets: dict[str, dict], partitions: int = 2,
-                 crash_rate: float = 0.0, seed: int = 0) -> None:
+                 crash_rate: float = 0.0, seed: int = 0, max_batch: int = 4) -> None:
         self.markets, self.assets, self.partitions = markets, assets, partitions
+        self.max_batch = max_batch
         self.random = random.Random(seed)
         self.crash_rate = crash_rate
         self.crashes = 0
@@ -128,28 +130,36 @@ class Pipeline:
         raise AssertionError("pipeline did not settle")
 
     def step(self, topic: str, partition: int) -> None:
+        """Process a batch of the next 1 to max_batch messages of a partition, as an agent does."""
         offset = self.position[(topic, partition)]
-        record = self.logs[topic][partition][offset]
+        available = len(self.logs[topic][partition]) - offset
+        records = self.logs[topic][partition][offset: offset + self.random.randint(1, min(available, self.max_batch))]
         crash = self.random.random() < self.crash_rate
         if topic == ORDERS.name:
-            self._match(partition, offset, record, crash)
+            self._match(partition, records, crash)
         else:
-            self._account(topic, partition, offset, record, crash)
+            self._account(topic, partition, offset, records, crash)
         if crash:
             return
-        self.position[(topic, partition)] = offset + 1
+        self.position[(topic, partition)] = offset + len(records)
         if self.random.random() < 0.3:  # Faust commits now and then, not after every message
             for key, value in self.position.items():
                 self.committed[key] = value
 
-    def _account(self, topic: str, partition: int, offset: int, record: dict, crash: bool) -> None:
+    def _account(self, topic: str, partition: int, first_offset: int, records: list[dict], crash: bool) -> None:
         rows = Recording(self.account_rows, record_of)
+        pending = PendingRows(rows)
         stage = AccountsStage(rows, self.markets, self.assets, self.partitions)
-        if topic == COMMANDS.name:
-            result = stage.on_commands(partition, offset, record["commands"], now_ms=0)
-        else:
-            result = stage.on_settlements(record, now_ms=0)
-        rows.write(result.rows)
+        stage.begin_batch(pending)
+        messages = []
+        for offset, record in enumerate(records, first_offset):
+            if topic == COMMANDS.name:
+                result = stage.on_commands(partition, offset, record["commands"], now_ms=0)
+            else:
+                result = stage.on_settlements(record, now_ms=0)
+            pending.stage(partition, result.rows)
+            messages.extend(result.messages)
+        rows.write(pending.by_partition.get(partition, {}))
         # Protocol: rows durable first (a flush), then outputs. A crash during the flush leaves a
         # prefix of the rows and sends nothing; a crash while sending leaves every row and a prefix
         # of the messages.
@@ -158,28 +168,32 @@ class Pipeline:
                 rows.land(self.random.randint(0, len(rows.pending)))
             else:
                 rows.land()
-                self._send(result.messages[: self.random.randint(0, len(result.messages))])
+                self._send(messages[: self.random.randint(0, len(messages))])
             self._crash()
             return
         rows.land()
-        self._send(result.messages)
+        self._send(messages)
 
-    def _match(self, partition: int, offset: int, record: dict, crash: bool) -> None:
+    def _match(self, partition: int, records: list[dict], crash: bool) -> None:
         rows = Recording(self.book_rows, lambda key: "exchange.BookRow")
         stage = self.matching.get(partition)
         if stage is None:
             stage = self.matching[partition] = MatchingStage(BookJournal(rows), self.markets, market_spec,
                                                              self.partitions)
         stage.journal.table = rows
-        result, pending = stage.on_batch(record, now_ms=0)
+        messages, commits = [], {}
+        for record in records:
+            result, commit = stage.on_batch(record, now_ms=0)
+            messages.extend(result.messages)
+            if commit is not None:
+                commits[commit.market] = commit.after(commits.get(commit.market))
         # Protocol: outputs delivered first, then the journal's rows.
         if crash and self.random.random() < 0.5:
-            self._send(result.messages[: self.random.randint(0, len(result.messages))])
+            self._send(messages[: self.random.randint(0, len(messages))])
             self._crash()
             return
-        self._send(result.messages)
-        if pending is not None:
-            rows.write(stage.commit(pending))
+        self._send(messages)
+        rows.write(stage.commit_all(commits.values()))
         if crash:
             rows.land(self.random.randint(0, len(rows.pending)))
             self._crash()
