@@ -4,7 +4,8 @@ faust-streaming 0.15 clears the streams' buffered messages when a rebalance star
 position can run on past them (seen here: offsets 867..1004 of a partition never reached the agent
 while 1005..1926 did). Faust commits only a gapless run of acknowledged offsets, so that
 partition's committed offset then stays put for good while the worker looks idle; a restart
-replays from it and the same can happen again.
+replays from it and the same can happen again. Right after start-up a partition has also been
+seen never to deliver anything at all.
 
 The guard looks at each input partition every few seconds. A partition is stuck if it has
 messages past its committed offset and neither its committed offset, its read offset nor its
@@ -33,14 +34,15 @@ class StallGuard:
         if self.app.rebalancing or not consumer.flow_active:
             self._seen.clear()
             return
-        for tp in consumer.assignment():
-            if tp.topic not in self.topics:
-                continue
+        inputs = [tp for tp in consumer.assignment() if tp.topic in self.topics]
+        # Asked of the broker: a partition that never delivered has no fetched highwater mark.
+        ends = await consumer.highwaters(*inputs) if inputs else {}
+        for tp in inputs:
             committed = consumer._committed_offset.get(tp) or 0  # None: the group never committed
             read = consumer._read_offset.get(tp)
-            end = consumer.highwater(tp)
-            if read is None or end is None or committed >= end:
-                self._seen.pop(tp, None)  # nothing read yet, or everything there is committed
+            end = ends.get(tp)
+            if end is None or committed >= end:
+                self._seen.pop(tp, None)  # everything there is committed
                 continue
             state = (committed, read, len(consumer._acked.get(tp, ())))
             previous = self._seen.get(tp)
@@ -49,7 +51,7 @@ class StallGuard:
             if unchanged >= STUCK_AFTER:
                 await self._reread(consumer, tp, committed, read)
 
-    async def _reread(self, consumer, tp, committed: int, read: int) -> None:
+    async def _reread(self, consumer, tp, committed: int, read: int | None) -> None:
         log.warning("%s[%s]: committed offset stays at %s (read up to %s); re-reading from it",
                     tp.topic, tp.partition, committed, read)
         consumer._acked.pop(tp, None)
