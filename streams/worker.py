@@ -31,6 +31,7 @@ from schemas.topics import ASSETS, COMMANDS, DEAD_LETTERS, MARKETS, ORDERS, SETT
 from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
 from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
+from .input_order import InputOrder
 from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
 from .serde import UTF8, AvroRecord, AvroRecords
@@ -136,13 +137,22 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
     # Two agents write the same account rows; one batch at a time, start to finish, keeps a row
     # from changing under a decision that is waiting for Kafka.
     one_at_a_time = asyncio.Lock()
+    in_order = {COMMANDS: InputOrder(lambda: app.consumer), SETTLEMENTS: InputOrder(lambda: app.consumer)}
+
+    @app.on_partitions_assigned.connect
+    async def _partitions_moved(sender, *args, **kwargs) -> None:
+        for order in in_order.values():
+            order.reset()
 
     async def handle(events, topic) -> None:
+        await in_order[topic].repair()
         rows = PendingRows(tables.accounts)
         stage.begin_batch(rows)
         messages: list[Outgoing] = []
         for event in events:
             message = event.message
+            if not in_order[topic].admit(message):
+                continue
             try:
                 record = codec.decode_as(topic.record, event.value)
                 if topic is COMMANDS:
@@ -177,8 +187,10 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
     async def matching(stream):
         # One actor per partition: its engines live here and die with the assignment.
         stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
+        in_order = InputOrder(lambda: app.consumer)
         restored = False
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+            await in_order.repair()
             partition = events[0].message.partition
             if not restored:
                 pinned = [symbol for symbol, market in tables.markets.items() if market["partition"] == partition]
@@ -187,6 +199,8 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
             messages: list[Outgoing] = []
             pending: dict[str, PendingCommit] = {}  # per market: the batch's changes, merged
             for event in events:
+                if not in_order.admit(event.message):
+                    continue
                 try:
                     batch = codec.decode_as(ORDERS.record, event.value)
                     result, commit = stage.on_batch(batch, now_ms())

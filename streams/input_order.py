@@ -1,0 +1,72 @@
+"""Each input partition is processed strictly in offset order, whatever Faust delivers.
+
+Both stages rely on it: the accounts stage knows a command message was decided because its
+account row records a later offset, and the matching stage skips a forwarded batch whose source
+offset is not above its watermark. faust-streaming 0.15 can drop buffered messages at a
+rebalance and go on delivering later ones (seen here: offsets 416..602 of a partition never
+reached the agent, 603 on did); processed as they came, those later messages would make the
+dropped ones look already done when they are read again, and they would be lost.
+
+So an agent admits a message only if it is the next one of its partition. A message past a gap
+is left unprocessed, and the partition is sought back to the first missing offset; messages
+already processed (seen again after such a seek or a re-read) are skipped. Faust acknowledges
+every message of a batch, the skipped ones too; `repair` takes back the acknowledgements of
+those past a gap before seeking, so a commit can never pass a message that was not processed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+RESEEK_AFTER = 2.0  # seconds before seeking to the same gap again
+
+log = logging.getLogger("exchange.input_order")
+
+
+class InputOrder:
+    def __init__(self, consumer_of) -> None:
+        self._consumer_of = consumer_of  # -> the Faust consumer (created after the app)
+        self._next: dict = {}  # tp -> next offset to process
+        self._gaps: dict = {}  # tp -> first missing offset, to seek back to
+        self._sought: dict = {}  # tp -> (offset, when) of the last seek
+
+    def reset(self) -> None:
+        """Partitions moved: Faust seeks each to its committed offset and starts over."""
+        self._next.clear()
+        self._gaps.clear()
+
+    def admit(self, message) -> bool:
+        """True if the message is the next of its partition and is to be processed now."""
+        tp, offset = message.tp, message.offset
+        expected = self._next.get(tp)
+        if expected is None:
+            committed = self._consumer_of()._committed_offset.get(tp)
+            expected = offset if committed is None else committed  # never committed: from the first
+        if offset == expected and tp not in self._gaps:
+            self._next[tp] = offset + 1
+            return True
+        if offset > expected:
+            self._gaps.setdefault(tp, expected)
+        return False
+
+    async def repair(self) -> None:
+        """Seek each partition with a gap back to it, taking back acks of what was skipped."""
+        if not self._gaps:
+            return
+        consumer = self._consumer_of()
+        gaps, self._gaps = self._gaps, {}
+        now = time.monotonic()
+        for tp, missing in gaps.items():
+            acked = consumer._acked.get(tp)
+            if acked is not None:
+                acked[:] = [offset for offset in acked if offset < missing]
+            index = consumer._acked_index.get(tp)
+            if index is not None:
+                index.difference_update({offset for offset in index if offset >= missing})
+            if self._sought.get(tp, (None, 0.0))[0] == missing and now - self._sought[tp][1] < RESEEK_AFTER:
+                continue  # messages fetched before the seek are still arriving
+            log.warning("%s[%s]: messages from offset %s were not delivered; reading them again",
+                        tp.topic, tp.partition, missing)
+            self._sought[tp] = (missing, now)
+            await consumer.seek(tp, missing)

@@ -1,0 +1,64 @@
+"""Messages of a partition are admitted strictly in offset order; a gap is sought back to."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from streams.input_order import InputOrder
+
+TP = namedtuple("TP", "topic partition")
+Message = namedtuple("Message", "tp offset")
+P = TP("exchange.commands", 0)
+
+
+class FakeConsumer:
+    def __init__(self, committed: int | None) -> None:
+        self._committed_offset = {P: committed}
+        self._acked = {P: []}
+        self._acked_index = {P: set()}
+        self.sought: list[tuple] = []
+
+    def ack(self, *offsets: int) -> None:
+        for offset in offsets:
+            self._acked[P].append(offset)
+            self._acked_index[P].add(offset)
+
+    async def seek(self, tp, offset: int) -> None:
+        self.sought.append((tp, offset))
+
+
+def admitted(order: InputOrder, *offsets: int) -> list[int]:
+    return [offset for offset in offsets if order.admit(Message(P, offset))]
+
+
+async def test_in_order_messages_are_admitted_once():
+    consumer = FakeConsumer(committed=10)
+    order = InputOrder(lambda: consumer)
+    assert admitted(order, 10, 11, 12) == [10, 11, 12]
+    assert admitted(order, 11, 12, 13) == [13]  # seen again after a re-read: skipped
+    await order.repair()
+    assert consumer.sought == []
+
+
+async def test_a_gap_stops_the_partition_until_it_is_read_again():
+    consumer = FakeConsumer(committed=10)
+    order = InputOrder(lambda: consumer)
+    assert admitted(order, 10, 11, 15, 16, 12) == [10, 11]  # 12..14 were dropped upstream
+    consumer.ack(10, 11, 15, 16, 12)  # Faust acknowledges the whole batch, skipped ones too
+    await order.repair()
+    assert consumer.sought == [(P, 12)]
+    assert consumer._acked[P] == [10, 11] and consumer._acked_index[P] == {10, 11}
+    assert admitted(order, 12, 13, 14, 15, 16) == [12, 13, 14, 15, 16]
+
+
+async def test_a_partition_never_committed_starts_at_its_first_message():
+    order = InputOrder(lambda: FakeConsumer(committed=None))
+    assert admitted(order, 0, 1, 3) == [0, 1]
+
+
+async def test_reset_starts_again_from_the_committed_offset():
+    consumer = FakeConsumer(committed=10)
+    order = InputOrder(lambda: consumer)
+    assert admitted(order, 10, 11) == [10, 11]
+    order.reset()  # partitions moved; this worker got the partition back at its committed offset
+    assert admitted(order, 10, 11) == [10, 11]
