@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list changes.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run down status test test-soak test-unit bench clean
+.PHONY: install run down status test test-unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -41,9 +41,6 @@ test: install
 	cleanup; trap - EXIT; exit $$status
 
 # Long runs that reproduce an open problem (README, known problems); not part of `make test`.
-test-soak: install
-	@$(MAKE) --no-print-directory test PYTEST_ARGS="tests/soak $(PYTEST_ARGS)"
-
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 

@@ -9,9 +9,10 @@ matching_stage.py for why each order of steps is the safe one):
 Faust commits an input offset only after its event is done, and nothing is done before what it
 wrote is on Kafka, so a committed offset never outruns its effects.
 
-An unexpected exception stops the worker instead of restarting the agent: Faust would restart it
-silently, and the event it was on, never acknowledged, would hold that partition's committed
-offset back for good. A stopped worker is restarted and replays from the committed offset.
+An unexpected exception in an accounts agent stops the worker instead of restarting the agent:
+Faust would restart it silently, and the event it was on, never acknowledged, would hold that
+partition's committed offset back. A stopped worker is restarted and replays from the committed
+offset. (The matching agent cannot do the same; see there.)
 """
 
 from __future__ import annotations
@@ -182,8 +183,11 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
 
 
 def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
-    @app.agent(_raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True,
-               supervisor_strategy=CrashingSupervisor)
+    # Faust cancels the actor of a partition that moves to another worker and hands that to the
+    # supervisor as a crash, so this agent keeps the restarting one: a crashing supervisor would
+    # take the whole worker down at every rebalance. An event left unacknowledged by a real crash
+    # is read again by the stall guard, in order (see input_order.py).
+    @app.agent(_raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True)
     async def matching(stream):
         # One actor per partition: its engines live here and die with the assignment.
         stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
