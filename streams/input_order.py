@@ -8,10 +8,9 @@ reached the agent, 603 on did); processed as they came, those later messages wou
 dropped ones look already done when they are read again, and they would be lost.
 
 So an agent admits a message only if it is the next one of its partition. A message past a gap
-is left unprocessed, and the partition is sought back to the first missing offset; messages
-already processed (seen again after such a seek or a re-read) are skipped. Faust acknowledges
-every message of a batch, the skipped ones too; `repair` takes back the acknowledgements of
-those past a gap before seeking, so a commit can never pass a message that was not processed.
+is left unprocessed and never acknowledged, and `repair` seeks the partition back to the first
+missing offset; messages already processed (seen again after such a seek or a re-read) are
+skipped and acknowledged.
 """
 
 from __future__ import annotations
@@ -48,27 +47,26 @@ class InputOrder:
             # previous owner (the offset read at assignment can be older than the group's).
             expected = committed
             self._gaps.pop(tp, None)
-        if offset == expected and tp not in self._gaps:
+        if offset == expected:
             self._next[tp] = offset + 1
+            self._gaps.pop(tp, None)  # the missing message came after all; a later gap seeks again
             return True
         if offset > expected:
             self._gaps.setdefault(tp, expected)
+            # Faust acknowledges every message of a batch, and commits a run of acknowledged
+            # offsets even with the one before it missing; marked as acknowledged already, this
+            # message is never counted, so no commit passes the gap.
+            message.acked = True
         return False
 
     async def repair(self) -> None:
-        """Seek each partition with a gap back to it, taking back acks of what was skipped."""
+        """Seek each partition with a gap back to its first missing offset."""
         if not self._gaps:
             return
         consumer = self._consumer_of()
         gaps, self._gaps = self._gaps, {}
         now = time.monotonic()
         for tp, missing in gaps.items():
-            acked = consumer._acked.get(tp)
-            if acked is not None:
-                acked[:] = [offset for offset in acked if offset < missing]
-            index = consumer._acked_index.get(tp)
-            if index is not None:
-                index.difference_update({offset for offset in index if offset >= missing})
             if self._sought.get(tp, (None, 0.0))[0] == missing and now - self._sought[tp][1] < RESEEK_AFTER:
                 continue  # messages fetched before the seek are still arriving
             log.warning("%s[%s]: messages from offset %s were not delivered; reading them again",
