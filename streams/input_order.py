@@ -38,15 +38,10 @@ class InputOrder:
     def admit(self, message) -> bool:
         """True if the message is the next of its partition and is to be processed now."""
         tp, offset = message.tp, message.offset
-        committed = self._consumer_of()._committed_offset.get(tp)
         expected = self._next.get(tp)
         if expected is None:
+            committed = self._consumer_of()._committed_offset.get(tp)
             expected = offset if committed is None else committed  # never committed: from the first
-        elif committed is not None and committed > expected:
-            # Everything below a committed offset was processed, here or by the partition's
-            # previous owner (the offset read at assignment can be older than the group's).
-            expected = committed
-            self._gaps.pop(tp, None)
         if offset == expected:
             self._next[tp] = offset + 1
             self._gaps.pop(tp, None)  # the missing message came after all; a later gap seeks again
