@@ -19,6 +19,7 @@ import logging
 import time
 
 RESEEK_AFTER = 2.0  # seconds before seeking to the same gap again
+GIVE_UP_AFTER = 3  # seeks to the same gap before trusting the group's committed offset
 
 log = logging.getLogger("exchange.input_order")
 
@@ -28,12 +29,16 @@ class InputOrder:
         self._consumer_of = consumer_of  # -> the Faust consumer (created after the app)
         self._next: dict = {}  # tp -> next offset to process
         self._gaps: dict = {}  # tp -> first missing offset, to seek back to
-        self._sought: dict = {}  # tp -> (offset, when) of the last seek
+        self._sought: dict = {}  # tp -> (offset, when, how many times) of the last seek
 
-    def reset(self) -> None:
-        """Partitions moved: Faust seeks each to its committed offset and starts over."""
-        self._next.clear()
+    def keep_only(self, assigned) -> None:
+        """Partitions moved. A partition this worker keeps goes on from where it was (Faust
+        re-delivers from the committed offset, and what was processed is skipped); one it gains
+        starts from the committed offset its previous owner left."""
+        for tp in [tp for tp in self._next if tp not in assigned]:
+            del self._next[tp]
         self._gaps.clear()
+        self._sought.clear()
 
     def admit(self, message) -> bool:
         """True if the message is the next of its partition and is to be processed now."""
@@ -62,9 +67,21 @@ class InputOrder:
         gaps, self._gaps = self._gaps, {}
         now = time.monotonic()
         for tp, missing in gaps.items():
-            if self._sought.get(tp, (None, 0.0))[0] == missing and now - self._sought[tp][1] < RESEEK_AFTER:
+            last_missing, last_time, tries = self._sought.get(tp, (None, 0.0, 0))
+            if last_missing == missing and now - last_time < RESEEK_AFTER:
                 continue  # messages fetched before the seek are still arriving
+            tries = tries + 1 if last_missing == missing else 1
+            committed = consumer._committed_offset.get(tp)
+            if tries > GIVE_UP_AFTER and committed is not None and committed > missing:
+                # Faust does not deliver below its committed offset, and the group committed
+                # these: they were processed before this worker's count of the partition began.
+                log.warning("%s[%s]: offsets %s..%s are committed and never delivered again; going on "
+                            "from %s", tp.topic, tp.partition, missing, committed - 1, committed)
+                self._next[tp] = committed
+                self._sought.pop(tp, None)
+                await consumer.seek(tp, committed)
+                continue
             log.warning("%s[%s]: messages from offset %s were not delivered; reading them again",
                         tp.topic, tp.partition, missing)
-            self._sought[tp] = (missing, now)
+            self._sought[tp] = (missing, now, tries)
             await consumer.seek(tp, missing)

@@ -141,9 +141,9 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
     in_order = {COMMANDS: InputOrder(lambda: app.consumer), SETTLEMENTS: InputOrder(lambda: app.consumer)}
 
     @app.on_partitions_assigned.connect
-    async def _partitions_moved(sender, *args, **kwargs) -> None:
+    async def _partitions_moved(sender, assigned, **kwargs) -> None:
         for order in in_order.values():
-            order.reset()
+            order.keep_only(assigned)
 
     async def handle(events, topic) -> None:
         await in_order[topic].repair()

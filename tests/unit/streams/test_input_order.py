@@ -60,10 +60,27 @@ async def test_a_partition_never_committed_starts_at_its_first_message():
     assert admitted(order, 0, 1, 3) == [0, 1]
 
 
-async def test_reset_starts_again_from_the_committed_offset():
+async def test_a_kept_partition_goes_on_and_a_gained_one_starts_at_its_commit():
     consumer = FakeConsumer(committed=10)
     order = InputOrder(lambda: consumer)
     assert admitted(order, 10, 11) == [10, 11]
-    order.reset()  # partitions moved; this worker got the partition back at its committed offset
-    assert admitted(order, 10, 11) == [10, 11]
+    order.keep_only({P})  # a rebalance; this worker keeps the partition
+    assert admitted(order, 10, 11, 12) == [12]  # re-delivered from the commit: no double processing
+    order.keep_only(set())  # lost it
+    consumer._committed_offset[P] = 20  # its next owner went on
+    order.keep_only({P})  # and got it back
+    assert admitted(order, 20) == [20]
 
+
+async def test_a_gap_below_the_groups_commit_is_given_up_after_some_seeks(monkeypatch):
+    import streams.input_order as module
+    monkeypatch.setattr(module, "RESEEK_AFTER", 0.0)
+    consumer = FakeConsumer(committed=10)
+    order = InputOrder(lambda: consumer)
+    assert admitted(order, 10) == [10]
+    consumer._committed_offset[P] = 20  # committed further; Faust delivers nothing below it
+    for _ in range(module.GIVE_UP_AFTER + 1):
+        assert admitted(order, 20) == []
+        await order.repair()
+    assert consumer.sought[-1] == (P, 20)
+    assert admitted(order, 20, 21) == [20, 21]
