@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list changes.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run down status test test-unit bench clean
+.PHONY: install run down status test test-runs test-unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -40,7 +40,11 @@ test: install
 	EXCHANGE_TEST_STATE_DIR="$$state" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	cleanup; trap - EXIT; exit $$status
 
-# Long runs that reproduce an open problem (README, known problems); not part of `make test`.
+# The long order-flow runs (kill -9, scaling): they fail about one run in five (README, known
+# problems), so they are kept out of `make test` until that is fixed.
+test-runs: install
+	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m runs tests/integration/test_order_flow_runs.py $(PYTEST_ARGS)"
+
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 

@@ -12,6 +12,8 @@ import pytest
 from tests import checks, workload
 from tests.integration.flow import define_markets, outcome, suffix, wait_until_quiet
 
+pytestmark = pytest.mark.runs
+
 RANDOM_COMMANDS = 20_000
 
 
