@@ -64,6 +64,12 @@ def record_of(key: str) -> str:
     return CLIENT_ORDER_RECORD if "#c:" in key else HOLD_RECORD
 
 
+def counted(row: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether the account row counts the command that made a hold or client-id row; if not, the
+    row was left by a decision cut short by a crash and does not exist."""
+    return row["command_offset"] <= state["last_command_offset"]
+
+
 def new_state(account: str) -> dict[str, Any]:
     return {"account": account, "balances": {}, "last_command_offset": -1, "settled_seq": {}, "deposited": {},
             "outbox": [], "released": []}
@@ -102,7 +108,7 @@ class Account:
         if key in self.writes:
             return self.writes[key]
         row = self.rows.get(key)
-        if row is not None and row["command_offset"] > self.state["last_command_offset"]:
+        if row is not None and not counted(row, self.state):
             self.writes[key] = None  # left by a decision cut short: it is made again or dropped
             return None
         return row
@@ -236,7 +242,7 @@ def accounts_view(rows: Mapping[str, dict]) -> dict[str, dict[str, Any]]:
         if record_of(key) != HOLD_RECORD:
             continue
         state = accounts.get(key.split("#", 1)[0])
-        if state is not None and not row["released"] and row["command_offset"] <= state["last_command_offset"]:
+        if state is not None and not row["released"] and counted(row, state):
             state["holds"][row["order_id"]] = row
     return accounts
 

@@ -9,8 +9,9 @@ seen never to deliver anything at all.
 
 The guard looks at each input partition every few seconds. A partition is stuck if it has
 messages past its committed offset and neither its committed offset, its read offset nor its
-acknowledgements have moved for several checks: then it seeks back to the committed offset. Re-reading is safe because every stage applies a message once however often
-it sees it (see accounts_stage.py and matching_stage.py). It also removes repeated offsets from
+acknowledgements have moved for several checks: then it seeks back to the committed offset.
+Re-reading is safe because every stage applies a message once however often it sees it (see
+accounts_stage.py, matching_stage.py and input_order.py). It also removes repeated offsets from
 Faust's list of acknowledged ones, which otherwise slow commits to a crawl.
 """
 

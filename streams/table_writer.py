@@ -27,9 +27,6 @@ class TableWriter:
         self.table = table
         self.record_of = record_of  # a row's Avro record type, from its key
 
-    async def write(self, partition: int, rows: dict[str, dict | None]) -> None:
-        await self.write_many({partition: rows})
-
     async def write_many(self, rows_by_partition: dict[int, dict[str, dict | None]]) -> None:
         """Write rows (None deletes) in order per partition and return once Kafka and RocksDB
         both have them.
