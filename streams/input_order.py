@@ -19,7 +19,6 @@ import logging
 import time
 
 RESEEK_AFTER = 2.0  # seconds before seeking to the same gap again
-GIVE_UP_AFTER = 3  # seeks to the same gap before trusting the group's committed offset
 
 log = logging.getLogger("exchange.input_order")
 
@@ -30,6 +29,7 @@ class InputOrder:
         self._next: dict = {}  # tp -> next offset to process
         self._gaps: dict = {}  # tp -> first missing offset, to seek back to
         self._sought: dict = {}  # tp -> (offset, when, how many times) of the last seek
+        self._unknown_start: set = set()  # partitions the group never committed
 
     def keep_only(self, assigned) -> None:
         """Partitions moved. A partition this worker keeps goes on from where it was (Faust
@@ -39,14 +39,20 @@ class InputOrder:
             del self._next[tp]
         self._gaps.clear()
         self._sought.clear()
+        self._unknown_start.clear()
 
     def admit(self, message) -> bool:
         """True if the message is the next of its partition and is to be processed now."""
         tp, offset = message.tp, message.offset
         expected = self._next.get(tp)
         if expected is None:
-            committed = self._consumer_of()._committed_offset.get(tp)
-            expected = offset if committed is None else committed  # never committed: from the first
+            expected = self._consumer_of()._committed_offset.get(tp)
+            if expected is None:
+                # Never committed: the first message delivered need not be the partition's first
+                # (a dropped batch), so `repair` asks the broker where the partition starts.
+                self._unknown_start.add(tp)
+                message.acked = True  # see below
+                return False
         if offset == expected:
             self._next[tp] = offset + 1
             self._gaps.pop(tp, None)  # the missing message came after all; a later gap seeks again
@@ -60,10 +66,22 @@ class InputOrder:
         return False
 
     async def repair(self) -> None:
-        """Seek each partition with a gap back to its first missing offset."""
+        """Seek each partition with a gap back to its first missing offset.
+
+        A gap is never skipped: the worker's committed offsets cover only what it processed (see
+        worker._never_commit_unread), so a missing message is always there to be read again, and
+        waiting for it is right even if that takes several seeks.
+        """
+        consumer = self._consumer_of()
+        if self._unknown_start:
+            starts = await consumer.earliest_offsets(*self._unknown_start)
+            self._unknown_start.clear()
+            for tp, start in starts.items():
+                if tp not in self._next:
+                    self._next[tp] = start
+                    self._gaps[tp] = start
         if not self._gaps:
             return
-        consumer = self._consumer_of()
         gaps, self._gaps = self._gaps, {}
         now = time.monotonic()
         for tp, missing in gaps.items():
@@ -71,17 +89,8 @@ class InputOrder:
             if last_missing == missing and now - last_time < RESEEK_AFTER:
                 continue  # messages fetched before the seek are still arriving
             tries = tries + 1 if last_missing == missing else 1
-            committed = consumer._committed_offset.get(tp)
-            if tries > GIVE_UP_AFTER and committed is not None and committed > missing:
-                # Faust does not deliver below its committed offset, and the group committed
-                # these: they were processed before this worker's count of the partition began.
-                log.warning("%s[%s]: offsets %s..%s are committed and never delivered again; going on "
-                            "from %s", tp.topic, tp.partition, missing, committed - 1, committed)
-                self._next[tp] = committed
-                self._sought.pop(tp, None)
-                await consumer.seek(tp, committed)
-                continue
-            log.warning("%s[%s]: messages from offset %s were not delivered; reading them again",
-                        tp.topic, tp.partition, missing)
+            log.log(logging.WARNING if tries <= 3 else logging.ERROR,
+                    "%s[%s]: messages from offset %s were not delivered; reading them again (seek %s)",
+                    tp.topic, tp.partition, missing, tries)
             self._sought[tp] = (missing, now, tries)
             await consumer.seek(tp, missing)

@@ -68,6 +68,7 @@ def build_app(settings: Settings, name: str) -> faust.App:
         web_enabled=False,
         stream_wait_empty=False,
     )
+    _never_commit_unread(app)
     tables = _Tables(app, settings)
     _accounts_agents(app, settings, tables)
     _matching_agent(app, settings, tables)
@@ -78,6 +79,24 @@ def build_app(settings: Settings, name: str) -> faust.App:
         await guard.check()
 
     return app
+
+
+def _never_commit_unread(app: faust.App) -> None:
+    """Stop Faust from committing offsets that no agent ever saw.
+
+    When its fetcher sees an offset jump, faust-streaming 0.15 records the skipped offsets as a
+    "gap" and later commits over them as if acknowledged; that serves compacted and
+    transactional topics, where offsets really are missing. Our input topics have none, so a jump
+    only means messages were lost on the way: Faust drops a fetched batch when the group
+    generation changes, and after a seek back, messages fetched before it still arrive. Committed,
+    those offsets would never be read again. Without the gap record the committed offset stays
+    below them, and input_order.py reads them again.
+    """
+    async def remember_no_gap(tp, offset_from: int, offset_to: int) -> None:
+        log.info("%s[%s]: offsets %s..%s skipped by the fetcher; they stay uncommitted",
+                 tp.topic, tp.partition, offset_from, offset_to - 1)
+
+    app.consumer._add_gap = remember_no_gap
 
 
 class _Tables:

@@ -19,6 +19,7 @@ class FakeConsumer:
         self._acked = {P: []}
         self._acked_index = {P: set()}
         self.sought: list[tuple] = []
+        self.log_start = 0
 
     def ack(self, *offsets: int) -> None:
         for offset in offsets:
@@ -27,6 +28,9 @@ class FakeConsumer:
 
     async def seek(self, tp, offset: int) -> None:
         self.sought.append((tp, offset))
+
+    async def earliest_offsets(self, *tps) -> dict:
+        return {tp: self.log_start for tp in tps}
 
 
 def admitted(order: InputOrder, *offsets: int) -> list[int]:
@@ -55,9 +59,14 @@ async def test_a_gap_stops_the_partition_until_it_is_read_again():
     assert admitted(order, 12, 13, 14, 15, 16) == [12, 13, 14, 15, 16]
 
 
-async def test_a_partition_never_committed_starts_at_its_first_message():
-    order = InputOrder(lambda: FakeConsumer(committed=None))
-    assert admitted(order, 0, 1, 3) == [0, 1]
+async def test_a_partition_never_committed_starts_where_its_log_starts():
+    consumer = FakeConsumer(committed=None)
+    consumer.log_start = 5  # older messages went with retention
+    order = InputOrder(lambda: consumer)
+    assert admitted(order, 7, 8) == []  # 5 and 6 were dropped upstream
+    await order.repair()
+    assert consumer.sought == [(P, 5)]
+    assert admitted(order, 5, 6, 7, 8) == [5, 6, 7, 8]
 
 
 async def test_a_kept_partition_goes_on_and_a_gained_one_starts_at_its_commit():
@@ -72,15 +81,14 @@ async def test_a_kept_partition_goes_on_and_a_gained_one_starts_at_its_commit():
     assert admitted(order, 20) == [20]
 
 
-async def test_a_gap_below_the_groups_commit_is_given_up_after_some_seeks(monkeypatch):
+async def test_a_gap_is_sought_again_until_it_is_read_and_never_skipped(monkeypatch):
     import streams.input_order as module
     monkeypatch.setattr(module, "RESEEK_AFTER", 0.0)
     consumer = FakeConsumer(committed=10)
     order = InputOrder(lambda: consumer)
     assert admitted(order, 10) == [10]
-    consumer._committed_offset[P] = 20  # committed further; Faust delivers nothing below it
-    for _ in range(module.GIVE_UP_AFTER + 1):
-        assert admitted(order, 20) == []
+    for _ in range(5):
+        assert admitted(order, 14) == []
         await order.repair()
-    assert consumer.sought[-1] == (P, 20)
-    assert admitted(order, 20, 21) == [20, 21]
+    assert consumer.sought == [(P, 11)] * 5
+    assert admitted(order, 14, 11, 12, 13, 14) == [11, 12, 13, 14]
