@@ -110,7 +110,9 @@ class AccountsStage:
         if body["asset"] not in self.assets:
             return {"result": _result(command, UNKNOWN_ASSET)}
         move = account.deposit if kind == "exchange.Deposit" else account.withdraw
-        return {"result": _result(command, move(body["asset"], body["amount"]))}
+        outcome = _result(command, move(body["asset"], body["amount"]))
+        outcome.update(asset=body["asset"], amount=body["amount"])
+        return {"result": outcome}
 
     def _emit(self, entry: dict, forwards: dict[str, list[dict]], result: StageResult) -> None:
         if entry["forward"] is not None:
@@ -161,4 +163,4 @@ def _outbox_entry(account: Account, offset: int, command_id: str) -> dict | None
 
 def _result(command: dict, reason: str | None, order_id: int | None = None) -> dict[str, Any]:
     return {"command_id": command["command_id"], "account": command["account"], "accepted": reason is None,
-            "reason": reason, "order_id": order_id, "ts": command["ts"]}
+            "reason": reason, "order_id": order_id, "ts": command["ts"], "kind": command["body"][0].split(".")[-1]}

@@ -128,7 +128,8 @@ class _Outputs:
             self._trade(event)
         elif isinstance(event, Accepted):
             self.touched[event.order_id] = None
-            self._update(event.seq, event.order_id, event.account, event.side, "NEW", 0, 0, event.qty, None, event.ts)
+            self._update(event.seq, event.order_id, event.account, event.side, "NEW", 0, 0, event.qty, None, event.ts,
+                         _terms(body, command))
         elif isinstance(event, Done):
             self.touched[event.order_id] = None
             if taker_side is not None:
@@ -142,11 +143,12 @@ class _Outputs:
         elif isinstance(event, Rejected):
             if kind == "exchange.PlaceOrder":
                 self._update(event.seq, body["order_id"], account, body["side"], "REJECTED", 0, 0, None,
-                             event.reason, event.ts)
+                             event.reason, event.ts, _terms(body, command))
                 self._settle(account, event.seq, "release", body["order_id"], body["side"])
             else:
                 self.results.append({"command_id": command["command_id"], "account": account, "accepted": False,
-                                     "reason": event.reason, "order_id": body.get("order_id"), "ts": event.ts})
+                                     "reason": event.reason, "order_id": body.get("order_id"), "ts": event.ts,
+                                     "kind": kind.split(".")[-1]})
 
     def _trade(self, trade: Trade) -> None:
         maker_side = OPPOSITE[trade.taker_side]
@@ -172,12 +174,16 @@ class _Outputs:
         self.settlements.setdefault(account, []).append(
             {"seq": seq, "kind": kind, "order_id": order_id, "side": side, "base": base, "quote": quote, "fee": fee})
 
-    def _update(self, seq, order_id, account, side, status, filled, filled_quote, remaining, reason, ts) -> None:
-        self.updates.append((seq, {
+    def _update(self, seq, order_id, account, side, status, filled, filled_quote, remaining, reason, ts,
+                terms: dict | None = None) -> None:
+        update = {
             "seq": seq, "order_id": order_id, "account": account, "market": self.market, "side": side,
             "status": status, "filled_quantity": filled, "filled_quote": filled_quote,
             "remaining_quantity": remaining, "reason": reason, "ts": ts,
-        }))
+        }
+        if terms is not None:
+            update.update(terms)
+        self.updates.append((seq, update))
 
     def finish(self, engine: Engine, now_ms: int) -> StageResult:
         # Orders that traded and still rest end the batch partly filled.
@@ -222,6 +228,13 @@ def engine_command(command: dict, market: str | None = None) -> Place | Cancel |
     if kind == "exchange.CancelOrder":
         return Cancel(body["order_id"], account, ts, market)
     return CancelAll(account, ts, market)
+
+
+def _terms(body: dict, command: dict) -> dict:
+    """What an order asked for, sent once with its first update so readers need not see commands."""
+    return {"type": body["type"], "time_in_force": body["time_in_force"], "price": body["price"],
+            "quantity": body["quantity"], "quote_quantity": body["quote_quantity"], "post_only": body["post_only"],
+            "client_order_id": body["client_order_id"], "created_ts": command["ts"]}
 
 
 def _side_of(engine: Engine, order_id: int) -> str | None:
