@@ -38,6 +38,29 @@ def _worker(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _recorder(args: argparse.Namespace) -> int:
+    from streams.run import run
+
+    return run(args, read_side=True)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from exchange import db
+
+    settings = Settings.from_env()
+    try:
+        connection = db.cluster(settings)
+        session = connection.connect()
+    except Exception as exc:  # the driver's NoHostAvailable and friends
+        raise CommandError(f"Cassandra at {settings.cassandra_host}:{settings.cassandra_port}: {exc}") from exc
+    try:
+        for name in db.migrate(session, settings):
+            print(f"applied {name} to keyspace {settings.cassandra_keyspace}")
+    finally:
+        connection.shutdown()
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     if args.which == "gen-ops":
         from bench import gen_ops as module
@@ -242,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run one stream worker (accounts and matching agents)")
     worker_arguments(worker)
     worker.set_defaults(run=_worker)
+
+    recorder = commands.add_parser("recorder", help="run one read-side worker (marketdata and Cassandra recorder)")
+    worker_arguments(recorder)
+    recorder.set_defaults(run=_recorder)
+
+    db = commands.add_parser("db", help="the Cassandra schema")
+    db.add_argument("action", choices=["migrate"], help="create the keyspace and tables (idempotent)")
+    db.set_defaults(run=_db)
 
     _add_catalogue_commands(commands)
     return parser

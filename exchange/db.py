@@ -1,11 +1,16 @@
-"""Opening a Cassandra cluster connection the same way in every process."""
+"""Opening a Cassandra cluster connection the same way in every process, and the schema migration."""
 
 from __future__ import annotations
 
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+import re
+from pathlib import Path
 
-from exchange.config import Settings
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+
+from exchange.config import Settings, replication_options
+
+CQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "cql"
 
 
 def cluster(settings: Settings, timeout: float = 10.0) -> Cluster:
@@ -17,4 +22,30 @@ def cluster(settings: Settings, timeout: float = 10.0) -> Cluster:
         [settings.cassandra_host], port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=timeout, control_connection_timeout=timeout,
+        # The default waits up to ten minutes between attempts; a node back after a restart
+        # should be used again within seconds.
+        reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
     )
+
+
+def statements(cql: str) -> list[str]:
+    """The statements of a .cql file: `--` comments removed, split on semicolons."""
+    text = re.sub(r"--[^\n]*", "", cql)
+    return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def migrate(session: Session, settings: Settings) -> list[str]:
+    """Create the keyspace and apply every schema file, in name order; safe to run again.
+
+    Returns the files applied. Leaves the session using the keyspace.
+    """
+    options = replication_options(settings.cassandra_replication)
+    rendered = ", ".join(f"'{k}': {v!r}" for k, v in options.items())
+    session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.cassandra_keyspace} WITH replication = {{{rendered}}}")
+    session.set_keyspace(settings.cassandra_keyspace)
+    applied = []
+    for path in sorted(CQL_DIR.glob("*.cql")):
+        for statement in statements(path.read_text()):
+            session.execute(statement)
+        applied.append(path.name)
+    return applied

@@ -54,11 +54,15 @@ BALANCES = Topic("exchange.balances", "account", "exchange.BalanceUpdate", True,
                  doc="new balances of the assets a batch changed")
 COMMAND_RESULTS = Topic("exchange.command-results", "account", "exchange.CommandResult", True,
                         retention_ms=DAY_MS, doc="refused commands with a reason; deposits and withdrawals done")
+CANDLES = Topic("exchange.candles", "market", "exchange.Candle", True, retention_ms=DAY_MS,
+                doc="candles (1m 5m 15m 1h 4h 1d) as trades change or close them")
+TICKERS = Topic("exchange.tickers", "market", "exchange.Ticker", True, retention_ms=DAY_MS,
+                doc="rolling 24 h ticker per market after each batch of trades")
 DEAD_LETTERS = Topic("exchange.dead-letters", "source topic", "exchange.DeadLetter", False,
                      retention_ms=30 * DAY_MS, doc="input a stage could not decode, with the reason")
 
 CATALOGUE = (ASSETS, MARKETS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, ORDER_UPDATES, DEPTH, BALANCES,
-             COMMAND_RESULTS, DEAD_LETTERS)
+             COMMAND_RESULTS, CANDLES, TICKERS, DEAD_LETTERS)
 
 FEE_ACCOUNT = "exchange-fees"  # the account fees are credited to
 

@@ -1,4 +1,8 @@
-"""`exchange worker`: one Faust worker process running the accounts and matching agents."""
+"""`exchange worker` and `exchange recorder`: one Faust worker process each.
+
+A worker runs the order flow (accounts and matching agents); a recorder runs the read side
+(marketdata and the Cassandra recorder), after applying the Cassandra schema.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loglevel", default="warn", choices=list(LOG_LEVELS))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, read_side: bool = False) -> int:
     # Imported here: `exchange --help` and the other subcommands need not load Faust.
     import faust
 
@@ -25,11 +29,17 @@ def run(args: argparse.Namespace) -> int:
     from exchange.kafka_io import ensure_topics
 
     from . import diagnostics
-    from .worker import build_app
-
     settings = Settings.from_env()
     asyncio.run(ensure_topics(settings))
-    app = build_app(settings, args.name)
+    if read_side:
+        from .read_worker import build_read_app
+
+        _migrate(settings)
+        app = build_read_app(settings, args.name)
+    else:
+        from .worker import build_app
+
+        app = build_app(settings, args.name)
 
     @app.task
     async def _after_logging_is_set_up() -> None:
@@ -45,6 +55,25 @@ def run(args: argparse.Namespace) -> int:
 
     faust.Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
     return 0
+
+
+def _migrate(settings) -> None:
+    """Apply the Cassandra schema, waiting for Cassandra if it is still starting."""
+    import time
+
+    from exchange import db
+
+    for attempt in range(60):
+        connection = db.cluster(settings)
+        try:
+            db.migrate(connection.connect(), settings)
+            return
+        except Exception as exc:  # noqa: BLE001 - NoHostAvailable and friends: not up yet
+            logging.getLogger("exchange.run").warning("Cassandra schema not applied yet (%s); retrying", exc)
+            time.sleep(2)
+        finally:
+            connection.shutdown()
+    raise SystemExit("Cassandra stayed unreachable for two minutes; the schema is not applied")
 
 
 if __name__ == "__main__":

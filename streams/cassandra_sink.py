@@ -1,0 +1,108 @@
+"""Writing the recorder's rows to Cassandra: concurrent, bounded, and retried until acknowledged.
+
+`write` returns only when Cassandra has acknowledged every row, however long that takes: while
+Cassandra is away it waits and tries again, so the agent holds its batch and Faust commits no
+input offset past rows Cassandra does not have. Rows of one Cassandra partition go in one
+unlogged batch (one request, applied together on one replica set); at most `max_in_flight`
+requests are outstanding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cassandra import InvalidRequest
+from cassandra.query import BatchStatement, BatchType
+
+from .read_model import READS, STATEMENTS, Write
+
+log = logging.getLogger("exchange.cassandra_sink")
+
+BATCH_ROWS = 30  # rows per unlogged batch; Cassandra warns past 5 kB a batch
+RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts, doubling
+
+
+class CassandraSink:
+    def __init__(self, connect, max_in_flight: int = 64) -> None:
+        self._connect = connect  # -> a Session using the keyspace (blocking; run in a thread)
+        self._session = None
+        self._prepared: dict = {}
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self.rows_written = 0
+
+    async def start(self) -> None:
+        """Connect and prepare the statements, waiting for Cassandra as long as it takes."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                session = await asyncio.to_thread(self._connect)
+                self._prepared = {name: await asyncio.to_thread(session.prepare, cql)
+                                  for name, cql in {**STATEMENTS, **READS}.items()}
+                self._session = session
+                return
+            except InvalidRequest:
+                raise  # the schema and the statements disagree: a bug, not an outage
+            except Exception as exc:  # noqa: BLE001 - the driver has many; all mean "not now"
+                log.warning("Cassandra not reachable (%s); trying again in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    async def read_one(self, name: str, parameters: tuple):
+        """The first row of one of the READS (or None), retried like writes."""
+        rows = await self._execute(self._prepared[name].bind(parameters))
+        return rows[0] if rows else None
+
+    async def write(self, writes: list[Write]) -> None:
+        if not writes:
+            return
+        by_partition: dict[tuple, list[Write]] = {}
+        for w in writes:
+            by_partition.setdefault(w.partition, []).append(w)
+        requests = []
+        for rows in by_partition.values():
+            for start in range(0, len(rows), BATCH_ROWS):
+                requests.append(self._statement(rows[start:start + BATCH_ROWS]))
+        await asyncio.gather(*(self._execute(request) for request in requests))
+        self.rows_written += len(writes)
+
+    def _statement(self, rows: list[Write]):
+        if len(rows) == 1:
+            return self._prepared[rows[0].statement].bind(rows[0].parameters())
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for row in rows:
+            batch.add(self._prepared[row.statement], row.parameters())
+        return batch
+
+    async def _execute(self, statement):
+        delay = RETRY_FIRST
+        while True:
+            async with self._slots:
+                try:
+                    return await _wait(self._session.execute_async(statement))
+                except InvalidRequest:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - timeouts, unavailable, no host: all transient
+                    log.warning("Cassandra write failed (%s: %s); trying again in %.1f s",
+                                type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await asyncio.to_thread(self._session.cluster.shutdown)
+
+
+def _wait(response_future) -> asyncio.Future:
+    """An asyncio future for a driver ResponseFuture (whose callbacks run on the driver's thread)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def done(result) -> None:
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
+
+    def failed(exc) -> None:
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+
+    response_future.add_callbacks(done, failed)
+    return future

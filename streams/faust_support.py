@@ -1,0 +1,121 @@
+"""What every Faust app of the exchange needs: Avro tables, raw input topics, safe delivery.
+
+Shared by the core worker (worker.py: accounts and matching) and the read worker
+(read_worker.py: marketdata and the recorder).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from exchange.commands import now_ms
+from schemas.codec import codec
+from schemas.topics import DEAD_LETTERS
+
+from .outputs import Outgoing
+from .serde import UTF8, AvroRecord
+
+log = logging.getLogger("exchange.faust_support")
+
+
+def new_app(settings, app_id: str, name: str) -> faust.App:
+    """A Faust app as every worker runs it: RocksDB tables under the worker's own directory."""
+    datadir = settings.state_dir / "workers" / f"{app_id}-{name}"
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(datadir),
+        topic_partitions=settings.partitions,
+        table_standby_replicas=1,  # another worker keeps a warm copy of each table partition
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_disable_leader=True,
+        # A worker that is gone (kill -9, lost host) loses its partitions to the others after
+        # this long without heartbeats.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        web_enabled=False,
+        stream_wait_empty=False,
+    )
+    never_commit_unread(app)
+    return app
+
+
+def never_commit_unread(app: faust.App) -> None:
+    """Stop Faust from committing offsets that no agent ever saw.
+
+    When its fetcher sees an offset jump, faust-streaming 0.15 records the skipped offsets as a
+    "gap" and later commits over them as if acknowledged; that serves compacted and
+    transactional topics, where offsets really are missing. Our input topics have none, so a jump
+    only means messages were lost on the way: Faust drops a fetched batch when the group
+    generation changes, and after a seek back, messages fetched before it still arrive. Committed,
+    those offsets would never be read again. Without the gap record the committed offset stays
+    below them, and input_order.py reads them again.
+    """
+    async def remember_no_gap(tp, offset_from: int, offset_to: int) -> None:
+        log.info("%s[%s]: offsets %s..%s skipped by the fetcher; they stay uncommitted",
+                 tp.topic, tp.partition, offset_from, offset_to - 1)
+
+    app.consumer._add_gap = remember_no_gap
+
+
+def register(app: faust.App, table, values):
+    """Give a table Avro values and UTF-8 keys, then register it.
+
+    Faust derives serializers from model types only, and registering a table builds its
+    changelog topic with whatever serializers it has then, so they are set before.
+    """
+    table.key_serializer = UTF8
+    table.value_serializer = values
+    if not table.is_global:
+        # RocksDB stores take a changelog message's bytes as they are (see TableWriter), so
+        # decoding them while restoring or keeping a standby copy would be wasted work.
+        table.changelog_topic = table.changelog_topic.derive(key_serializer="raw", value_serializer="raw")
+    return app.tables.add(table)
+
+
+class _TopicGlobalTable(faust.GlobalTable):
+    """A GlobalTable whose changelog is an existing topic of ours.
+
+    faust-streaming 0.15's partition assignor looks global tables up by the default changelog
+    name (`<app>-<table>-changelog`) even when `changelog_topic` names another topic; the lookup
+    fails and kills the assignment silently. Naming the real topic here keeps them in step.
+    """
+
+    def _changelog_topic_name(self) -> str:
+        return self.changelog_topic.get_topic_name()
+
+
+def global_table(app: faust.App, topic) -> faust.GlobalTable:
+    changelog = app.topic(topic.name, partitions=1, key_serializer=UTF8, value_serializer=AvroRecord(topic.record))
+    table = _TopicGlobalTable(app, name=topic.name, partitions=1, changelog_topic=changelog, store="memory://",
+                              is_global=True)
+    return register(app, table, AvroRecord(topic.record))
+
+
+def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
+    # Decoded by the agents themselves, so undecodable input can go to the dead-letter topic.
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
+    """Send and wait until Kafka has every message."""
+    futures = []
+    for m in messages:
+        value = codec.encode(m.topic.record, m.record)
+        futures.append(await app.producer.send(m.topic.name, m.key.encode(), value, m.partition, None, None))
+    if futures:
+        await asyncio.gather(*futures)
+
+
+def dead_letter(message, exc: Exception) -> Outgoing:
+    reason = f"{type(exc).__name__}: {exc}"
+    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+    record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
+              "key": message.key, "value": message.value, "reason": reason[:2000], "ts": now_ms()}
+    return Outgoing(DEAD_LETTERS, message.topic, record, 0)

@@ -1,0 +1,176 @@
+"""What the recorder writes to Cassandra for each event. Pure: events in, rows out.
+
+A row is a `Write`: a prepared statement's name, its values, and the write timestamp Cassandra
+keeps for the cells. The timestamp comes from the event's own order, never from a clock:
+
+- order rows: the market's sequence number of the update (an order lives in one market);
+- balances: the Kafka offset of the balance message (an account's updates share a partition);
+- candles and tickers: the last trade id they include;
+- depth snapshots: their last update id;
+- trades and ledger entries never change, so theirs is the trade id or 0.
+
+Cassandra keeps, per cell, the value with the highest timestamp, and a delete wins only over
+older writes. So an event read twice, or replayed from the start of its topic, rewrites what is
+there and can never put a row back to an older state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from schemas.topics import FEE_ACCOUNT
+
+OPPOSITE = {"buy": "sell", "sell": "buy"}
+OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+
+ORDER_TERMS = ("account", "market", "side", "type", "time_in_force", "price", "quantity", "quote_quantity",
+               "post_only", "client_order_id", "created_ts")
+ORDER_STATE = ("status", "filled_quantity", "filled_quote", "remaining_quantity", "reason", "updated_ts", "seq")
+
+
+def _upsert(table: str, key: str, columns: tuple[str, ...]) -> str:
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    return f"UPDATE {table} USING TIMESTAMP ? SET {assignments} WHERE {key}"
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+            "USING TIMESTAMP ?")
+
+
+TRADE_COLUMNS = ("market", "day", "trade_id", "price", "quantity", "quote", "taker_side", "maker_order_id",
+                 "taker_order_id", "ts")
+ACCOUNT_TRADE_COLUMNS = ("account", "ts", "market", "trade_id", "role", "order_id", "side", "price", "quantity",
+                         "quote", "fee")
+LEDGER_COLUMNS = ("account", "ts", "entry_id", "asset", "amount", "kind", "reference")
+CANDLE_COLUMNS = ("market", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume",
+                  "quote_volume", "trade_count", "closed")
+TICKER_COLUMNS = ("market", "open_time", "close_time", "open", "high", "low", "last", "volume", "quote_volume",
+                  "trade_count", "first_trade_id", "last_trade_id")
+
+# Values come first and the timestamp last in every statement's parameters; for UPDATE the
+# timestamp is bound first, so those are built with it in front (see Write.parameters).
+STATEMENTS = {
+    "trade": _insert("trades_by_market_day", TRADE_COLUMNS),
+    "account_trade": _insert("trades_by_account", ACCOUNT_TRADE_COLUMNS),
+    "ledger": _insert("ledger_by_account", LEDGER_COLUMNS),
+    "order_terms_by_id": _upsert("orders_by_id", "order_id = ?", ORDER_TERMS),
+    "order_terms_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?", ORDER_TERMS[1:]),
+    "order_state_by_id": _upsert("orders_by_id", "order_id = ?", ("account", "market", "side", *ORDER_STATE)),
+    "order_state_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?",
+                                      ("market", "side", *ORDER_STATE)),
+    "open_order": _insert("open_orders_by_account", ("account", "market", "order_id")),
+    "closed_order": "DELETE FROM open_orders_by_account USING TIMESTAMP ? WHERE account = ? AND market = ? "
+                    "AND order_id = ?",
+    "balance": _insert("balances_by_account", ("account", "asset", "available", "held")),
+    "candle": _insert("candles", CANDLE_COLUMNS),
+    "ticker": _insert("tickers", TICKER_COLUMNS),
+    "depth": _insert("depth_snapshots", ("market", "last_update_id", "snapshot")),
+}
+READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?"}
+_TIMESTAMP_FIRST = {name for name, cql in STATEMENTS.items() if not cql.startswith("INSERT")}
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    statement: str
+    values: tuple
+    timestamp: int
+    partition: tuple  # the Cassandra partition written, to group writes into one request each
+
+    def parameters(self) -> tuple:
+        if self.statement in _TIMESTAMP_FIRST:
+            return (self.timestamp, *self.values)
+        return (*self.values, self.timestamp)
+
+
+def day_of(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def trade_rows(trade: dict, market: dict) -> list[Write]:
+    """A trade: the market's row, each side's fill, and each side's ledger legs and fees."""
+    symbol, trade_id, ts = trade["market"], trade["trade_id"], trade["ts"]
+    writes = [Write("trade", (symbol, day_of(ts), trade_id, trade["price"], trade["quantity"], trade["quote"],
+                              trade["taker_side"], trade["maker_order_id"], trade["taker_order_id"], ts),
+                    trade_id, ("trades", symbol, day_of(ts)))]
+    base = trade["quantity"] * market["base_per_step"]
+    sides = (("maker", trade["maker_account"], trade["maker_order_id"], OPPOSITE[trade["taker_side"]],
+              trade["maker_fee"]),
+             ("taker", trade["taker_account"], trade["taker_order_id"], trade["taker_side"], trade["taker_fee"]))
+    for role, account, order_id, side, fee in sides:
+        partition = ("account", account)
+        writes.append(Write("account_trade", (account, ts, symbol, trade_id, role, order_id, side, trade["price"],
+                                              trade["quantity"], trade["quote"], fee), trade_id, partition))
+        sign = 1 if side == "buy" else -1
+        entry = f"{symbol}:{trade_id}:{role}"
+        reference = f"trade {symbol} {trade_id}"
+        legs = [(f"{entry}:base", market["base"], sign * base, "fill"),
+                (f"{entry}:quote", market["quote"], -sign * trade["quote"], "fill")]
+        if fee:
+            legs.append((f"{entry}:fee", market["quote"], -fee, "fee"))
+        for entry_id, asset, amount, kind in legs:
+            writes.append(Write("ledger", (account, ts, entry_id, asset, amount, kind, reference), trade_id,
+                                partition))
+    fees = trade["maker_fee"] + trade["taker_fee"]
+    if fees:
+        writes.append(Write("ledger", (FEE_ACCOUNT, ts, f"{symbol}:{trade_id}:fees", market["quote"], fees,
+                                       "fee_income", f"trade {symbol} {trade_id}"),
+                            trade_id, ("account", FEE_ACCOUNT)))
+    return writes
+
+
+def order_rows(update: dict) -> list[Write]:
+    """An order update: its state in both order tables (its terms too, the first time) and its
+    place among the account's open orders."""
+    order_id, account, market, seq = update["order_id"], update["account"], update["market"], update["seq"]
+    state = (update["status"], update["filled_quantity"], update["filled_quote"], update["remaining_quantity"],
+             update["reason"], update["ts"], seq)
+    by_id, by_account = ("order", order_id), ("account", account)
+    writes = []
+    if update.get("type") is not None:
+        terms = (update["side"], update["type"], update["time_in_force"], update["price"], update["quantity"],
+                 update["quote_quantity"], update["post_only"], update["client_order_id"], update["created_ts"])
+        writes.append(Write("order_terms_by_id", (account, market, *terms, order_id), seq, by_id))
+        writes.append(Write("order_terms_by_account", (market, *terms, account, order_id), seq, by_account))
+    writes.append(Write("order_state_by_id", (account, market, update["side"], *state, order_id), seq, by_id))
+    writes.append(Write("order_state_by_account", (market, update["side"], *state, account, order_id), seq,
+                        by_account))
+    if update["status"] in OPEN_STATUSES:
+        writes.append(Write("open_order", (account, market, order_id), seq, by_account))
+    else:
+        writes.append(Write("closed_order", (account, market, order_id), seq, by_account))
+    return writes
+
+
+def balance_rows(update: dict, offset: int) -> list[Write]:
+    account = update["account"]
+    return [Write("balance", (account, b["asset"], b["available"], b["held"]), offset, ("account", account))
+            for b in update["balances"]]
+
+
+def command_result_rows(result: dict) -> list[Write]:
+    """A deposit or withdrawal that was done is a ledger entry; other results write nothing."""
+    if not result["accepted"] or result.get("kind") not in ("Deposit", "Withdraw"):
+        return []
+    deposit = result["kind"] == "Deposit"
+    account = result["account"]
+    values = (account, result["ts"], result["command_id"], result["asset"],
+              result["amount"] if deposit else -result["amount"], "deposit" if deposit else "withdrawal",
+              result["command_id"])
+    return [Write("ledger", values, 0, ("account", account))]
+
+
+def candle_rows(candle: dict) -> list[Write]:
+    values = tuple(candle[c] for c in CANDLE_COLUMNS)
+    return [Write("candle", values, candle["last_trade_id"], ("candles", candle["market"], candle["interval"]))]
+
+
+def ticker_rows(ticker: dict) -> list[Write]:
+    values = tuple(ticker[c] for c in TICKER_COLUMNS)
+    return [Write("ticker", values, ticker["last_trade_id"], ("ticker", ticker["market"]))]
+
+
+def depth_rows(market: str, last_update_id: int, snapshot: bytes) -> list[Write]:
+    return [Write("depth", (market, last_update_id, snapshot), last_update_id, ("depth", market))]

@@ -1,0 +1,89 @@
+"""Candles and the 24 h ticker equal what the list of trades gives directly, however the trades
+are batched and replayed."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.marketdata import DAY_MINUTES, INTERVALS, MINUTE_MS, MarketBars
+
+START = 1_790_000_000_000 // MINUTE_MS * MINUTE_MS  # a minute boundary in 2026
+
+
+@st.composite
+def trade_lists(draw):
+    """Trades of one market: ids rising (with holes), times rising over up to three days."""
+    n = draw(st.integers(1, 60))
+    trades, trade_id, ts = [], 0, START + draw(st.integers(0, 10 * MINUTE_MS))
+    for _ in range(n):
+        trade_id += draw(st.integers(1, 3))
+        ts += draw(st.sampled_from([0, 1, 999, MINUTE_MS, 7 * MINUTE_MS, 3 * 60 * MINUTE_MS, 20 * 60 * MINUTE_MS]))
+        trades.append({"trade_id": trade_id, "price": draw(st.integers(1, 1000)), "quantity": draw(st.integers(1, 50)),
+                       "quote": draw(st.integers(1, 10**6)), "ts": ts})
+    return trades
+
+
+def expected_candle(trades: list[dict], interval: str, open_time: int, last_ts: int) -> dict:
+    length = INTERVALS[interval] * MINUTE_MS
+    inside = [t for t in trades if open_time <= t["ts"] < open_time + length]
+    return {"open": inside[0]["price"], "high": max(t["price"] for t in inside),
+            "low": min(t["price"] for t in inside), "close": inside[-1]["price"],
+            "volume": sum(t["quantity"] for t in inside), "quote_volume": sum(t["quote"] for t in inside),
+            "trade_count": len(inside), "closed": last_ts // MINUTE_MS >= (open_time + length) // MINUTE_MS}
+
+
+def fields(candle: dict) -> dict:
+    return {k: candle[k] for k in ("open", "high", "low", "close", "volume", "quote_volume", "trade_count", "closed")}
+
+
+@settings(max_examples=150, deadline=None)
+@given(trades=trade_lists(), cuts=st.lists(st.integers(1, 8), min_size=1, max_size=30), data=st.data())
+def test_candles_and_ticker_equal_the_trades_computed_directly(trades, cuts, data):
+    bars = MarketBars("M")
+    published: dict[tuple[str, int], dict] = {}
+    position, batches = 0, []
+    while position < len(trades):
+        cut = cuts[len(batches) % len(cuts)]
+        batches.append(trades[position:position + cut])
+        position += cut
+    for index, batch in enumerate(batches):
+        if index and data.draw(st.booleans()):  # a replay of earlier trades after a crash
+            bars.add(batches[data.draw(st.integers(0, index - 1))])
+        previous_last = bars.last_minute
+        for candle in bars.updates(bars.add(batch), previous_last):
+            published[(candle["interval"], candle["open_time"])] = candle
+        bars.forget_old()
+
+    last_ts = trades[-1]["ts"]
+    last_minute = last_ts // MINUTE_MS
+    for (interval, open_time), candle in published.items():
+        if (open_time + INTERVALS[interval] * MINUTE_MS) // MINUTE_MS <= last_minute - DAY_MINUTES:
+            continue  # older than a day: its final state was published while it was current
+        assert fields(candle) == expected_candle(trades, interval, open_time, last_ts), (interval, open_time)
+    # Every window that holds a trade of the last day has its candle published.
+    for trade in trades:
+        if trade["ts"] // MINUTE_MS > last_minute - DAY_MINUTES:
+            for interval, minutes in INTERVALS.items():
+                start = trade["ts"] // MINUTE_MS // minutes * minutes * MINUTE_MS
+                assert (interval, start) in published
+
+    window = [t for t in trades if t["ts"] // MINUTE_MS > last_minute - DAY_MINUTES]
+    ticker = bars.ticker()
+    assert (ticker["open"], ticker["high"], ticker["low"], ticker["last"], ticker["volume"], ticker["quote_volume"],
+            ticker["trade_count"]) == (window[0]["price"], max(t["price"] for t in window),
+                                       min(t["price"] for t in window), window[-1]["price"],
+                                       sum(t["quantity"] for t in window), sum(t["quote"] for t in window),
+                                       len(window))
+    assert len(bars.bars) <= DAY_MINUTES
+
+
+def test_a_restarted_market_goes_on_from_its_saved_bars():
+    trades = [{"trade_id": i, "price": 100 + i, "quantity": 1, "quote": 100, "ts": START + i * 30_000}
+              for i in range(1, 11)]
+    first = MarketBars("M")
+    first.add(trades[:6])
+    saved = [dict(bar) for bar in first.bars.values()]
+    again = MarketBars("M", saved)
+    assert again.add(trades[3:]) == {(START + i * 30_000) // MINUTE_MS for i in range(7, 11)}
+    assert again.ticker()["trade_count"] == 10 and again.ticker()["last"] == 110
