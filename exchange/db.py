@@ -22,6 +22,7 @@ def cluster(settings: Settings, timeout: float = 10.0) -> Cluster:
         [settings.cassandra_host], port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=timeout, control_connection_timeout=timeout,
+        protocol_version=5,  # Cassandra 4 and later; saves the driver its downgrade dance
         # The default waits up to ten minutes between attempts; a node back after a restart
         # should be used again within seconds.
         reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),

@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from cassandra import InvalidRequest
-from cassandra.query import BatchStatement, BatchType
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 
 from .read_model import READS, STATEMENTS, Write
 
@@ -68,10 +68,10 @@ class CassandraSink:
 
     def _statement(self, rows: list[Write]):
         if len(rows) == 1:
-            return self._prepared[rows[0].statement].bind(rows[0].parameters())
+            return self._prepared[rows[0].statement].bind(_unset_nulls(rows[0].parameters()))
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
         for row in rows:
-            batch.add(self._prepared[row.statement], row.parameters())
+            batch.add(self._prepared[row.statement], _unset_nulls(row.parameters()))
         return batch
 
     async def _execute(self, statement):
@@ -91,6 +91,13 @@ class CassandraSink:
     async def shutdown(self) -> None:
         if self._session is not None:
             await asyncio.to_thread(self._session.cluster.shutdown)
+
+
+def _unset_nulls(parameters: tuple) -> tuple:
+    """A null bound as "unset" leaves the column as it is; bound as null it would write a
+    tombstone, and rows updated often would fill up with them. No column of ours ever goes back
+    from a value to null (read_model.py), so unset is what every null means here."""
+    return tuple(UNSET_VALUE if p is None else p for p in parameters)
 
 
 def _wait(response_future) -> asyncio.Future:

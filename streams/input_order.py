@@ -74,12 +74,17 @@ class InputOrder:
         """
         consumer = self._consumer_of()
         if self._unknown_start:
-            starts = await consumer.earliest_offsets(*self._unknown_start)
-            self._unknown_start.clear()
+            unknown, self._unknown_start = self._unknown_start, set()
+            # Faust learns a partition's committed offset as its tables finish recovering, which
+            # can be after the first message is seen; only a partition still without one starts
+            # where its log starts.
+            starts = {tp: consumer._committed_offset.get(tp) for tp in unknown if tp not in self._next}
+            never = [tp for tp, start in starts.items() if start is None]
+            if never:
+                starts.update(await consumer.earliest_offsets(*never))
             for tp, start in starts.items():
-                if tp not in self._next:
-                    self._next[tp] = start
-                    self._gaps[tp] = start
+                self._next[tp] = start
+                self._gaps[tp] = start
         if not self._gaps:
             return
         gaps, self._gaps = self._gaps, {}

@@ -66,11 +66,12 @@ class Workers:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, command: str = "worker") -> None:
+        """`command`: worker (order flow) or recorder (read side)."""
         assert name not in self.procs, f"worker {name} is already running"
         log = open(self.logs / f"worker-{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "worker", "--name", name, "--loglevel", "info"],
+            [sys.executable, "-m", "exchange.cli", command, "--name", name, "--loglevel", "info"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, name: str) -> None:
@@ -100,14 +101,16 @@ class Workers:
             self.stop(name)
 
 
-async def wait_until_quiet(settings, workers: Workers, timeout: float = 600.0) -> None:
-    """Until the worker group has committed every input message, twice in a row."""
+async def wait_until_quiet(settings, workers: Workers, timeout: float = 600.0, group: str = APP_ID,
+                           inputs: tuple[str, ...] = INPUTS) -> None:
+    """Until a worker group (by default the order flow's) has committed every input message,
+    twice in a row."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in INPUTS for p in range(settings.partitions)]
+        tps = [TopicPartition(t, p) for t in inputs for p in range(settings.partitions)]
         deadline = asyncio.get_running_loop().time() + timeout
         quiet_rounds = 0
         while quiet_rounds < 2:
@@ -115,7 +118,7 @@ async def wait_until_quiet(settings, workers: Workers, timeout: float = 600.0) -
             assert asyncio.get_running_loop().time() < deadline, "the workers did not catch up in time"
             ends = await consumer.end_offsets(tps)
             try:
-                committed = await admin.list_consumer_group_offsets(APP_ID)
+                committed = await admin.list_consumer_group_offsets(group)
             except GroupCoordinatorNotAvailableError:  # a fresh broker: the group is not there yet
                 committed = {}
             lag = sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps)

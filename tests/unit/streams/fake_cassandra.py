@@ -2,7 +2,7 @@
 
 Tables and primary keys are read from schemas/cql, statements from read_model.STATEMENTS. Each
 cell keeps the value with the highest write timestamp (on a tie, the greater value, as Cassandra
-does); a row delete is a tombstone that hides cells written at or before its timestamp.
+does), and a null leaves the cell as it is (the sink binds nulls as unset); a row delete is a tombstone that hides cells written at or before its timestamp.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ class FakeCassandra:
                 continue
             cells = self.cells.setdefault(row, {})
             for column, value in bound.items():
-                if column in self.keys[table]:
-                    continue
+                if column in self.keys[table] or value is None:
+                    continue  # a null is bound as unset: the column stays as it is
                 old = cells.get(column)
                 if old is None or (ts, _order(value)) > (old[0], _order(old[1])):
                     cells[column] = (ts, value)

@@ -79,8 +79,8 @@ def test_order_rows_end_in_the_orders_last_state_and_open_orders_are_the_books(p
             (update["status"], update["filled_quantity"], update["filled_quote"])
         assert row["type"] in ("limit", "market") and row["created_ts"] is not None
     by_account = {key[1]: row for key, row in db.rows("orders_by_account").items()}
-    assert {k: (r["status"], r["price"]) for k, r in by_account.items()} == \
-        {k: (r["status"], r["price"]) for k, r in by_id.items()}
+    assert {k: (r["status"], r.get("price")) for k, r in by_account.items()} == \
+        {k: (r["status"], r.get("price")) for k, r in by_id.items()}
     open_orders = {(account, market, order_id) for account, market, order_id in db.rows("open_orders_by_account")}
     resting = {(row.account, market, row.order_id) for market, rows in books(pipeline).items() for row in rows}
     assert open_orders == resting

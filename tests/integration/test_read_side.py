@@ -1,0 +1,278 @@
+"""The read side through real Kafka, Cassandra and worker processes: every row exactly once and
+as the events say, through a recorder kill -9, a Cassandra outage and a full replay."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from exchange.db import cluster, migrate
+from infra.local.cassandra import CassandraNode
+from infra.local.toolchain import find_java
+from schemas.codec import codec
+from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES
+from streams.depth_book import DepthBook
+from streams.marketdata import INTERVALS, MINUTE_MS
+from streams.read_worker import READ_APP_ID, RECORDED
+from tests import workload
+
+from .flow import define_markets, outcome, read_topic, suffix, wait_until_quiet
+
+RECORDER_INPUTS = tuple(topic.name for topic in RECORDED)
+COMMANDS_PER_RUN = 4000
+BATCH_GAP_MS = 20_000  # command time between batches: a run spans many 1m and 5m candles
+
+
+class Run:
+    """One randomized run with a recorder, and what it left in Kafka and Cassandra."""
+
+    def __init__(self, infra, producer, workers) -> None:
+        self.infra, self.producer, self.workers = infra, producer, workers
+
+    async def go(self, seed: int, middle=None) -> None:
+        """Send the workload; `middle` (a coroutine function) runs halfway through."""
+        connection = cluster(self.infra)
+        try:
+            migrate(connection.connect(), self.infra)  # as `exchange db migrate` does
+        finally:
+            connection.shutdown()
+        tag = suffix()
+        self.markets = await define_markets(self.infra, tag)
+        self.accounts = workload.traders(self.markets, self.infra.partitions, per_market=6, prefix=f"r{tag}")
+        batches = workload.random_workload(seed, self.markets, self.accounts, COMMANDS_PER_RUN, first_order_id=0,
+                                           batch_size=100)
+        base, start = random.randrange(10**12), (int(time.time() * 1000) // MINUTE_MS - 24 * 60) * MINUTE_MS
+        for index, batch in enumerate(batches):
+            for command in batch:
+                command["ts"] = start + index * BATCH_GAP_MS
+                if command["body"][0] in ("exchange.PlaceOrder", "exchange.CancelOrder"):
+                    command["body"][1]["order_id"] += base
+        depth_start = await self._depth_start()
+        self.workers.start("core")
+        self.workers.start("recorder", "recorder")
+        for index, batch in enumerate(batches):
+            await self.producer.send(batch)
+            if index == len(batches) // 2:
+                self.snapshots = self._depth_snapshots()  # a client's REST snapshot, mid-run
+                if middle is not None:
+                    await middle()
+            await asyncio.sleep(0.02)
+        await self.quiet()
+        self.diffs = await self._depth_diffs(depth_start)
+        self.names = {a for names in self.accounts.values() for a in names} | {FEE_ACCOUNT}
+        self.result = await outcome(self.infra, self.markets, self.names)
+
+    async def quiet(self) -> None:
+        await wait_until_quiet(self.infra, self.workers)
+        await wait_until_quiet(self.infra, self.workers, group=READ_APP_ID, inputs=RECORDER_INPUTS)
+
+    async def _depth_start(self) -> dict:
+        """Where the depth topic ends now: a client opens the stream before fetching a snapshot."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.infra.kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            return await consumer.end_offsets([TopicPartition(DEPTH.name, p) for p in range(self.infra.partitions)])
+        finally:
+            await consumer.stop()
+
+    async def _depth_diffs(self, start: dict) -> dict[str, list[dict]]:
+        """Every depth update of this run's markets from `start` on, in order."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.infra.kafka_bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        diffs: dict[str, list[dict]] = defaultdict(list)
+        try:
+            consumer.assign(list(start))
+            for tp, offset in start.items():
+                consumer.seek(tp, offset)
+            ends = await consumer.end_offsets(list(start))
+            while any([await consumer.position(tp) < ends[tp] for tp in start]):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        update = codec.decode_as(DEPTH.record, record.value)
+                        if update["market"] in self.markets:
+                            diffs[update["market"]].append(update)
+        finally:
+            await consumer.stop()
+        return diffs
+
+    def _depth_snapshots(self) -> dict[str, dict]:
+        rows = self.select("SELECT market, snapshot FROM depth_snapshots")
+        return {r.market: codec.decode_as("exchange.DepthSnapshot", r.snapshot) for r in rows if r.market in self.markets}
+
+    def select(self, cql: str, *params) -> list:
+        connection = cluster(self.infra)
+        try:
+            session = connection.connect(self.infra.cassandra_keyspace)
+            return list(session.execute(cql, params))
+        finally:
+            connection.shutdown()
+
+    def tables(self) -> dict[str, set]:
+        """Every row of this run in every read table, as comparable tuples."""
+        symbols, names = set(self.markets), self.names
+        out = {}
+        for table, owner in (("trades_by_market_day", "market"), ("trades_by_account", "account"),
+                             ("orders_by_id", "account"), ("orders_by_account", "account"),
+                             ("open_orders_by_account", "account"), ("balances_by_account", "account"),
+                             ("ledger_by_account", "account"), ("candles", "market"), ("tickers", "market"),
+                             ("depth_snapshots", "market")):
+            keep = symbols if owner == "market" else names
+            rows = [r for r in self.select(f"SELECT * FROM {table}") if getattr(r, owner) in keep]
+            if owner == "account" and table != "balances_by_account":
+                # The fee account's rows are shared with other runs: keep this run's markets'.
+                rows = [r for r in rows if r.account != FEE_ACCOUNT or _market_of(r) in symbols]
+            out[table] = {tuple(r) for r in rows}
+        return out
+
+
+def _market_of(row) -> str:
+    if hasattr(row, "market"):
+        return row.market
+    return row.reference.split()[1] if row.reference.startswith("trade ") else ""
+
+
+# -- what the rows must be ---------------------------------------------------------------
+
+def check_rows(run: Run) -> None:
+    result, markets = run.result, run.markets
+    trades = result.trades  # (market, trade_id) -> trade, each once
+    assert len(trades) > 200, f"only {len(trades)} trades"
+    recorded = {(r.market, r.trade_id): (r.price, r.quantity, r.quote, r.taker_side, r.ts)
+                for r in run.select("SELECT * FROM trades_by_market_day") if r.market in markets}
+    assert recorded == {key: (t["price"], t["quantity"], t["quote"], t["taker_side"], t["ts"])
+                        for key, t in trades.items()}
+    fills = [r for r in run.select("SELECT * FROM trades_by_account") if r.market in markets]
+    assert sorted((r.market, r.trade_id, r.role) for r in fills) == \
+        sorted((m, tid, role) for (m, tid) in trades for role in ("maker", "taker"))
+
+    last: dict[int, dict] = {}
+    for batch in run.updates:
+        for update in batch["updates"]:
+            if update["order_id"] not in last or update["seq"] > last[update["order_id"]]["seq"]:
+                last[update["order_id"]] = update
+    orders = {r.order_id: r for r in run.select("SELECT * FROM orders_by_id") if r.market in markets}
+    assert {i: (r.status, r.filled_quantity, r.filled_quote) for i, r in orders.items()} == \
+        {i: (u["status"], u["filled_quantity"], u["filled_quote"]) for i, u in last.items()}
+    open_rows = {(r.market, r.order_id) for r in run.select("SELECT * FROM open_orders_by_account")
+                 if r.market in markets}
+    assert open_rows == {(m, row.order_id) for m, rows in result.books.items() for row in rows}
+
+    balances = {(r.account, r.asset): (r.available, r.held) for r in run.select("SELECT * FROM balances_by_account")
+                if r.account in run.names and r.account != FEE_ACCOUNT and (r.available, r.held) != (0, 0)}
+    assert balances == {(a, asset): (b["available"], b["held"]) for a, s in result.accounts.items()
+                        if a != FEE_ACCOUNT for asset, b in s["balances"].items() if (b["available"], b["held"]) != (0, 0)}
+    ledger: dict[tuple, int] = defaultdict(int)
+    for r in run.select("SELECT * FROM ledger_by_account"):
+        if r.account in run.names and r.account != FEE_ACCOUNT:
+            ledger[(r.account, r.asset)] += r.amount
+    assert {k: v for k, v in ledger.items() if v} == {k: a + h for k, (a, h) in balances.items()}
+
+
+def expected_candles(trades: list[dict]) -> dict[tuple, tuple]:
+    """(interval, open_time) -> (open, high, low, close, volume, quote volume, count), from the trades."""
+    out = {}
+    for interval, minutes in INTERVALS.items():
+        windows: dict[int, list[dict]] = defaultdict(list)
+        for t in trades:
+            windows[t["ts"] // (minutes * MINUTE_MS) * minutes * MINUTE_MS].append(t)
+        for start, inside in windows.items():
+            out[(interval, start)] = (inside[0]["price"], max(t["price"] for t in inside),
+                                      min(t["price"] for t in inside), inside[-1]["price"],
+                                      sum(t["quantity"] for t in inside), sum(t["quote"] for t in inside), len(inside))
+    return out
+
+
+def check_marketdata(run: Run) -> None:
+    for market in run.markets:
+        trades = sorted((t for (m, _), t in run.result.trades.items() if m == market), key=lambda t: t["trade_id"])
+        candles = {(r.interval, r.open_time): (r.open, r.high, r.low, r.close, r.volume, r.quote_volume, r.trade_count)
+                   for interval in INTERVALS
+                   for r in run.select("SELECT * FROM candles WHERE market = %s AND interval = %s", market, interval)}
+        assert candles == expected_candles(trades), market
+        [ticker] = run.select("SELECT * FROM tickers WHERE market = %s", market)
+        last_minute = trades[-1]["ts"] // MINUTE_MS
+        window = [t for t in trades if t["ts"] // MINUTE_MS > last_minute - 1440]
+        assert (ticker.open, ticker.high, ticker.low, ticker.last, ticker.volume, ticker.trade_count) == \
+            (window[0]["price"], max(t["price"] for t in window), min(t["price"] for t in window),
+             window[-1]["price"], sum(t["quantity"] for t in window), len(window))
+
+
+def check_depth_client(run: Run) -> None:
+    """notes/api-conventions.md's algorithm: stream first, then a snapshot, then the diffs."""
+    for market, rows in run.result.books.items():
+        diffs = run.diffs[market]
+        snapshot = run.snapshots.get(market, {"market": market, "last_update_id": 0, "bids": [], "asks": []})
+        assert diffs and snapshot["last_update_id"] >= diffs[0]["first_update_id"] - 1
+        kept = [d for d in diffs if d["last_update_id"] > snapshot["last_update_id"]]
+        assert kept[0]["first_update_id"] <= snapshot["last_update_id"] + 1 <= kept[0]["last_update_id"]
+        book = DepthBook.from_snapshot(snapshot)
+        for diff in kept:
+            book.apply(diff)  # raises on a lost diff
+        levels = {"buy": defaultdict(int), "sell": defaultdict(int)}
+        for row in rows:
+            levels[row.side][row.price] += row.remaining
+        final = book.snapshot()
+        assert [(lv["price"], lv["quantity"]) for lv in final["bids"]] == sorted(levels["buy"].items(), reverse=True)
+        assert [(lv["price"], lv["quantity"]) for lv in final["asks"]] == sorted(levels["sell"].items())
+        [stored] = run.select("SELECT snapshot FROM depth_snapshots WHERE market = %s", market)
+        assert codec.decode_as("exchange.DepthSnapshot", stored.snapshot) == final
+
+
+# -- the tests ----------------------------------------------------------------------------
+
+async def _complete(run: Run, seed: int, middle=None) -> None:
+    await run.go(seed, middle)
+    run.updates = [codec.decode_as(ORDER_UPDATES.record, v) for _, v in await read_topic(run.infra, ORDER_UPDATES.name)]
+    run.updates = [b for b in run.updates if b["market"] in run.markets]
+
+
+@pytest.mark.timeout(900)
+async def test_a_recorder_killed_mid_run_leaves_every_row_once_and_right(infra, producer, workers):
+    run = Run(infra, producer, workers)
+
+    async def kill_the_recorder() -> None:
+        workers.kill("recorder")
+        await asyncio.sleep(12)  # until the group drops it (session timeout 10 s)
+        workers.start("recorder", "recorder")
+
+    await _complete(run, seed=11, middle=kill_the_recorder)
+    check_rows(run)
+    check_marketdata(run)
+    check_depth_client(run)
+
+
+@pytest.mark.timeout(1200)
+async def test_cassandra_away_for_20_s_then_a_full_replay_change_nothing(infra, producer, workers):
+    run = Run(infra, producer, workers)
+    node = CassandraNode(infra, fast_unsafe=True)
+
+    async def stop_cassandra_for_20_s() -> None:
+        assert node.process.stop()
+        await asyncio.sleep(20)
+        node.start(find_java())
+        while not node.answers():
+            await asyncio.sleep(0.5)
+
+    await _complete(run, seed=12, middle=stop_cassandra_for_20_s)
+    check_rows(run)
+    check_marketdata(run)
+    before = run.tables()
+
+    workers.stop("recorder")
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=READ_APP_ID,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in RECORDER_INPUTS for p in range(infra.partitions)]
+        consumer.assign(tps)
+        await consumer.commit({tp: 0 for tp in tps})  # replay every recorded topic from its start
+    finally:
+        await consumer.stop()
+    workers.start("recorder", "recorder")
+    await run.quiet()
+    assert run.tables() == before
