@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from cassandra import InvalidRequest
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
@@ -21,6 +22,7 @@ log = logging.getLogger("exchange.cassandra_sink")
 
 BATCH_ROWS = 30  # rows per unlogged batch; Cassandra warns past 5 kB a batch
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts, doubling
+REPORT_EVERY = 10.0  # seconds between warnings while writes fail
 
 
 class CassandraSink:
@@ -30,6 +32,8 @@ class CassandraSink:
         self._prepared: dict = {}
         self._slots = asyncio.Semaphore(max_in_flight)
         self.rows_written = 0
+        self._failures = 0  # failed attempts since the last success, for one log line per outage
+        self._last_report = 0.0
 
     async def start(self) -> None:
         """Connect and prepare the statements, waiting for Cassandra as long as it takes."""
@@ -79,14 +83,26 @@ class CassandraSink:
         while True:
             async with self._slots:
                 try:
-                    return await _wait(self._session.execute_async(statement))
+                    result = await _wait(self._session.execute_async(statement))
+                    if self._failures:
+                        log.warning("Cassandra writes succeed again after %s failed attempts", self._failures)
+                        self._failures = 0
+                    return result
                 except InvalidRequest:
                     raise
                 except Exception as exc:  # noqa: BLE001 - timeouts, unavailable, no host: all transient
-                    log.warning("Cassandra write failed (%s: %s); trying again in %.1f s",
-                                type(exc).__name__, exc, delay)
+                    self._report(exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
+
+    def _report(self, exc: Exception) -> None:
+        """One warning when writes start failing, then one every REPORT_EVERY while they do."""
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures == 1 or now - self._last_report >= REPORT_EVERY:
+            self._last_report = now
+            log.warning("Cassandra write failed (%s: %s); %s failed attempts so far, retrying until it answers",
+                        type(exc).__name__, str(exc)[:300], self._failures)
 
     async def shutdown(self) -> None:
         if self._session is not None:

@@ -17,6 +17,7 @@ from infra.local.toolchain import find_java
 from schemas.codec import codec
 from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES
 from streams.depth_book import DepthBook
+from streams.read_model import day_of
 from streams.marketdata import INTERVALS, MINUTE_MS
 from streams.read_worker import READ_APP_ID, RECORDED
 from tests import workload
@@ -47,6 +48,7 @@ class Run:
         batches = workload.random_workload(seed, self.markets, self.accounts, COMMANDS_PER_RUN, first_order_id=0,
                                            batch_size=100)
         base, start = random.randrange(10**12), (int(time.time() * 1000) // MINUTE_MS - 24 * 60) * MINUTE_MS
+        self.start_ts = start
         for index, batch in enumerate(batches):
             for command in batch:
                 command["ts"] = start + index * BATCH_GAP_MS
@@ -61,11 +63,21 @@ class Run:
                 self.snapshots = self._depth_snapshots()  # a client's REST snapshot, mid-run
                 if middle is not None:
                     await middle()
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         await self.quiet()
         self.diffs = await self._depth_diffs(depth_start)
         self.names = {a for names in self.accounts.values() for a in names} | {FEE_ACCOUNT}
         self.result = await outcome(self.infra, self.markets, self.names)
+
+    async def recording(self, timeout: float = 180.0) -> None:
+        """Until the recorder has written trades of this run: it is up and at work."""
+        deadline = time.monotonic() + timeout
+        days = {day_of(self.start_ts + i * BATCH_GAP_MS) for i in range(0, 4 * COMMANDS_PER_RUN // 100, 5)}
+        while not any(self.select("SELECT trade_id FROM trades_by_market_day WHERE market = %s AND day = %s LIMIT 1",
+                                  market, day) for market in self.markets for day in days):
+            assert time.monotonic() < deadline, "the recorder wrote no trade"
+            self.workers.check_alive()
+            await asyncio.sleep(0.5)
 
     async def quiet(self) -> None:
         await wait_until_quiet(self.infra, self.workers)
@@ -236,6 +248,7 @@ async def test_a_recorder_killed_mid_run_leaves_every_row_once_and_right(infra, 
     run = Run(infra, producer, workers)
 
     async def kill_the_recorder() -> None:
+        await run.recording()
         workers.kill("recorder")
         await asyncio.sleep(12)  # until the group drops it (session timeout 10 s)
         workers.start("recorder", "recorder")
@@ -252,7 +265,8 @@ async def test_cassandra_away_for_20_s_then_a_full_replay_change_nothing(infra, 
     node = CassandraNode(infra, fast_unsafe=True)
 
     async def stop_cassandra_for_20_s() -> None:
-        assert node.process.stop()
+        await run.recording()
+        assert node.process.stop()  # the rest of the run is sent while it is away
         await asyncio.sleep(20)
         node.start(find_java())
         while not node.answers():
@@ -261,6 +275,7 @@ async def test_cassandra_away_for_20_s_then_a_full_replay_change_nothing(infra, 
     await _complete(run, seed=12, middle=stop_cassandra_for_20_s)
     check_rows(run)
     check_marketdata(run)
+    assert "Cassandra write failed" in workers.log_text("recorder")  # it did meet the outage
     before = run.tables()
 
     workers.stop("recorder")
