@@ -123,15 +123,16 @@ async def define(settings: Settings) -> tuple[dict[str, dict], dict[str, list[st
 
 
 class WorkerProcess:
-    """A worker process for the length of the benchmark."""
+    """A worker process (`exchange worker`, or `command`) for the length of the benchmark."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.state = tempfile.mkdtemp(prefix="bench-worker-")
+    def __init__(self, settings: Settings, command: str = "worker") -> None:
+        self.state = tempfile.mkdtemp(prefix=f"bench-{command}-")
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": self.state}
+        self.command = command
 
     def __enter__(self):
         self.log = open(Path(self.state) / "worker.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "exchange.cli", "worker", "--name", "bench"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "exchange.cli", self.command, "--name", "bench"],
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         return self
 
@@ -141,18 +142,19 @@ class WorkerProcess:
         self.log.close()
 
 
-async def wait_caught_up(settings: Settings, timeout: float = 600.0) -> None:
+async def wait_caught_up(settings: Settings, timeout: float = 600.0, group: str = APP_GROUP,
+                         topics: tuple[str, ...] = (COMMANDS.name, SETTLEMENTS.name, ORDERS.name)) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     await consumer.start()
-    tps = [TopicPartition(t.name, p) for t in (COMMANDS, SETTLEMENTS, ORDERS) for p in range(settings.partitions)]
+    tps = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
             ends = await consumer.end_offsets(tps)
             try:
-                done = await admin.list_consumer_group_offsets(APP_GROUP)
+                done = await admin.list_consumer_group_offsets(group)
             except Exception:  # group not formed yet
                 done = {}
             if all((done[tp].offset if tp in done else 0) >= ends[tp] for tp in tps):

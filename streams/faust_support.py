@@ -21,8 +21,33 @@ from .serde import UTF8, AvroRecord
 log = logging.getLogger("exchange.faust_support")
 
 
+# How long the broker may hold a fetch open waiting for data. Faust fixes it at 1,500 ms, and
+# aiokafka sends a partition's next fetch only after the one in flight returns: a partition left
+# out of the open fetch (because it still had records buffered) waited up to 1.5 s per hop,
+# which was the order flow's second of latency at low rates.
+FETCH_MAX_WAIT_MS = 10
+
+
+def _short_fetch_wait() -> None:
+    from faust.transport.drivers import aiokafka as driver
+
+    thread = driver.AIOKafkaConsumerThread
+    if getattr(thread, "_exchange_fetch_wait", None) == FETCH_MAX_WAIT_MS:
+        return
+    create = thread._create_worker_consumer
+
+    def create_worker_consumer(self, transport):
+        consumer = create(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        return consumer
+
+    thread._create_worker_consumer = create_worker_consumer
+    thread._exchange_fetch_wait = FETCH_MAX_WAIT_MS
+
+
 def new_app(settings, app_id: str, name: str) -> faust.App:
     """A Faust app as every worker runs it: RocksDB tables under the worker's own directory."""
+    _short_fetch_wait()
     datadir = settings.state_dir / "workers" / f"{app_id}-{name}"
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(

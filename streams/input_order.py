@@ -45,14 +45,19 @@ class InputOrder:
         """True if the message is the next of its partition and is to be processed now."""
         tp, offset = message.tp, message.offset
         expected = self._next.get(tp)
+        committed = self._consumer_of()._committed_offset.get(tp)
+        if committed is not None and (expected is None or committed > expected):
+            # Faust drops whatever it delivers below its committed offset, and commits only what
+            # was processed (worker.never_commit_unread): what lies below was done, here or by the
+            # partition's previous owner. Faust learns the offset only as its tables finish
+            # recovering, so it can come after this partition's first messages.
+            expected = committed
         if expected is None:
-            expected = self._consumer_of()._committed_offset.get(tp)
-            if expected is None:
-                # Never committed: the first message delivered need not be the partition's first
-                # (a dropped batch), so `repair` asks the broker where the partition starts.
-                self._unknown_start.add(tp)
-                message.acked = True  # see below
-                return False
+            # Never committed: the first message delivered need not be the partition's first
+            # (a dropped batch), so `repair` asks the broker where the partition starts.
+            self._unknown_start.add(tp)
+            message.acked = True  # see below
+            return False
         if offset == expected:
             self._next[tp] = offset + 1
             self._gaps.pop(tp, None)  # the missing message came after all; a later gap seeks again

@@ -92,3 +92,15 @@ async def test_a_gap_is_sought_again_until_it_is_read_and_never_skipped(monkeypa
         await order.repair()
     assert consumer.sought == [(P, 11)] * 5
     assert admitted(order, 14, 11, 12, 13, 14) == [11, 12, 13, 14]
+
+
+async def test_a_commit_learnt_late_moves_the_partition_on():
+    consumer = FakeConsumer(committed=None)
+    order = InputOrder(lambda: consumer)
+    assert admitted(order, 0) == []
+    await order.repair()  # never committed: from the log's start
+    assert admitted(order, 0, 1) == [0, 1]
+    consumer._committed_offset[P] = 402  # Faust read the group's offset after its tables recovered
+    assert admitted(order, 2, 402, 403) == [402, 403]  # below it: done by the previous owner
+    await order.repair()
+    assert consumer.sought == [(P, 0)]
