@@ -44,6 +44,12 @@ def _recorder(args: argparse.Namespace) -> int:
     return run(args, read_side=True)
 
 
+def _api(args: argparse.Namespace) -> int:
+    from api.app import run
+
+    return run(port=args.port)
+
+
 def _db(args: argparse.Namespace) -> int:
     from exchange import db
 
@@ -271,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     recorder = commands.add_parser("recorder", help="run one read-side worker (marketdata and Cassandra recorder)")
     worker_arguments(recorder)
     recorder.set_defaults(run=_recorder)
+
+    api = commands.add_parser("api", help="run one REST API process (port API_PORT, default 8080)")
+    api.add_argument("--port", type=int, default=None)
+    api.set_defaults(run=_api)
 
     db = commands.add_parser("db", help="the Cassandra schema")
     db.add_argument("action", choices=["migrate"], help="create the keyspace and tables (idempotent)")

@@ -67,6 +67,14 @@ class CommandProducer:
     async def stop(self) -> None:
         await self.producer.stop()
 
+    async def ping(self) -> bool:
+        """True if the cluster answers a metadata request."""
+        try:
+            await self.producer.client.fetch_all_metadata()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not reachable now
+            return False
+
     async def send(self, commands: list[dict[str, Any]], wait: bool = True) -> list:
         """One message per partition, commands in the given order; returns the delivery futures."""
         by_partition: dict[int, list[dict]] = defaultdict(list)

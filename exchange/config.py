@@ -43,6 +43,11 @@ class Settings:
     cassandra_keyspace: str
     cassandra_replication: str
     partitions: int
+    api_port: int
+    ws_port: int
+    jwt_secret: str
+    jwt_ttl_s: int
+    faucet: bool
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -54,7 +59,10 @@ class Settings:
 
     def to_env(self) -> dict[str, str]:
         """The variables that give another process these same settings."""
-        return {name: str(getattr(self, field)) for name, field in VARIABLES.items()}
+        def text(value) -> str:
+            return ("on" if value else "off") if isinstance(value, bool) else str(value)
+
+        return {name: text(getattr(self, field)) for name, field in VARIABLES.items()}
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: str | Path = ".env") -> "Settings":
@@ -83,6 +91,11 @@ class Settings:
             cassandra_keyspace=read.identifier("CASSANDRA_KEYSPACE", "exchange"),
             cassandra_replication=read.text("CASSANDRA_REPLICATION", "SimpleStrategy:1"),
             partitions=read.count("EXCHANGE_PARTITIONS", 4),
+            api_port=read.port("API_PORT", 8080),
+            ws_port=read.port("WS_PORT", 8081),
+            jwt_secret=read.text("JWT_SECRET", ""),
+            jwt_ttl_s=read.count("JWT_TTL_SECONDS", 3600),
+            faucet=read.choice("EXCHANGE_FAUCET", "off", ("on", "off")) == "on",
         )
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         return settings
@@ -105,6 +118,11 @@ VARIABLES = {
     "CASSANDRA_KEYSPACE": "cassandra_keyspace",
     "CASSANDRA_REPLICATION": "cassandra_replication",
     "EXCHANGE_PARTITIONS": "partitions",
+    "API_PORT": "api_port",
+    "WS_PORT": "ws_port",
+    "JWT_SECRET": "jwt_secret",
+    "JWT_TTL_SECONDS": "jwt_ttl_s",
+    "EXCHANGE_FAUCET": "faucet",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -27,6 +28,22 @@ def cluster(settings: Settings, timeout: float = 10.0) -> Cluster:
         # should be used again within seconds.
         reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
     )
+
+
+def wait(response_future) -> "asyncio.Future":
+    """An asyncio future for a driver ResponseFuture (whose callbacks run on the driver's thread);
+    it resolves to the first page of rows."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def done(result) -> None:
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
+
+    def failed(exc) -> None:
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
+
+    response_future.add_callbacks(done, failed)
+    return future
 
 
 def statements(cql: str) -> list[str]:

@@ -16,6 +16,8 @@ import time
 from cassandra import InvalidRequest
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 
+from exchange.db import wait
+
 from .read_model import READS, STATEMENTS, Write
 
 log = logging.getLogger("exchange.cassandra_sink")
@@ -83,7 +85,7 @@ class CassandraSink:
         while True:
             async with self._slots:
                 try:
-                    result = await _wait(self._session.execute_async(statement))
+                    result = await wait(self._session.execute_async(statement))
                     if self._failures:
                         log.warning("Cassandra writes succeed again after %s failed attempts", self._failures)
                         self._failures = 0
@@ -114,18 +116,3 @@ def _unset_nulls(parameters: tuple) -> tuple:
     tombstone, and rows updated often would fill up with them. No column of ours ever goes back
     from a value to null (read_model.py), so unset is what every null means here."""
     return tuple(UNSET_VALUE if p is None else p for p in parameters)
-
-
-def _wait(response_future) -> asyncio.Future:
-    """An asyncio future for a driver ResponseFuture (whose callbacks run on the driver's thread)."""
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def done(result) -> None:
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(result))
-
-    def failed(exc) -> None:
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_exception(exc))
-
-    response_future.add_callbacks(done, failed)
-    return future

@@ -60,6 +60,7 @@ STATEMENTS = {
     "order_state_by_id": _upsert("orders_by_id", "order_id = ?", ("account", "market", "side", *ORDER_STATE)),
     "order_state_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?",
                                       ("market", "side", *ORDER_STATE)),
+    "client_order": _insert("orders_by_client_id", ("account", "client_order_id", "order_id", "market")),
     "open_order": _insert("open_orders_by_account", ("account", "market", "order_id")),
     "closed_order": "DELETE FROM open_orders_by_account USING TIMESTAMP ? WHERE account = ? AND market = ? "
                     "AND order_id = ?",
@@ -134,6 +135,9 @@ def order_rows(update: dict) -> list[Write]:
                  update["quote_quantity"], update["post_only"], update["client_order_id"], update["created_ts"])
         writes.append(Write("order_terms_by_id", (account, market, *terms, order_id), seq, by_id))
         writes.append(Write("order_terms_by_account", (market, *terms, account, order_id), seq, by_account))
+        if update["client_order_id"] is not None:
+            writes.append(Write("client_order", (account, update["client_order_id"], order_id, market), seq,
+                                ("client", account, update["client_order_id"])))
     writes.append(Write("order_state_by_id", (account, market, update["side"], *state, order_id), seq, by_id))
     writes.append(Write("order_state_by_account", (market, update["side"], *state, account, order_id), seq,
                         by_account))

@@ -27,7 +27,7 @@ from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, MARKETS, O
 from . import read_model
 from .cassandra_sink import CassandraSink
 from .depth_book import DepthBook
-from .faust_support import dead_letter, deliver, global_table, new_app, raw_topic, register
+from .faust_support import dead_letter, deliver, global_table, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .marketdata import DAY_MINUTES, MarketBars
 from .outputs import Outgoing
@@ -63,7 +63,7 @@ def _bar_key(market: str, minute: int) -> str:
 
 
 def _marketdata_agent(app: faust.App, settings: Settings) -> None:
-    bars_table = register(app, faust.Table(app, name="minute-bars", partitions=settings.partitions),
+    bars_table = register(app, table(app, "minute-bars", settings.partitions),
                           AvroRecord("exchange.MinuteBar"))
     writer = TableWriter(app, bars_table, lambda key: "exchange.MinuteBar")
     in_order = InputOrder(lambda: app.consumer)

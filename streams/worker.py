@@ -35,7 +35,7 @@ from .book_journal import BookJournal
 from .input_order import InputOrder
 from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
-from .faust_support import dead_letter, deliver, global_table, new_app, raw_topic, register
+from .faust_support import dead_letter, deliver, global_table, new_app, raw_topic, register, table
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import PendingRows, TableWriter
@@ -69,9 +69,9 @@ def build_app(settings: Settings, name: str) -> faust.App:
 class _Tables:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         account_rows = AvroRecords(ACCOUNT_RECORD, HOLD_RECORD, CLIENT_ORDER_RECORD)
-        self.accounts = register(app, faust.Table(app, name="accounts", partitions=settings.partitions),
+        self.accounts = register(app, table(app, "accounts", settings.partitions),
                                   account_rows)
-        self.book = register(app, faust.Table(app, name="book", partitions=settings.partitions),
+        self.book = register(app, table(app, "book", settings.partitions),
                               AvroRecord("exchange.BookRow"))
         self.accounts_writer = TableWriter(app, self.accounts, record_of)
         self.book_writer = TableWriter(app, self.book, lambda key: "exchange.BookRow")

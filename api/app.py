@@ -1,0 +1,87 @@
+"""The REST API's routing table and lifecycle. Every route is listed here, once."""
+
+from __future__ import annotations
+
+import contextlib
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from exchange.commands import CommandProducer
+from exchange.config import ConfigError, Settings
+from exchange.kafka_io import ensure_topics
+
+from . import auth, market_data, openapi, ops, orders, wallet
+from .errors import HANDLERS
+from .feeds import Feeds
+from .ids import OrderIds
+from .security import LoginBrake, jwt_secret
+from .store import Store
+
+V1 = "/api/v1"
+
+ROUTES = [
+    Route(f"{V1}/auth/signup", auth.signup, methods=["POST"]),
+    Route(f"{V1}/auth/login", auth.login, methods=["POST"]),
+    Route(f"{V1}/auth/me", auth.me, methods=["GET"]),
+    Route(f"{V1}/assets", market_data.assets, methods=["GET"]),
+    Route(f"{V1}/markets", market_data.markets, methods=["GET"]),
+    Route(f"{V1}/markets/{{market}}", market_data.market, methods=["GET"]),
+    Route(f"{V1}/balances", wallet.balances, methods=["GET"]),
+    Route(f"{V1}/wallet/deposits", wallet.deposit_funds, methods=["POST"]),
+    Route(f"{V1}/wallet/withdrawals", wallet.withdraw_funds, methods=["POST"]),
+    Route(f"{V1}/wallet/ledger", wallet.ledger, methods=["GET"]),
+    Route(f"{V1}/orders", orders.place_order, methods=["POST"]),
+    Route(f"{V1}/orders", orders.open_orders, methods=["GET"]),
+    Route(f"{V1}/orders", orders.cancel_all_orders, methods=["DELETE"]),
+    Route(f"{V1}/orders/history", orders.order_history, methods=["GET"]),
+    Route(f"{V1}/orders/{{order_id}}", orders.get_order, methods=["GET"]),
+    Route(f"{V1}/orders/{{order_id}}", orders.cancel_order, methods=["DELETE"]),
+    Route(f"{V1}/my/trades", orders.my_trades, methods=["GET"]),
+    Route(f"{V1}/depth", market_data.depth, methods=["GET"]),
+    Route(f"{V1}/trades", market_data.trades, methods=["GET"]),
+    Route(f"{V1}/ticker", market_data.ticker, methods=["GET"]),
+    Route(f"{V1}/klines", market_data.klines, methods=["GET"]),
+    Route("/healthz", ops.healthz, methods=["GET"]),
+    Route("/readyz", ops.readyz, methods=["GET"]),
+    Route("/metrics", ops.metrics, methods=["GET"]),
+    Route("/openapi.json", openapi.document, methods=["GET"]),
+]
+
+
+def create_app(settings: Settings) -> Starlette:
+    secret = jwt_secret(settings)  # refuses to build a production app without a strong secret
+    if settings.is_production and settings.faucet:
+        raise ConfigError("EXCHANGE_FAUCET=on is for development only")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await ensure_topics(settings)
+        state = app.state
+        state.store, state.feeds = Store(settings), Feeds(settings)
+        state.producer = CommandProducer(settings, linger_ms=1)
+        await state.producer.start()
+        await state.store.start()
+        await state.feeds.start()
+        try:
+            yield
+        finally:
+            await state.feeds.stop()
+            await state.producer.stop()
+            await state.store.stop()
+
+    app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)
+    app.state.settings, app.state.secret = settings, secret
+    app.state.brake, app.state.ids, app.state.metrics = LoginBrake(), OrderIds(), ops.Metrics()
+    app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def run(host: str = "127.0.0.1", port: int | None = None) -> int:
+    """`exchange api`: one API process."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port or settings.api_port, log_level="warning", access_log=False)
+    return 0

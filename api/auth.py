@@ -1,0 +1,84 @@
+"""POST /auth/signup, POST /auth/login, GET /auth/me."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from exchange.commands import deposit, now_ms
+
+from .errors import ApiError, conflict, not_found, unauthorized
+from .inputs import EMAIL, USERNAME, claims, json_body, text
+from .security import check_password, hash_password, issue_token
+
+# In development (what `make run` uses) a new account gets these, so the seed flow trades at once.
+DEMO_BALANCES = {"USDC": "100000", "USDT": "100000", "SOL": "100", "BTC": "1", "ETH": "10"}
+# Checked against a fixed hash when the email is unknown, so timing does not tell who has an account.
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+async def signup(request: Request) -> JSONResponse:
+    body = await json_body(request, {"username", "email", "password"})
+    username = text(body, "username", pattern=USERNAME, max_len=32)
+    email = text(body, "email", pattern=EMAIL, max_len=254).lower()
+    password = text(body, "password", max_len=200)
+    if len(password) < 8:
+        raise ApiError(400, "weak_password", "password must be at least 8 characters")
+    state = request.app.state
+    account_id = "u" + secrets.token_hex(10)
+    role = "user"
+    created = now_ms()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    applied = await state.store.rows("new_email", email, account_id, username, password_hash, role, created)
+    if not applied or not applied[0][0]:  # the lightweight transaction's [applied]
+        raise conflict("an account with this email exists", "email_taken")
+    await state.store.rows("new_user", account_id, email, username, role, created)
+    if not state.settings.is_production:
+        await _credit_demo_balances(request, account_id)
+    return JSONResponse({"account_id": account_id, "username": username, "email": email}, status_code=201)
+
+
+async def _credit_demo_balances(request: Request, account_id: str) -> None:
+    from exchange.reference import amount_to_atoms
+
+    assets = request.app.state.feeds.assets
+    commands = [deposit(account_id, symbol, amount_to_atoms(assets[symbol], amount), "demo balance at signup")
+                for symbol, amount in DEMO_BALANCES.items() if symbol in assets]
+    if commands:
+        await request.app.state.producer.send(commands)
+
+
+async def login(request: Request) -> JSONResponse:
+    body = await json_body(request, {"email", "password"})
+    email = text(body, "email", max_len=254).lower()
+    password = text(body, "password", max_len=200)
+    state = request.app.state
+    keys = (f"email:{email}", f"client:{request.client.host if request.client else '?'}")
+    wait = state.brake.blocked(*keys)
+    if wait:
+        return JSONResponse({"error": {"code": "rate_limited",
+                                       "message": f"too many failed logins; try again in {int(wait) + 1} s"}},
+                            status_code=429, headers={"Retry-After": str(int(wait) + 1)})
+    user = await state.store.one("user_by_email", email)
+    good = await asyncio.to_thread(check_password, password, user.password_hash if user else _DUMMY_HASH)
+    if user is None or not good:
+        state.brake.failed(*keys)
+        raise unauthorized("wrong email or password")
+    state.brake.succeeded(*keys)
+    token = issue_token(state.secret, user.account, user.role, state.settings.jwt_ttl_s)
+    return JSONResponse({"token": token, "token_type": "Bearer", "expires_in": state.settings.jwt_ttl_s})
+
+
+async def me(request: Request) -> JSONResponse:
+    found = claims(request)
+    user = await request.app.state.store.one("user_by_account", found["sub"])
+    if user is None:
+        raise not_found("this account does not exist any more")
+    return JSONResponse({"account_id": user.account, "username": user.username, "email": user.email,
+                         "role": user.role, "created_at": user.created_ts})
+
+
+

@@ -1,0 +1,68 @@
+"""The one error shape every endpoint answers with: {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+log = logging.getLogger("exchange.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def bad_request(message: str, code: str = "invalid_request") -> ApiError:
+    return ApiError(400, code, message)
+
+
+def unauthorized(message: str = "a valid bearer token is required") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, "not_found", message)
+
+
+def conflict(message: str, code: str = "conflict") -> ApiError:
+    return ApiError(409, code, message)
+
+
+def unavailable(message: str) -> ApiError:
+    return ApiError(503, "unavailable", message)
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message)
+
+
+STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request", 401: "unauthorized"}
+
+
+async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return error_response(exc.status_code, STATUS_CODES.get(exc.status_code, "error"), str(exc.detail),
+                          getattr(exc, "headers", None))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Dependencies that fail (Cassandra timing out, Kafka away) are the only expected cause;
+    # anything else is a bug, logged with its traceback.
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(503, "unavailable", "a backing service did not answer; try again")
+
+
+HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected}

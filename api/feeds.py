@@ -1,0 +1,113 @@
+"""What the API reads from Kafka: reference data and the outcomes of the commands it sends.
+
+One consumer, no group (every API process reads every partition, so any of them can answer any
+client), positioned at the start of the compacted reference topics and at the end of the outcome
+topics. A placed order's outcome is its first order update (NEW, FILLED, REJECTED, ...) or, if
+the accounts stage refused it, its command result; whoever waits for it gets it, anything else
+is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from exchange.config import Settings
+from exchange.kafka_io import read_compacted
+from schemas.codec import DecodeError, codec
+from schemas.topics import ASSETS, COMMAND_RESULTS, MARKETS, ORDER_UPDATES
+
+log = logging.getLogger("exchange.api.feeds")
+
+
+class Feeds:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.assets: dict[str, dict] = {}
+        self.markets: dict[str, dict] = {}
+        self._by_order: dict[int, asyncio.Future] = {}
+        self._by_command: dict[str, asyncio.Future] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self.assets = await read_compacted(self.settings, ASSETS)
+        self.markets = await read_compacted(self.settings, MARKETS)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=20)
+        await consumer.start()
+        reference = [TopicPartition(t.name, 0) for t in (ASSETS, MARKETS)]
+        outcomes = [TopicPartition(t.name, p) for t in (ORDER_UPDATES, COMMAND_RESULTS)
+                    for p in range(self.settings.partitions)]
+        consumer.assign(reference + outcomes)
+        await consumer.seek_to_end(*reference, *outcomes)  # reference data is loaded up to here
+        for tp in reference + outcomes:
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+        self.ready.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def expect(self, order_id: int | None, command_id: str) -> asyncio.Future:
+        """A future for the outcome of a command just about to be sent."""
+        future = asyncio.get_running_loop().create_future()
+        if order_id is not None:
+            self._by_order[order_id] = future
+        self._by_command[command_id] = future
+        return future
+
+    def forget(self, order_id: int | None, command_id: str) -> None:
+        self._by_order.pop(order_id, None)
+        self._by_command.pop(command_id, None)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Kafka away: keep trying, readiness reports it
+                log.warning("reading Kafka failed: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        self._on(tp.topic, record.key, record.value)
+                    except (DecodeError, KeyError) as exc:
+                        log.warning("unreadable message on %s: %s", tp.topic, exc)
+
+    def _on(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        if topic == ORDER_UPDATES.name:
+            if not self._by_order:
+                return
+            latest = {}  # the order's state after the whole batch: immediate fills included
+            for update in codec.decode_as(ORDER_UPDATES.record, value)["updates"]:
+                if update["order_id"] in self._by_order:
+                    latest[update["order_id"]] = {**latest.get(update["order_id"], {}),
+                                                  **{k: v for k, v in update.items() if v is not None}}
+            for order_id, update in latest.items():
+                self._resolve(self._by_order.get(order_id), ("order", update))
+        elif topic == COMMAND_RESULTS.name:
+            if self._by_command:
+                result = codec.decode_as(COMMAND_RESULTS.record, value)
+                self._resolve(self._by_command.get(result["command_id"]), ("result", result))
+        elif topic in (ASSETS.name, MARKETS.name):
+            table = self.assets if topic == ASSETS.name else self.markets
+            if value is None:
+                table.pop(key.decode(), None)
+            else:
+                table[key.decode()] = codec.decode_as((ASSETS if topic == ASSETS.name else MARKETS).record, value)
+
+    @staticmethod
+    def _resolve(future: asyncio.Future | None, outcome: tuple) -> None:
+        if future is not None and not future.done():
+            future.set_result(outcome)

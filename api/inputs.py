@@ -1,0 +1,105 @@
+"""Reading requests at the edge: JSON bodies, query parameters and identities, each checked
+before anything is sent anywhere; a bad one is a 400 naming the field."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from starlette.requests import Request
+
+from .errors import bad_request, unauthorized
+from .security import read_token
+
+MAX_BODY = 16 * 1024
+CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,36}")
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}")
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+
+
+async def json_body(request: Request, allowed: set[str]) -> dict:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise bad_request(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        body = orjson.loads(raw or b"null")
+    except orjson.JSONDecodeError:
+        raise bad_request("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise bad_request(f"unknown field(s): {', '.join(unknown)}")
+    return body
+
+
+def text(body: dict, name: str, *, required: bool = True, default: str | None = None,
+         choices: tuple[str, ...] | None = None, pattern: re.Pattern | None = None, max_len: int = 200) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required", "missing_field")
+        return default
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise bad_request(f"{name} must be a non-empty string of at most {max_len} characters")
+    if choices is not None and value not in choices:
+        raise bad_request(f"{name} must be one of {', '.join(choices)}")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise bad_request(f"{name} has an invalid format")
+    return value
+
+
+def decimal_text(body: dict, name: str, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise bad_request(f"{name} is required", "missing_field")
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a decimal string such as \"150.25\" (numbers lose precision)")
+    return value
+
+
+def flag(body: dict, name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be true or false")
+    return value
+
+
+def limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
+    value = request.query_params.get("limit", str(default))
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise bad_request(f"limit must be a whole number from 1 to {maximum}")
+    return int(value)
+
+
+def cursor(request: Request) -> int:
+    """A page cursor: the `next` of the previous page (an id or a time); the first page has none."""
+    value = request.query_params.get("cursor")
+    if value is None:
+        return 2**63 - 1
+    if not value.isdigit() or int(value) >= 2**63:
+        raise bad_request("cursor must be the `next` value of the previous page")
+    return int(value)
+
+
+def path_id(request: Request, name: str) -> int | None:
+    value = request.path_params[name]
+    return int(value) if value.isdigit() and int(value) < 2**63 else None
+
+
+def claims(request: Request) -> dict:
+    """The caller's token claims (from `Authorization: Bearer`), or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized()
+    found = read_token(request.app.state.secret, token.strip())
+    if found is None:
+        raise unauthorized("the token is invalid or expired")
+    return found
+
+
+def account(request: Request) -> str:
+    return claims(request)["sub"]

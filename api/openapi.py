@@ -1,0 +1,106 @@
+"""GET /openapi.json: the OpenAPI 3 document of what the server does (built from app.ROUTES)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+ORDER = {"type": "object", "properties": {
+    "order_id": {"type": "string"}, "client_order_id": {"type": ["string", "null"]}, "market": {"type": "string"},
+    "side": {"type": "string", "enum": ["buy", "sell"]}, "type": {"type": ["string", "null"]},
+    "time_in_force": {"type": ["string", "null"]}, "post_only": {"type": "boolean"},
+    "price": {"type": ["string", "null"]}, "quantity": {"type": ["string", "null"]},
+    "quote_quantity": {"type": ["string", "null"]}, "filled_quantity": {"type": "string"},
+    "filled_quote": {"type": "string"}, "status": {"type": "string"}, "reject_reason": {"type": ["string", "null"]},
+    "created_at": {"type": ["integer", "null"]}, "updated_at": {"type": ["integer", "null"]}}}
+PLACE = {"type": "object", "required": ["market", "side"], "additionalProperties": False, "properties": {
+    "market": {"type": "string"}, "side": {"type": "string", "enum": ["buy", "sell"]},
+    "type": {"type": "string", "enum": ["limit", "market"]},
+    "time_in_force": {"type": "string", "enum": ["GTC", "IOC", "FOK"]},
+    "price": DECIMAL, "quantity": DECIMAL, "quote_quantity": DECIMAL, "post_only": {"type": "boolean"},
+    "client_order_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,36}$"}}}
+SIGNUP = {"type": "object", "required": ["username", "email", "password"], "additionalProperties": False,
+          "properties": {"username": {"type": "string"}, "email": {"type": "string"},
+                         "password": {"type": "string", "minLength": 8}}}
+LOGIN = {"type": "object", "required": ["email", "password"], "additionalProperties": False,
+         "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}
+MOVE = {"type": "object", "required": ["asset", "amount"], "additionalProperties": False,
+        "properties": {"asset": {"type": "string"}, "amount": DECIMAL, "account": {"type": "string"}}}
+LIST = {"type": "object", "required": ["items", "next"],
+        "properties": {"items": {"type": "array"}, "next": {"type": ["string", "null"]}}}
+
+# (method, path) -> (summary, request body schema or None, success status, response schema, needs a token)
+OPERATIONS = {
+    ("post", "/api/v1/auth/signup"): ("Create an account", SIGNUP, "201", {"type": "object"}, False),
+    ("post", "/api/v1/auth/login"): ("Get a token", LOGIN, "200", {"type": "object", "required": ["token"]}, False),
+    ("get", "/api/v1/auth/me"): ("The caller's account", None, "200", {"type": "object"}, True),
+    ("get", "/api/v1/assets"): ("Assets", None, "200", LIST, False),
+    ("get", "/api/v1/markets"): ("Markets", None, "200", LIST, False),
+    ("get", "/api/v1/markets/{market}"): ("One market", None, "200", {"type": "object"}, False),
+    ("get", "/api/v1/balances"): ("Own balances", None, "200", LIST, True),
+    ("post", "/api/v1/wallet/deposits"): ("Deposit (admin, or the development faucet)", MOVE, "201",
+                                          {"type": "object"}, True),
+    ("post", "/api/v1/wallet/withdrawals"): ("Withdraw", MOVE, "201", {"type": "object"}, True),
+    ("get", "/api/v1/wallet/ledger"): ("Own ledger, newest first", None, "200", LIST, True),
+    ("post", "/api/v1/orders"): ("Place an order: 201 with the outcome, 202 if it takes longer", PLACE, "201",
+                                 ORDER, True),
+    ("get", "/api/v1/orders"): ("Own open orders", None, "200", LIST, True),
+    ("delete", "/api/v1/orders"): ("Cancel all own orders in a market", None, "202", {"type": "object"}, True),
+    ("get", "/api/v1/orders/history"): ("Own orders, newest first", None, "200", LIST, True),
+    ("get", "/api/v1/orders/{order_id}"): ("One own order", None, "200", ORDER, True),
+    ("delete", "/api/v1/orders/{order_id}"): ("Cancel one own order", None, "200", ORDER, True),
+    ("get", "/api/v1/my/trades"): ("Own fills, newest first", None, "200", LIST, True),
+    ("get", "/api/v1/depth"): ("Order book snapshot", None, "200", {"type": "object", "required": ["last_update_id"]},
+                               False),
+    ("get", "/api/v1/trades"): ("Recent trades", None, "200", LIST, False),
+    ("get", "/api/v1/ticker"): ("Rolling 24 h ticker", None, "200", {"type": "object"}, False),
+    ("get", "/api/v1/klines"): ("Candles", None, "200", LIST, False),
+    ("get", "/healthz"): ("Liveness", None, "200", {"type": "object"}, False),
+    ("get", "/readyz"): ("Kafka and Cassandra reachable", None, "200", {"type": "object"}, False),
+    ("get", "/metrics"): ("Prometheus metrics", None, "200", {"type": "string"}, False),
+    ("get", "/openapi.json"): ("This document", None, "200", {"type": "object"}, False),
+}
+QUERY = {"market": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}, "cursor": {"type": "string"},
+         "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
+QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
+           "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
+           "/api/v1/orders/history": ["market", "limit", "cursor"], "/api/v1/my/trades": ["market", "limit", "cursor"],
+           "/api/v1/wallet/ledger": ["limit", "cursor"]}
+
+REQUIRED = {("get", "/api/v1/depth", "market"), ("get", "/api/v1/trades", "market"),
+            ("get", "/api/v1/ticker", "market"), ("get", "/api/v1/klines", "market"),
+            ("delete", "/api/v1/orders", "market")}
+
+
+def build() -> dict:
+    paths: dict[str, dict] = {}
+    for (method, path), (summary, body, status, schema, secured) in OPERATIONS.items():
+        operation: dict = {"summary": summary, "responses": {
+            status: {"description": "success", "content": {"application/json": {"schema": schema}}},
+            "default": {"description": "an error", "content": {"application/json": {"schema": ERROR}}}}}
+        if body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        if secured:
+            operation["security"] = [{"bearer": []}]
+        parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for name in ("market", "order_id") if "{" + name + "}" in path]
+        if method in ("get", "delete"):
+            parameters += [{"name": n, "in": "query", "required": (method, path, n) in REQUIRED, "schema": QUERY[n]}
+                           for n in QUERIES.get(path, [])]
+        if parameters:
+            operation["parameters"] = parameters
+        paths.setdefault(path, {})[method] = operation
+    return {"openapi": "3.1.0", "info": {"title": "kafka-exchange REST API", "version": "1.0.0"},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+            "paths": paths}
+
+
+DOCUMENT = build()
+
+
+async def document(request: Request) -> JSONResponse:
+    return JSONResponse(DOCUMENT)

@@ -1,0 +1,185 @@
+"""Own orders: place, cancel one, cancel all, get one, list open, history, own fills."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from exchange.commands import cancel, cancel_all, place
+from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks, qty_to_steps
+
+from . import views
+from .errors import ApiError, bad_request, not_found
+from .inputs import CLIENT_ORDER_ID, account, cursor, decimal_text, flag, json_body, limit, path_id, text
+
+PLACE_WAIT_S = 2.0  # how long a place waits for the engine's outcome before answering 202
+FIELDS = {"market", "side", "type", "time_in_force", "price", "quantity", "quote_quantity", "post_only",
+          "client_order_id"}
+
+
+def _market(request: Request, symbol: str | None) -> dict:
+    market = request.app.state.feeds.markets.get(symbol) if symbol else None
+    if market is None:
+        raise ApiError(404, "unknown_market", f"no market {symbol}")
+    return market
+
+
+def _render(request: Request, row) -> dict:
+    feeds = request.app.state.feeds
+    return views.order(row, feeds.markets, feeds.assets)
+
+
+async def place_order(request: Request) -> JSONResponse:
+    owner = account(request)
+    body = await json_body(request, FIELDS)
+    market = _market(request, text(body, "market", max_len=24))
+    side = text(body, "side", choices=("buy", "sell"))
+    kind = text(body, "type", required=False, default="limit", choices=("limit", "market"))
+    tif = text(body, "time_in_force", required=False, default="GTC" if kind == "limit" else "IOC",
+               choices=("GTC", "IOC", "FOK"))
+    post_only = flag(body, "post_only")
+    client_order_id = text(body, "client_order_id", required=False, pattern=CLIENT_ORDER_ID, max_len=36)
+    if market["status"] != "open":
+        raise ApiError(422, "market_halted", f"market {market['symbol']} is halted")
+    quote_asset = request.app.state.feeds.assets[market["quote"]]
+    try:
+        price = price_to_ticks(market, p) if (p := decimal_text(body, "price", kind == "limit")) else None
+        quantity = qty_to_steps(market, q) if (q := decimal_text(body, "quantity", False)) else None
+        funds = amount_to_atoms(quote_asset, f) if (f := decimal_text(body, "quote_quantity", False)) else None
+    except DefinitionError as exc:
+        raise bad_request(str(exc), "invalid_number") from None
+    if kind == "market" and price is not None:
+        raise bad_request("a market order has no price")
+    if kind == "limit" and (quantity is None or funds is not None):
+        raise bad_request("a limit order needs quantity (and no quote_quantity)")
+    if kind == "market" and side == "sell" and (quantity is None or funds is not None):
+        raise bad_request("a market sell needs quantity")
+    if kind == "market" and side == "buy" and funds is None:
+        raise bad_request("a market buy needs quote_quantity: the most quote it may spend", "missing_field")
+    if post_only and (kind != "limit" or tif != "GTC"):
+        raise bad_request("post_only applies to GTC limit orders only")
+    if price is not None and price * quantity * market["quote_per_tick_step"] < market["min_notional"]:
+        raise ApiError(422, "below_min_notional",
+                       f"price x quantity is below the market's minimum of "
+                       f"{views.amount(quote_asset, market['min_notional'])} {market['quote']}")
+    state = request.app.state
+    if client_order_id is not None:
+        existing = await _by_client_order_id(request, owner, client_order_id)
+        if existing is not None:
+            return JSONResponse(existing, status_code=200)  # a retry: the order it made
+    order_id = state.ids.next()
+    command = place(owner, order_id, market["symbol"], side, price, quantity, type=kind, time_in_force=tif,
+                    post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
+    outcome = await _send_and_wait(request, command, order_id)
+    if outcome is None:
+        return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
+                             "market": market["symbol"], "status": "pending"}, status_code=202)
+    kind_of, record = outcome
+    if kind_of == "result":  # refused by the accounts stage: no order exists
+        if record["reason"] == "duplicate_client_order_id":
+            for _ in range(20):  # the first one is on its way to the read side
+                existing = await _by_client_order_id(request, owner, client_order_id)
+                if existing is not None:
+                    return JSONResponse(existing, status_code=200)
+                await asyncio.sleep(0.1)
+        view = {"order_id": str(order_id), "client_order_id": client_order_id, "market": market["symbol"],
+                "side": side, "type": kind, "time_in_force": tif, "post_only": post_only,
+                "price": body.get("price"), "quantity": body.get("quantity"),
+                "quote_quantity": body.get("quote_quantity"), "filled_quantity": "0", "filled_quote": "0",
+                "status": "REJECTED", "reject_reason": record["reason"], "created_at": command["ts"],
+                "updated_at": record["ts"]}
+        return JSONResponse(view, status_code=201)
+    record = {**record, "type": kind, "time_in_force": tif, "post_only": post_only, "price": price,
+              "quantity": quantity, "quote_quantity": funds, "client_order_id": client_order_id,
+              "created_ts": command["ts"], "updated_ts": record["ts"]}
+    return JSONResponse(_render(request, record), status_code=201)
+
+
+async def _send_and_wait(request: Request, command: dict, order_id: int | None):
+    feeds = request.app.state.feeds
+    future = feeds.expect(order_id, command["command_id"])
+    try:
+        await request.app.state.producer.send([command])
+        return await asyncio.wait_for(future, PLACE_WAIT_S)
+    except asyncio.TimeoutError:
+        return None
+    finally:
+        feeds.forget(order_id, command["command_id"])
+
+
+async def _by_client_order_id(request: Request, owner: str, client_order_id: str) -> dict | None:
+    row = await request.app.state.store.one("client_order", owner, client_order_id)
+    if row is None:
+        return None
+    order = await request.app.state.store.one("order", row.order_id)
+    return None if order is None else _render(request, order)
+
+
+async def _own_order(request: Request, owner: str):
+    order_id = path_id(request, "order_id")
+    row = None if order_id is None else await request.app.state.store.one("order", order_id)
+    if row is None or row.account != owner:
+        raise not_found("no such order")  # another account's order looks exactly like a missing one
+    return row
+
+
+async def get_order(request: Request) -> JSONResponse:
+    return JSONResponse(_render(request, await _own_order(request, account(request))))
+
+
+async def cancel_order(request: Request) -> JSONResponse:
+    owner = account(request)
+    row = await _own_order(request, owner)
+    if row.status not in ("NEW", "PARTIALLY_FILLED"):
+        raise ApiError(409, "order_done", f"the order is {row.status} already")
+    command = cancel(owner, row.order_id, row.market)
+    outcome = await _send_and_wait(request, command, row.order_id)
+    if outcome is None:
+        return JSONResponse({"order_id": str(row.order_id), "status": "pending_cancel"}, status_code=202)
+    kind_of, record = outcome
+    if kind_of == "result":
+        raise ApiError(409, record["reason"] or "cancel_refused", "the order could not be canceled "
+                       f"({record['reason']}); it may have filled meanwhile")
+    merged = {**{k: getattr(row, k) for k in row._fields}, **record, "updated_ts": record["ts"]}
+    return JSONResponse(_render(request, merged))
+
+
+async def cancel_all_orders(request: Request) -> JSONResponse:
+    owner = account(request)
+    market = _market(request, request.query_params.get("market"))
+    await request.app.state.producer.send([cancel_all(owner, market["symbol"])])
+    return JSONResponse({"market": market["symbol"], "status": "cancel_requested"}, status_code=202)
+
+
+async def open_orders(request: Request) -> JSONResponse:
+    owner = account(request)
+    store = request.app.state.store
+    symbol = request.query_params.get("market")
+    if symbol is not None:
+        _market(request, symbol)
+        rows = await store.rows("open_orders_in", owner, symbol)
+    else:
+        rows = await store.rows("open_orders", owner)
+    orders = await asyncio.gather(*(store.one("order", r.order_id) for r in rows))
+    items = sorted((_render(request, o) for o in orders if o is not None), key=lambda o: -int(o["order_id"]))
+    return JSONResponse({"items": items, "next": None})
+
+
+async def order_history(request: Request) -> JSONResponse:
+    owner, size = account(request), limit(request, 50, 500)
+    rows = await request.app.state.store.rows("orders", owner, cursor(request), size)
+    symbol = request.query_params.get("market")
+    items = [_render(request, r) for r in rows if symbol is None or r.market == symbol]
+    return JSONResponse({"items": items, "next": str(rows[-1].order_id) if len(rows) == size else None})
+
+
+async def my_trades(request: Request) -> JSONResponse:
+    owner, size = account(request), limit(request, 50, 500)
+    feeds = request.app.state.feeds
+    rows = await request.app.state.store.rows("my_trades", owner, cursor(request), size)
+    symbol = request.query_params.get("market")
+    items = [views.my_trade(r, feeds.markets[r.market], feeds.assets) for r in rows
+             if (symbol is None or r.market == symbol) and r.market in feeds.markets]
+    return JSONResponse({"items": items, "next": str(rows[-1].ts) if len(rows) == size else None})

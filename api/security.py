@@ -1,0 +1,98 @@
+"""Passwords, tokens and the brake on guessing.
+
+- Passwords: scrypt (n=2^14, r=8, p=1, 16-byte salt), about 50 ms a hash, stored as
+  `scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>` so the cost can be raised later.
+- Tokens: JWT signed with HS256 only (the algorithm is pinned when decoding, so `none` or an
+  asymmetric algorithm in a forged header is refused), with an expiry and the account id as `sub`.
+- Logins: after 5 failures for one email or one client address within 5 minutes, further
+  attempts get 429 until the window passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from collections import defaultdict, deque
+
+import jwt
+
+from exchange.config import ConfigError, Settings
+
+ALGORITHM = "HS256"
+DEV_SECRET = "development-only-secret-never-use-in-production-0123456789"
+MIN_SECRET_BYTES = 32
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The signing secret; outside development it must be set and strong, or nothing starts."""
+    secret = settings.jwt_secret
+    if settings.is_production:
+        if len(secret.encode()) < MIN_SECRET_BYTES or secret == DEV_SECRET:
+            raise ConfigError(f"JWT_SECRET must be set to at least {MIN_SECRET_BYTES} random bytes in production "
+                              "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+        return secret
+    return secret or DEV_SECRET
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        actual = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(digest) // 2)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual.hex(), digest)
+
+
+def issue_token(secret: str, account: str, role: str, ttl_s: int) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": account, "role": role, "iat": now, "exp": now + ttl_s,
+                       "jti": secrets.token_hex(8)}, secret, algorithm=ALGORITHM)
+
+
+def read_token(secret: str, token: str) -> dict | None:
+    """The token's claims, or None if it is forged, expired or malformed."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "iat"]})
+    except jwt.PyJWTError:
+        return None
+    return claims if isinstance(claims.get("sub"), str) else None
+
+
+class LoginBrake:
+    """Counts failed logins per key (email, client address) in a sliding window."""
+
+    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._failures: dict[str, deque] = defaultdict(deque)
+
+    def _recent(self, key: str) -> deque:
+        failures = self._failures[key]
+        cutoff = time.monotonic() - self.window_s
+        while failures and failures[0] < cutoff:
+            failures.popleft()
+        return failures
+
+    def blocked(self, *keys: str) -> float:
+        """Seconds until a blocked key may try again; 0 if none is blocked."""
+        waits = [self._recent(k)[0] + self.window_s - time.monotonic() for k in keys
+                 if len(self._recent(k)) >= self.limit]
+        return max(waits, default=0.0)
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self._recent(key).append(time.monotonic())
+
+    def succeeded(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)

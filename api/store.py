@@ -1,0 +1,66 @@
+"""The API's Cassandra queries, prepared once, run without blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cassandra.cluster import Session
+
+from exchange.config import Settings
+from exchange.db import cluster, migrate, wait
+
+QUERIES = {
+    "user_by_email": "SELECT * FROM users_by_email WHERE email = ?",
+    "user_by_account": "SELECT * FROM users_by_account WHERE account = ?",
+    "new_email": "INSERT INTO users_by_email (email, account, username, password_hash, role, created_ts) "
+                 "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+    "new_user": "INSERT INTO users_by_account (account, email, username, role, created_ts) VALUES (?, ?, ?, ?, ?)",
+    "balances": "SELECT asset, available, held FROM balances_by_account WHERE account = ?",
+    "order": "SELECT * FROM orders_by_id WHERE order_id = ?",
+    "orders": "SELECT * FROM orders_by_account WHERE account = ? AND order_id < ? LIMIT ?",
+    "open_orders": "SELECT market, order_id FROM open_orders_by_account WHERE account = ?",
+    "open_orders_in": "SELECT market, order_id FROM open_orders_by_account WHERE account = ? AND market = ?",
+    "client_order": "SELECT order_id FROM orders_by_client_id WHERE account = ? AND client_order_id = ?",
+    "my_trades": "SELECT * FROM trades_by_account WHERE account = ? AND ts < ? LIMIT ?",
+    "ledger": "SELECT * FROM ledger_by_account WHERE account = ? AND ts < ? LIMIT ?",
+    "trades": "SELECT * FROM trades_by_market_day WHERE market = ? AND day = ? LIMIT ?",
+    "ticker": "SELECT * FROM tickers WHERE market = ?",
+    "candles": "SELECT * FROM candles WHERE market = ? AND interval = ? LIMIT ?",
+    "depth": "SELECT last_update_id, snapshot FROM depth_snapshots WHERE market = ?",
+}
+
+
+class Store:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cluster = None
+        self.session: Session | None = None
+        self._prepared: dict = {}
+
+    async def start(self) -> None:
+        def connect() -> Session:
+            self._cluster = cluster(self.settings)
+            session = self._cluster.connect()
+            migrate(session, self.settings)  # idempotent; the API may start before any recorder
+            return session
+
+        self.session = await asyncio.to_thread(connect)
+        self._prepared = {name: await asyncio.to_thread(self.session.prepare, cql) for name, cql in QUERIES.items()}
+
+    async def stop(self) -> None:
+        if self._cluster is not None:
+            await asyncio.to_thread(self._cluster.shutdown)
+
+    async def rows(self, name: str, *params) -> list:
+        return await wait(self.session.execute_async(self._prepared[name].bind(params)))
+
+    async def one(self, name: str, *params):
+        rows = await self.rows(name, *params)
+        return rows[0] if rows else None
+
+    async def ping(self) -> bool:
+        try:
+            await wait(self.session.execute_async("SELECT release_version FROM system.local", timeout=2.0))
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return False

@@ -1,0 +1,60 @@
+"""Turning integer rows into what users read: decimal strings, snake_case, times in ms."""
+
+from __future__ import annotations
+
+from exchange.reference import atoms_to_amount, ppm_to_fee, steps_to_qty, ticks_to_price
+
+
+def amount(asset: dict, atoms: int) -> str:
+    return ("-" if atoms < 0 else "") + atoms_to_amount(asset, abs(atoms))
+
+
+def _get(row, name: str):
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def order(row, markets: dict, assets: dict) -> dict:
+    """An order from an orders table row or an exchange.OrderUpdate (the conventions' shape)."""
+    market = markets[_get(row, "market")]
+    quote = assets[market["quote"]]
+    price, quantity, quote_quantity = _get(row, "price"), _get(row, "quantity"), _get(row, "quote_quantity")
+    return {
+        "order_id": str(_get(row, "order_id")),
+        "client_order_id": _get(row, "client_order_id"),
+        "market": market["symbol"],
+        "side": _get(row, "side"),
+        "type": _get(row, "type"),
+        "time_in_force": _get(row, "time_in_force"),
+        "post_only": bool(_get(row, "post_only")),
+        "price": None if price is None else ticks_to_price(market, price),
+        "quantity": None if quantity is None else steps_to_qty(market, quantity),
+        "quote_quantity": None if quote_quantity is None else amount(quote, quote_quantity),
+        "filled_quantity": steps_to_qty(market, _get(row, "filled_quantity") or 0),
+        "filled_quote": amount(quote, _get(row, "filled_quote") or 0),
+        "status": _get(row, "status"),
+        "reject_reason": _get(row, "reason") if _get(row, "status") in ("REJECTED", "EXPIRED") else None,
+        "created_at": _get(row, "created_ts"),
+        "updated_at": _get(row, "updated_ts") or _get(row, "ts"),
+    }
+
+
+def public_trade(row, market: dict, assets: dict) -> dict:
+    return {"trade_id": str(row.trade_id), "market": row.market, "price": ticks_to_price(market, row.price),
+            "quantity": steps_to_qty(market, row.quantity),
+            "quote_quantity": amount(assets[market["quote"]], row.quote), "taker_side": row.taker_side,
+            "time": row.ts}
+
+
+def my_trade(row, market: dict, assets: dict) -> dict:
+    quote = assets[market["quote"]]
+    return {"trade_id": str(row.trade_id), "market": row.market, "price": ticks_to_price(market, row.price),
+            "quantity": steps_to_qty(market, row.quantity), "quote_quantity": amount(quote, row.quote),
+            "time": row.ts, "order_id": str(row.order_id), "side": row.side, "role": row.role,
+            "fee": amount(quote, row.fee), "fee_asset": market["quote"]}
+
+
+def market_view(market: dict, assets: dict) -> dict:
+    return {"symbol": market["symbol"], "base": market["base"], "quote": market["quote"], "tick": market["tick"],
+            "step": market["step"], "min_notional": amount(assets[market["quote"]], market["min_notional"]),
+            "maker_fee": ppm_to_fee(market["maker_fee_ppm"]), "taker_fee": ppm_to_fee(market["taker_fee_ppm"]),
+            "status": market["status"]}

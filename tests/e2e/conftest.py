@@ -1,0 +1,26 @@
+"""One running exchange (worker, recorder, API) for the end-to-end tests of a module."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from exchange.demo import define_demo_markets
+from exchange.kafka_io import ensure_topics
+from tests.conftest import free_port
+
+from .stack import Stack
+
+
+@pytest.fixture(scope="module")
+def stack(infra, tmp_path_factory):
+    async def prepare() -> None:
+        await ensure_topics(infra)
+        await define_demo_markets(infra)
+
+    asyncio.run(prepare())
+    running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), {"EXCHANGE_FAUCET": "on"})
+    running.start_all()
+    yield running
+    running.stop_all()

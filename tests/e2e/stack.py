@@ -1,0 +1,78 @@
+"""The exchange's processes as a user runs them: a worker, a recorder and the API, over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Stack:
+    def __init__(self, settings, state_dir: Path, api_port: int, extra_env: dict | None = None) -> None:
+        self.base_url = f"http://127.0.0.1:{api_port}"
+        self.logs = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state_dir),
+                                                     "API_PORT": str(api_port)} | (extra_env or {})
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.logs / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], cwd=REPO, env=self.env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def start_all(self) -> None:
+        self.start("worker", "worker", "--name", "e2e", "--loglevel", "info")
+        self.start("recorder", "recorder", "--name", "e2e", "--loglevel", "info")
+        self.start("api", "api")
+        self.wait_ready()
+        self.warm_up()
+
+    def warm_up(self, timeout: float = 120.0) -> None:
+        """Until a new user's demo balances show: commands flow through the worker and the recorder.
+
+        Partitions never read before are first sought back to their start (input_order.py), so the
+        very first commands can take seconds; the tests should measure the running exchange."""
+        email = f"warm-up-{time.time_ns()}@example.com"
+        with httpx.Client(base_url=self.base_url, timeout=30) as http:
+            assert http.post("/api/v1/auth/signup", json={"username": "warmup", "email": email,
+                                                          "password": "warm-up-pass"}).status_code == 201
+            token = http.post("/api/v1/auth/login", json={"email": email, "password": "warm-up-pass"}).json()["token"]
+            deadline = time.monotonic() + timeout
+            while not http.get("/api/v1/balances", headers={"Authorization": f"Bearer {token}"}).json()["items"]:
+                assert time.monotonic() < deadline, f"no balance after {timeout:.0f}s; logs in {self.logs}"
+                time.sleep(0.5)
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+            assert not dead, f"processes exited: {dead}; logs in {self.logs}"
+            # Faust logs "[^Worker]: Ready" once its tables are restored and its agents run.
+            workers_ready = all("[^Worker]: Ready" in (self.logs / f"{name}.log").read_text(errors="replace")
+                                for name in ("worker", "recorder") if name in self.procs)
+            try:
+                if workers_ready and httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"the API was not ready within {timeout:.0f}s; logs in {self.logs}")
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()

@@ -1,0 +1,198 @@
+"""The REST API as a client uses it: a real uvicorn process, with a worker and a recorder behind
+it on real Kafka and Cassandra."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import httpx
+import jwt
+import pytest
+
+from api.app import ROUTES
+from api.security import DEV_SECRET
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def new_user(stack, name: str) -> tuple[str, dict]:
+    """Sign up and log in; the account id and the auth header."""
+    email = f"{name}-{secrets.token_hex(4)}@example.com"
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        signup = http.post("/api/v1/auth/signup", json={"username": name, "email": email, "password": "s3cret-pass"})
+        assert signup.status_code == 201, signup.text
+        login = http.post("/api/v1/auth/login", json={"email": email, "password": "s3cret-pass"})
+        assert login.status_code == 200, login.text
+    return signup.json()["account_id"], {"Authorization": f"Bearer {login.json()['token']}"}
+
+
+def eventually(check, timeout: float = 30.0):
+    """The read side follows the events within moments: poll until `check` returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def http(stack):
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        yield client
+
+
+def balances(http, auth) -> dict:
+    return {b["asset"]: (b["available"], b["held"]) for b in http.get("/api/v1/balances", headers=auth).json()["items"]}
+
+
+def test_the_seed_flow_works_as_written(stack, http):
+    email = f"seed-{secrets.token_hex(4)}@example.com"
+    assert http.post("/api/v1/auth/signup",
+                     json={"username": "seed", "email": email, "password": "password123"}).status_code == 201
+    token = http.post("/api/v1/auth/login", json={"email": email, "password": "password123"}).json()["token"]
+    placed = http.post("/api/v1/orders", json={"market": "SOL_USDC", "price": "150", "quantity": "10", "side": "buy"},
+                       headers={"Authorization": f"Bearer {token}"})
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert (order["market"], order["side"], order["price"], order["quantity"], order["status"]) == \
+        ("SOL_USDC", "buy", "150", "10", "NEW")
+
+
+def test_two_users_trade_and_each_sees_only_their_own(stack, http):
+    alice, alice_auth = new_user(stack, "alice")
+    bob, bob_auth = new_user(stack, "bob")
+    # A price of their own, so other tests' resting orders stay out of the way.
+    price = f"{1000 + secrets.randbelow(9000)}.07"
+    eventually(lambda: balances(http, alice_auth).get("SOL") == ("100", "0"))
+    ask = http.post("/api/v1/orders", json={"market": "SOL_USDC", "price": price, "quantity": "2", "side": "sell"},
+                    headers=alice_auth)
+    assert ask.status_code == 201 and ask.json()["status"] == "NEW", ask.text
+    bid = http.post("/api/v1/orders", json={"market": "SOL_USDC", "price": price, "quantity": "2", "side": "buy"},
+                    headers=bob_auth)
+    assert bid.status_code == 201, bid.text
+    assert (bid.json()["status"], bid.json()["filled_quantity"]) == ("FILLED", "2")
+
+    notional = 2 * float(price)  # only to build the expected strings below
+    maker_fee, taker_fee = round(notional * 0.001, 6), round(notional * 0.002, 6)
+    expected_alice = {"SOL": ("98", "0"), "USDC": (_dec(100000 + notional - maker_fee), "0")}
+    expected_bob = {"SOL": ("102", "0"), "USDC": (_dec(100000 - notional - taker_fee), "0")}
+    got = eventually(lambda: (lambda b: b if {k: b.get(k) for k in ("SOL", "USDC")} == expected_alice else None)(
+        balances(http, alice_auth)))
+    assert got, balances(http, alice_auth)
+    got = eventually(lambda: (lambda b: b if {k: b.get(k) for k in ("SOL", "USDC")} == expected_bob else None)(
+        balances(http, bob_auth)))
+    assert got, balances(http, bob_auth)
+
+    ask_id, bid_id = ask.json()["order_id"], bid.json()["order_id"]
+    assert eventually(lambda: http.get(f"/api/v1/orders/{ask_id}", headers=alice_auth).json().get("status") == "FILLED")
+    assert http.get(f"/api/v1/orders/{ask_id}", headers=bob_auth).status_code == 404  # not bob's
+    assert http.get(f"/api/v1/orders/{bid_id}", headers=alice_auth).status_code == 404
+    assert http.delete(f"/api/v1/orders/{ask_id}", headers=bob_auth).status_code == 404
+    alice_history = {o["order_id"] for o in http.get("/api/v1/orders/history", headers=alice_auth).json()["items"]}
+    bob_history = {o["order_id"] for o in http.get("/api/v1/orders/history", headers=bob_auth).json()["items"]}
+    assert ask_id in alice_history and bid_id not in alice_history
+    assert bid_id in bob_history and ask_id not in bob_history
+    fills = eventually(lambda: http.get("/api/v1/my/trades", headers=alice_auth).json()["items"])
+    assert [(f["role"], f["side"], f["quantity"]) for f in fills] == [("maker", "sell", "2")]
+    fills = eventually(lambda: http.get("/api/v1/my/trades", headers=bob_auth).json()["items"])
+    assert [(f["role"], f["side"], f["quantity"]) for f in fills] == [("taker", "buy", "2")]
+    ledger = http.get("/api/v1/wallet/ledger", headers=bob_auth).json()["items"]
+    assert {e["kind"] for e in ledger} >= {"deposit", "fill", "fee"}
+    trades = eventually(lambda: [t for t in http.get("/api/v1/trades", params={"market": "SOL_USDC"}).json()["items"]
+                                 if t["price"] == _dec(float(price))])
+    assert trades and trades[0]["quantity"] == "2"
+
+
+def _dec(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text
+
+
+def test_retry_cancel_and_cancel_all(stack, http):
+    _, auth = new_user(stack, "carol")
+    eventually(lambda: balances(http, auth).get("USDC"))
+    order = {"market": "SOL_USDC", "price": "1.23", "quantity": "1", "side": "buy", "client_order_id": "retry-1"}
+    first = http.post("/api/v1/orders", json=order, headers=auth)
+    assert first.status_code == 201, first.text
+    again = eventually(lambda: (lambda r: r if r.status_code == 200 else None)(
+        http.post("/api/v1/orders", json=order, headers=auth)))
+    assert again and again.json()["order_id"] == first.json()["order_id"]  # the same order, not a second one
+    opened = http.get("/api/v1/orders", headers=auth).json()["items"]
+    assert [o["order_id"] for o in opened] == [first.json()["order_id"]]
+
+    canceled = http.delete(f"/api/v1/orders/{first.json()['order_id']}", headers=auth)
+    assert canceled.status_code == 200 and canceled.json()["status"] == "CANCELED", canceled.text
+
+    for price in ("1.11", "1.12"):
+        assert http.post("/api/v1/orders", json={"market": "SOL_USDC", "price": price, "quantity": "1",
+                                                 "side": "buy"}, headers=auth).status_code == 201
+    assert eventually(lambda: len(http.get("/api/v1/orders", headers=auth).json()["items"]) == 2)
+    assert http.delete("/api/v1/orders", params={"market": "SOL_USDC"}, headers=auth).status_code == 202
+    assert eventually(lambda: http.get("/api/v1/orders", headers=auth).json()["items"] == [])
+    assert eventually(lambda: balances(http, auth).get("USDC") == ("100000", "0"))
+
+
+@pytest.mark.parametrize("body, status, code", [
+    (b"{not json", 400, "invalid_request"),
+    ({"market": "SOL_USDC", "price": 150, "quantity": "1", "side": "buy"}, 400, "invalid_request"),
+    ({"market": "SOL_USDC", "price": "150.001", "quantity": "1", "side": "buy"}, 400, "invalid_number"),
+    ({"market": "SOL_USDC", "price": "150", "quantity": "1", "side": "up"}, 400, "invalid_request"),
+    ({"market": "SOL_USDC", "price": "-1", "quantity": "1", "side": "buy"}, 400, "invalid_number"),
+    ({"market": "SOL_USDC", "price": "150", "side": "buy"}, 400, "invalid_request"),
+    ({"market": "NOPE_USDC", "price": "150", "quantity": "1", "side": "buy"}, 404, "unknown_market"),
+    ({"market": "SOL_USDC", "price": "0.01", "quantity": "0.001", "side": "buy"}, 422, "below_min_notional"),
+    ({"market": "SOL_USDC", "type": "market", "quantity": "1", "side": "buy"}, 400, "missing_field"),
+    ({"market": "SOL_USDC", "price": "150", "quantity": "1", "side": "buy", "extra": 1}, 400, "invalid_request"),
+])
+def test_bad_orders_get_a_clear_error(stack, http, body, status, code):
+    _, auth = new_user(stack, "dave")
+    response = (http.post("/api/v1/orders", content=body, headers=auth) if isinstance(body, bytes)
+                else http.post("/api/v1/orders", json=body, headers=auth))
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+
+
+def test_tokens_that_are_missing_forged_or_expired_are_refused(stack, http):
+    account, auth = new_user(stack, "erin")
+    assert http.get("/api/v1/balances").status_code == 401
+    good = auth["Authorization"].split()[1]
+    now = int(time.time())
+    forged = {
+        "tampered": good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
+        "expired": jwt.encode({"sub": account, "iat": now - 7200, "exp": now - 3600}, DEV_SECRET, algorithm="HS256"),
+        "none algorithm": jwt.encode({"sub": account, "iat": now, "exp": now + 600}, None, algorithm="none"),
+        "other algorithm": jwt.encode({"sub": account, "iat": now, "exp": now + 600}, DEV_SECRET, algorithm="HS512"),
+        "other secret": jwt.encode({"sub": account, "iat": now, "exp": now + 600}, "x" * 40, algorithm="HS256"),
+    }
+    for name, token in forged.items():
+        response = http.get("/api/v1/balances", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        assert response.json()["error"]["code"] == "unauthorized"
+    assert http.get("/api/v1/auth/me", headers=auth).json()["account_id"] == account
+
+
+def test_signup_and_login_refusals(stack, http):
+    email = f"frank-{secrets.token_hex(4)}@example.com"
+    body = {"username": "frank", "email": email, "password": "long-enough"}
+    assert http.post("/api/v1/auth/signup", json=body).status_code == 201
+    assert http.post("/api/v1/auth/signup", json=body).json()["error"]["code"] == "email_taken"
+    assert http.post("/api/v1/auth/signup", json={**body, "email": "x" + email, "password": "short"}).status_code == 400
+    for _ in range(5):
+        assert http.post("/api/v1/auth/login", json={"email": email, "password": "wrong-one"}).status_code == 401
+    limited = http.post("/api/v1/auth/login", json={"email": email, "password": "long-enough"})
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+
+
+def test_the_openapi_document_lists_every_route_and_market_data_answers(stack, http):
+    document = http.get("/openapi.json").json()
+    served = {(method.lower(), route.path) for route in ROUTES for method in route.methods if method != "HEAD"}
+    listed = {(method, path) for path, operations in document["paths"].items() for method in operations}
+    assert listed == served
+    assert http.get("/readyz").json() == {"kafka": "up", "cassandra": "up"}
+    assert {m["symbol"] for m in http.get("/api/v1/markets").json()["items"]} >= {"SOL_USDC", "BTC_USDT", "ETH_USDT"}
+    depth = http.get("/api/v1/depth", params={"market": "SOL_USDC"}).json()
+    assert set(depth) == {"last_update_id", "bids", "asks"}
+    assert http.get("/api/v1/klines", params={"market": "SOL_USDC", "interval": "2m"}).status_code == 400
+    assert "exchange_api_requests_total" in http.get("/metrics").text
