@@ -11,7 +11,7 @@ from exchange.commands import CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
-from . import auth, market_data, openapi, ops, orders, wallet
+from . import admin, auth, market_data, openapi, ops, orders, wallet
 from .errors import HANDLERS
 from .feeds import Feeds
 from .ids import OrderIds
@@ -27,6 +27,10 @@ ROUTES = [
     Route(f"{V1}/assets", market_data.assets, methods=["GET"]),
     Route(f"{V1}/markets", market_data.markets, methods=["GET"]),
     Route(f"{V1}/markets/{{market}}", market_data.market, methods=["GET"]),
+    Route(f"{V1}/admin/assets", admin.create_asset, methods=["POST"]),
+    Route(f"{V1}/admin/markets", admin.create_market, methods=["POST"]),
+    Route(f"{V1}/admin/markets/{{market}}/halt", admin.halt_market, methods=["POST"]),
+    Route(f"{V1}/admin/markets/{{market}}/resume", admin.resume_market, methods=["POST"]),
     Route(f"{V1}/balances", wallet.balances, methods=["GET"]),
     Route(f"{V1}/wallet/deposits", wallet.deposit_funds, methods=["POST"]),
     Route(f"{V1}/wallet/withdrawals", wallet.withdraw_funds, methods=["POST"]),

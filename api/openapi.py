@@ -41,6 +41,13 @@ OPERATIONS = {
     ("get", "/api/v1/assets"): ("Assets", None, "200", LIST, False),
     ("get", "/api/v1/markets"): ("Markets", None, "200", LIST, False),
     ("get", "/api/v1/markets/{market}"): ("One market", None, "200", {"type": "object"}, False),
+    ("post", "/api/v1/admin/assets"): ("Define an asset (admin)", {"type": "object", "required": ["symbol", "decimals"]},
+                                       "201", {"type": "object"}, True),
+    ("post", "/api/v1/admin/markets"): ("Define a market (admin)", {"type": "object", "required": [
+        "symbol", "base", "quote", "tick", "step"]}, "201", {"type": "object"}, True),
+    ("post", "/api/v1/admin/markets/{market}/halt"): ("Halt a market (admin)", None, "200", {"type": "object"}, True),
+    ("post", "/api/v1/admin/markets/{market}/resume"): ("Resume a market (admin)", None, "200", {"type": "object"},
+                                                        True),
     ("get", "/api/v1/balances"): ("Own balances", None, "200", LIST, True),
     ("post", "/api/v1/wallet/deposits"): ("Deposit (admin, or the development faucet)", MOVE, "201",
                                           {"type": "object"}, True),

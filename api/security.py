@@ -4,8 +4,8 @@
   `scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>` so the cost can be raised later.
 - Tokens: JWT signed with HS256 only (the algorithm is pinned when decoding, so `none` or an
   asymmetric algorithm in a forged header is refused), with an expiry and the account id as `sub`.
-- Logins: after 5 failures for one email or one client address within 5 minutes, further
-  attempts get 429 until the window passes.
+- Logins: after 5 failures for one email, or 50 from one client address, within 5 minutes,
+  further attempts get 429 until the window passes (an address may be a whole office).
 """
 
 from __future__ import annotations
@@ -70,11 +70,16 @@ def read_token(secret: str, token: str) -> dict | None:
 
 
 class LoginBrake:
-    """Counts failed logins per key (email, client address) in a sliding window."""
+    """Counts failed logins per key (`email:...`, `client:...`) in a sliding window."""
 
-    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
-        self.limit, self.window_s = limit, window_s
+    LIMITS = {"email": 5, "client": 50}
+
+    def __init__(self, window_s: float = 300.0) -> None:
+        self.window_s = window_s
         self._failures: dict[str, deque] = defaultdict(deque)
+
+    def _limit(self, key: str) -> int:
+        return self.LIMITS.get(key.partition(":")[0], 5)
 
     def _recent(self, key: str) -> deque:
         failures = self._failures[key]
@@ -86,7 +91,7 @@ class LoginBrake:
     def blocked(self, *keys: str) -> float:
         """Seconds until a blocked key may try again; 0 if none is blocked."""
         waits = [self._recent(k)[0] + self.window_s - time.monotonic() for k in keys
-                 if len(self._recent(k)) >= self.limit]
+                 if len(self._recent(k)) >= self._limit(k)]
         return max(waits, default=0.0)
 
     def failed(self, *keys: str) -> None:

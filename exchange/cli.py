@@ -50,6 +50,25 @@ def _api(args: argparse.Namespace) -> int:
     return run(port=args.port)
 
 
+def _user_role(args: argparse.Namespace) -> int:
+    from exchange import db
+
+    settings = Settings.from_env()
+    connection = db.cluster(settings)
+    try:
+        session = connection.connect(settings.cassandra_keyspace)
+        email = args.email.lower()
+        row = session.execute("SELECT account FROM users_by_email WHERE email = %s", (email,)).one()
+        if row is None:
+            raise CommandError(f"no user with email {email}")
+        session.execute("UPDATE users_by_email SET role = %s WHERE email = %s", (args.action, email))
+        session.execute("UPDATE users_by_account SET role = %s WHERE account = %s", (args.action, row.account))
+        print(f"{email} (account {row.account}) is now {args.action}; it applies from their next login")
+    finally:
+        connection.shutdown()
+    return 0
+
+
 def _db(args: argparse.Namespace) -> int:
     from exchange import db
 
@@ -281,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="run one REST API process (port API_PORT, default 8080)")
     api.add_argument("--port", type=int, default=None)
     api.set_defaults(run=_api)
+
+    user = commands.add_parser("user", help="API users")
+    user.add_argument("action", choices=["admin", "user"], help="give the user this role (from their next login)")
+    user.add_argument("email")
+    user.set_defaults(run=_user_role)
 
     db = commands.add_parser("db", help="the Cassandra schema")
     db.add_argument("action", choices=["migrate"], help="create the keyspace and tables (idempotent)")

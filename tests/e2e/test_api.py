@@ -196,3 +196,32 @@ def test_the_openapi_document_lists_every_route_and_market_data_answers(stack, h
     assert set(depth) == {"last_update_id", "bids", "asks"}
     assert http.get("/api/v1/klines", params={"market": "SOL_USDC", "interval": "2m"}).status_code == 400
     assert "exchange_api_requests_total" in http.get("/metrics").text
+
+
+def test_only_admins_define_and_halt_markets(stack, http):
+    import subprocess
+    import sys
+
+    _, user_auth = new_user(stack, "grace")
+    assert http.post("/api/v1/admin/markets/SOL_USDC/halt", headers=user_auth).status_code == 403
+    email = f"admin-{secrets.token_hex(4)}@example.com"
+    assert http.post("/api/v1/auth/signup", json={"username": "admin", "email": email,
+                                                  "password": "admin-pass"}).status_code == 201
+    subprocess.run([sys.executable, "-m", "exchange.cli", "user", "admin", email], env=stack.env, check=True,
+                   capture_output=True)
+    admin = {"Authorization": "Bearer " + http.post("/api/v1/auth/login", json={
+        "email": email, "password": "admin-pass"}).json()["token"]}
+    symbol = "T" + secrets.token_hex(3).upper()
+    assert http.post("/api/v1/admin/assets", json={"symbol": symbol, "decimals": 6}, headers=admin).status_code == 201
+    assert http.post("/api/v1/admin/assets", json={"symbol": symbol, "decimals": 8},
+                     headers=admin).status_code == 409
+    market = {"symbol": f"{symbol}_USDC", "base": symbol, "quote": "USDC", "tick": "0.01", "step": "0.0001"}
+    created = http.post("/api/v1/admin/markets", json=market, headers=admin)
+    assert created.status_code == 201 and created.json()["status"] == "open", created.text
+    assert http.post("/api/v1/admin/markets", json={**market, "tick": "0.001", "step": "0.0001"},
+                     headers=admin).status_code == 409
+    assert http.post(f"/api/v1/admin/markets/{symbol}_USDC/halt", headers=admin).json()["status"] == "halted"
+    refused = http.post("/api/v1/orders", json={"market": f"{symbol}_USDC", "price": "1", "quantity": "1",
+                                                "side": "buy"}, headers=user_auth)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "market_halted"
+    assert http.post(f"/api/v1/admin/markets/{symbol}_USDC/resume", headers=admin).json()["status"] == "open"

@@ -1,0 +1,62 @@
+"""Passwords, tokens, the login brake and order ids, without servers."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from api.ids import OrderIds
+from api.security import DEV_SECRET, LoginBrake, check_password, hash_password, issue_token, jwt_secret, read_token
+from exchange.config import ConfigError, Settings
+
+
+def test_a_password_checks_only_against_its_own_hash():
+    stored = hash_password("correct horse")
+    assert stored.startswith("scrypt$") and "correct horse" not in stored
+    assert check_password("correct horse", stored)
+    assert not check_password("correct horsE", stored)
+    assert not check_password("correct horse", "garbage")
+    assert hash_password("correct horse") != stored  # salted
+
+
+def test_tokens_are_read_back_only_when_signed_with_hs256_and_the_secret_and_unexpired():
+    token = issue_token(DEV_SECRET, "acct", "user", 60)
+    assert read_token(DEV_SECRET, token)["sub"] == "acct"
+    assert read_token("another-secret-of-enough-length-0123456789", token) is None
+    now = int(time.time())
+    assert read_token(DEV_SECRET, jwt.encode({"sub": "a", "iat": now, "exp": now - 1}, DEV_SECRET, "HS256")) is None
+    assert read_token(DEV_SECRET, jwt.encode({"sub": "a", "iat": now, "exp": now + 60}, DEV_SECRET, "HS512")) is None
+    assert read_token(DEV_SECRET, jwt.encode({"sub": "a", "iat": now, "exp": now + 60}, None, "none")) is None
+    assert read_token(DEV_SECRET, jwt.encode({"sub": "a"}, DEV_SECRET, "HS256")) is None  # no expiry
+    assert read_token(DEV_SECRET, "not.a.token") is None
+
+
+def test_production_needs_a_strong_secret():
+    dev = Settings.from_env({"EXCHANGE_ENV": "development"})
+    assert jwt_secret(dev) == DEV_SECRET
+    for weak in ("", "short", DEV_SECRET):
+        with pytest.raises(ConfigError):
+            jwt_secret(Settings.from_env({"EXCHANGE_ENV": "production", "JWT_SECRET": weak}))
+    strong = "k" * 48
+    assert jwt_secret(Settings.from_env({"EXCHANGE_ENV": "production", "JWT_SECRET": strong})) == strong
+
+
+def test_the_brake_stops_an_email_after_five_failures_and_an_address_after_fifty():
+    brake = LoginBrake()
+    for _ in range(4):
+        brake.failed("email:a", "client:x")
+    assert not brake.blocked("email:a", "client:x")
+    brake.failed("email:a", "client:x")
+    assert brake.blocked("email:a", "client:x") > 0
+    assert not brake.blocked("email:b", "client:x")  # five failures from one address are not fifty
+    brake.succeeded("email:a")
+    assert not brake.blocked("email:a")
+
+
+def test_order_ids_are_unique_and_grow():
+    ids = OrderIds()
+    drawn = [ids.next() for _ in range(20_000)]
+    assert drawn == sorted(drawn) and len(set(drawn)) == len(drawn)
+    assert 0 < drawn[0] < 2**63
