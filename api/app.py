@@ -11,7 +11,7 @@ from exchange.commands import CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
-from . import admin, auth, market_data, openapi, ops, orders, wallet
+from . import admin, api_keys, auth, market_data, openapi, ops, orders, wallet
 from .errors import HANDLERS
 from .feeds import Feeds
 from .ids import OrderIds
@@ -24,6 +24,9 @@ ROUTES = [
     Route(f"{V1}/auth/signup", auth.signup, methods=["POST"]),
     Route(f"{V1}/auth/login", auth.login, methods=["POST"]),
     Route(f"{V1}/auth/me", auth.me, methods=["GET"]),
+    Route(f"{V1}/api-keys", api_keys.create_key, methods=["POST"]),
+    Route(f"{V1}/api-keys", api_keys.list_keys, methods=["GET"]),
+    Route(f"{V1}/api-keys/{{key_id}}", api_keys.revoke_key, methods=["DELETE"]),
     Route(f"{V1}/assets", market_data.assets, methods=["GET"]),
     Route(f"{V1}/markets", market_data.markets, methods=["GET"]),
     Route(f"{V1}/markets/{{market}}", market_data.market, methods=["GET"]),

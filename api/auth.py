@@ -73,7 +73,7 @@ async def login(request: Request) -> JSONResponse:
 
 
 async def me(request: Request) -> JSONResponse:
-    found = claims(request)
+    found = await claims(request)
     user = await request.app.state.store.one("user_by_account", found["sub"])
     if user is None:
         raise not_found("this account does not exist any more")

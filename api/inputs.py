@@ -89,8 +89,13 @@ def path_id(request: Request, name: str) -> int | None:
     return int(value) if value.isdigit() and int(value) < 2**63 else None
 
 
-def claims(request: Request) -> dict:
-    """The caller's token claims (from `Authorization: Bearer`), or 401."""
+async def claims(request: Request) -> dict:
+    """Who calls: a token's claims (`Authorization: Bearer`) or a signed API key's, or 401."""
+    key_id = request.headers.get("x-api-key")
+    if key_id:
+        from .api_keys import signed_claims
+
+        return await signed_claims(request, key_id)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -101,5 +106,5 @@ def claims(request: Request) -> dict:
     return found
 
 
-def account(request: Request) -> str:
-    return claims(request)["sub"]
+async def account(request: Request) -> str:
+    return (await claims(request))["sub"]

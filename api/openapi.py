@@ -38,6 +38,10 @@ OPERATIONS = {
     ("post", "/api/v1/auth/signup"): ("Create an account", SIGNUP, "201", {"type": "object"}, False),
     ("post", "/api/v1/auth/login"): ("Get a token", LOGIN, "200", {"type": "object", "required": ["token"]}, False),
     ("get", "/api/v1/auth/me"): ("The caller's account", None, "200", {"type": "object"}, True),
+    ("post", "/api/v1/api-keys"): ("Create an API key; its secret is shown once", {"type": "object"}, "201",
+                                   {"type": "object"}, True),
+    ("get", "/api/v1/api-keys"): ("Own API keys", None, "200", LIST, True),
+    ("delete", "/api/v1/api-keys/{key_id}"): ("Revoke an API key", None, "200", {"type": "object"}, True),
     ("get", "/api/v1/assets"): ("Assets", None, "200", LIST, False),
     ("get", "/api/v1/markets"): ("Markets", None, "200", LIST, False),
     ("get", "/api/v1/markets/{market}"): ("One market", None, "200", {"type": "object"}, False),
@@ -94,7 +98,7 @@ def build() -> dict:
         if secured:
             operation["security"] = [{"bearer": []}]
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for name in ("market", "order_id") if "{" + name + "}" in path]
+                      for name in ("market", "order_id", "key_id") if "{" + name + "}" in path]
         if method in ("get", "delete"):
             parameters += [{"name": n, "in": "query", "required": (method, path, n) in REQUIRED, "schema": QUERY[n]}
                            for n in QUERIES.get(path, [])]

@@ -32,7 +32,7 @@ def _render(request: Request, row) -> dict:
 
 
 async def place_order(request: Request) -> JSONResponse:
-    owner = account(request)
+    owner = await account(request)
     body = await json_body(request, FIELDS)
     market = _market(request, text(body, "market", max_len=24))
     side = text(body, "side", choices=("buy", "sell"))
@@ -126,11 +126,11 @@ async def _own_order(request: Request, owner: str):
 
 
 async def get_order(request: Request) -> JSONResponse:
-    return JSONResponse(_render(request, await _own_order(request, account(request))))
+    return JSONResponse(_render(request, await _own_order(request, await account(request))))
 
 
 async def cancel_order(request: Request) -> JSONResponse:
-    owner = account(request)
+    owner = await account(request)
     row = await _own_order(request, owner)
     if row.status not in ("NEW", "PARTIALLY_FILLED"):
         raise ApiError(409, "order_done", f"the order is {row.status} already")
@@ -147,14 +147,14 @@ async def cancel_order(request: Request) -> JSONResponse:
 
 
 async def cancel_all_orders(request: Request) -> JSONResponse:
-    owner = account(request)
+    owner = await account(request)
     market = _market(request, request.query_params.get("market"))
     await request.app.state.producer.send([cancel_all(owner, market["symbol"])])
     return JSONResponse({"market": market["symbol"], "status": "cancel_requested"}, status_code=202)
 
 
 async def open_orders(request: Request) -> JSONResponse:
-    owner = account(request)
+    owner = await account(request)
     store = request.app.state.store
     symbol = request.query_params.get("market")
     if symbol is not None:
@@ -168,7 +168,7 @@ async def open_orders(request: Request) -> JSONResponse:
 
 
 async def order_history(request: Request) -> JSONResponse:
-    owner, size = account(request), limit(request, 50, 500)
+    owner, size = await account(request), limit(request, 50, 500)
     rows = await request.app.state.store.rows("orders", owner, cursor(request), size)
     symbol = request.query_params.get("market")
     items = [_render(request, r) for r in rows if symbol is None or r.market == symbol]
@@ -176,7 +176,7 @@ async def order_history(request: Request) -> JSONResponse:
 
 
 async def my_trades(request: Request) -> JSONResponse:
-    owner, size = account(request), limit(request, 50, 500)
+    owner, size = await account(request), limit(request, 50, 500)
     feeds = request.app.state.feeds
     rows = await request.app.state.store.rows("my_trades", owner, cursor(request), size)
     symbol = request.query_params.get("market")

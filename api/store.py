@@ -15,6 +15,13 @@ QUERIES = {
     "new_email": "INSERT INTO users_by_email (email, account, username, password_hash, role, created_ts) "
                  "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
     "new_user": "INSERT INTO users_by_account (account, email, username, role, created_ts) VALUES (?, ?, ?, ?, ?)",
+    "api_key": "SELECT account, revoked FROM api_keys WHERE key_id = ?",
+    "api_keys_of": "SELECT key_id, label, created_ts, revoked FROM api_keys_by_account WHERE account = ?",
+    "new_api_key": "INSERT INTO api_keys (key_id, account, label, created_ts, revoked) VALUES (?, ?, ?, ?, false)",
+    "new_api_key_of": "INSERT INTO api_keys_by_account (account, key_id, label, created_ts, revoked) "
+                      "VALUES (?, ?, ?, ?, false)",
+    "revoke_api_key": "UPDATE api_keys SET revoked = true WHERE key_id = ?",
+    "revoke_api_key_of": "UPDATE api_keys_by_account SET revoked = true WHERE account = ? AND key_id = ?",
     "balances": "SELECT asset, available, held FROM balances_by_account WHERE account = ?",
     "order": "SELECT * FROM orders_by_id WHERE order_id = ?",
     "orders": "SELECT * FROM orders_by_account WHERE account = ? AND order_id < ? LIMIT ?",

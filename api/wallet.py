@@ -15,7 +15,7 @@ from .orders import _send_and_wait
 
 
 async def balances(request: Request) -> JSONResponse:
-    owner = account(request)
+    owner = await account(request)
     assets = request.app.state.feeds.assets
     rows = await request.app.state.store.rows("balances", owner)
     items = [{"asset": r.asset, "available": views.amount(assets[r.asset], r.available),
@@ -49,7 +49,7 @@ async def _move(request: Request, command: dict, asset: str, atoms: int) -> JSON
 
 async def deposit_funds(request: Request) -> JSONResponse:
     """Admins credit any account; in development, with EXCHANGE_FAUCET=on, anyone credits themself."""
-    found = claims(request)
+    found = await claims(request)
     body = await json_body(request, {"asset", "amount", "account"})
     target = body.get("account", found["sub"])
     if found.get("role") != "admin":
@@ -64,14 +64,14 @@ async def deposit_funds(request: Request) -> JSONResponse:
 
 
 async def withdraw_funds(request: Request) -> JSONResponse:
-    owner = account(request)
+    owner = await account(request)
     body = await json_body(request, {"asset", "amount"})
     asset, atoms = _asset_and_atoms(request, body)
     return await _move(request, withdraw(owner, asset, atoms, "withdrawal over the API"), asset, atoms)
 
 
 async def ledger(request: Request) -> JSONResponse:
-    owner, size = account(request), limit(request, 50, 500)
+    owner, size = await account(request), limit(request, 50, 500)
     assets = request.app.state.feeds.assets
     rows = await request.app.state.store.rows("ledger", owner, cursor(request), size)
     items = [{"id": r.entry_id, "time": r.ts, "asset": r.asset, "amount": views.amount(assets[r.asset], r.amount),

@@ -225,3 +225,30 @@ def test_only_admins_define_and_halt_markets(stack, http):
                                                 "side": "buy"}, headers=user_auth)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "market_halted"
     assert http.post(f"/api/v1/admin/markets/{symbol}_USDC/resume", headers=admin).json()["status"] == "open"
+
+
+def test_api_keys_sign_requests_until_revoked(stack, http):
+    from api.api_keys import signature
+
+    account, auth = new_user(stack, "henry")
+    created = http.post("/api/v1/api-keys", json={"label": "bot"}, headers=auth)
+    assert created.status_code == 201, created.text
+    key_id, secret = created.json()["key_id"], created.json()["secret"]
+
+    def signed(method: str, path: str, body: bytes = b"", skew_ms: int = 0, secret_used: str = secret):
+        timestamp = str(int(time.time() * 1000) + skew_ms)
+        headers = {"X-API-Key": key_id, "X-API-Timestamp": timestamp,
+                   "X-API-Signature": signature(secret_used, timestamp, method, path, body),
+                   "Content-Type": "application/json"}
+        return http.request(method, path, content=body, headers=headers)
+
+    assert signed("GET", "/api/v1/balances").status_code == 200
+    placed = signed("POST", "/api/v1/orders", b'{"market":"SOL_USDC","price":"1.01","quantity":"1","side":"buy"}')
+    assert placed.status_code == 201 and placed.json()["status"] == "NEW", placed.text
+    assert signed("GET", "/api/v1/balances", secret_used="0" * 64).status_code == 401
+    assert signed("GET", "/api/v1/balances", skew_ms=-120_000).status_code == 401
+    assert signed("POST", "/api/v1/admin/markets/SOL_USDC/halt").status_code == 403  # a key is never an admin
+    assert [k["key_id"] for k in http.get("/api/v1/api-keys", headers=auth).json()["items"]] == [key_id]
+    assert http.delete(f"/api/v1/api-keys/{key_id}", headers=auth).status_code == 200
+    revoked = signed("GET", "/api/v1/balances")
+    assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
