@@ -252,3 +252,19 @@ def test_api_keys_sign_requests_until_revoked(stack, http):
     assert http.delete(f"/api/v1/api-keys/{key_id}", headers=auth).status_code == 200
     revoked = signed("GET", "/api/v1/balances")
     assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
+
+
+def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(stack):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, auth = new_user(stack, "fuzzer")
+    cli = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
+    run = subprocess.run([cli, "run", f"{stack.base_url}/openapi.json",
+                          "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "20",
+                          "--header", f"Authorization: {auth['Authorization']}", "--request-timeout", "10"],
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "generated" in run.stdout and " passed" in run.stdout  # it did run cases
