@@ -93,6 +93,8 @@ def _bench(args: argparse.Namespace) -> int:
         from bench import matching as module
     elif args.which == "recorder":
         from bench import recorder as module
+    elif args.which == "api":
+        from bench import api as module
     else:
         from bench import pipeline as module
     return module.main(args.rest)
@@ -283,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     infra.set_defaults(run=_infra)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "recorder"])
+    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "recorder", "api"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 

@@ -1,0 +1,129 @@
+"""`exchange bench api`: orders/s and latency through one REST API process.
+
+Starts its own worker, recorder and API against the configured Kafka and Cassandra (and the demo
+markets), signs up traders (each credited demo balances, as in development), then places limit
+orders from `--connections` concurrent HTTP clients for `--seconds`: buys and sells around one
+price, so some trade and some rest. Every request waits for the engine's outcome (201), or 202
+after the API's 2 s wait. Prints orders/s and the p50/p99 of the request latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from exchange.config import Settings
+from exchange.demo import define_demo_markets
+from exchange.kafka_io import ensure_topics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exchange bench api", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP clients")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of the measured run")
+    parser.add_argument("--traders", type=int, default=32)
+    args = parser.parse_args(argv)
+    return asyncio.run(_run(Settings.from_env(), args))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Processes:
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.state = Path(tempfile.mkdtemp(prefix="bench-api-"))
+        self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(self.state), "API_PORT": str(port)}
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self):
+        for args in (["worker", "--name", "bench"], ["recorder", "--name", "bench"], ["api"]):
+            log = open(self.state / f"{args[0]}.log", "wb")
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
+                                               stdout=log, stderr=subprocess.STDOUT))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            proc.wait(timeout=60)
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    await ensure_topics(settings)
+    await define_demo_markets(settings)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with Processes(settings, port) as procs:
+        limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+            await _ready(http, procs)
+            tokens = await _traders(http, args.traders)
+            await _measure(http, tokens, 2.0, args.connections)  # warm-up: first reads of each partition
+            count, latencies, statuses, elapsed = await _measure(http, tokens, args.seconds, args.connections)
+    latencies.sort()
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    print(f"api: {count:,} orders in {elapsed:.1f}s = {count / elapsed:,.0f} orders/s through one API process "
+          f"({args.connections} connections); latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
+          f"statuses {dict(sorted(statuses.items()))}")
+    return 0
+
+
+async def _ready(http: httpx.AsyncClient, procs: Processes, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [(procs.state / f"{n}.log").read_text(errors="replace") for n in ("worker", "recorder")]
+        try:
+            if all("[^Worker]: Ready" in log for log in logs) and (await http.get("/readyz")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"the exchange did not start; logs in {procs.state}")
+
+
+async def _traders(http: httpx.AsyncClient, n: int) -> list[str]:
+    tokens = []
+    for i in range(n):
+        email = f"bench-{time.time_ns()}-{i}@example.com"
+        await http.post("/api/v1/auth/signup", json={"username": f"bench{i}", "email": email, "password": "benchmark"})
+        login = await http.post("/api/v1/auth/login", json={"email": email, "password": "benchmark"})
+        tokens.append(login.json()["token"])
+    return tokens
+
+
+async def _measure(http: httpx.AsyncClient, tokens: list[str], seconds: float, connections: int):
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    stop = time.monotonic() + seconds
+    rng = random.Random(1)
+
+    async def client(index: int) -> None:
+        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
+        while time.monotonic() < stop:
+            side = rng.choice(("buy", "sell"))
+            price = f"{rng.randint(9990, 10010) / 100:.2f}"
+            started = time.perf_counter()
+            response = await http.post("/api/v1/orders", headers=headers,
+                                       json={"market": "SOL_USDC", "side": side, "price": price, "quantity": "0.1"})
+            latencies.append(time.perf_counter() - started)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(client(i) for i in range(connections)))
+    return len(latencies), latencies, statuses, time.monotonic() - started
