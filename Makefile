@@ -17,14 +17,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Starts Kafka and Cassandra (state kept in EXCHANGE_STATE_DIR) and says where they are.
+# The whole exchange in the foreground (Kafka, Cassandra, a worker, the recorder, the API, demo
+# markets) until Ctrl-C; data kept in EXCHANGE_STATE_DIR for the next run.
 run: install
-	$(BIN)/exchange infra up
-	@echo
-	@echo "Kafka:     $$($(BIN)/python -c 'from exchange.config import Settings; print(Settings.from_env().kafka_bootstrap)')"
-	@echo "Cassandra: $$($(BIN)/python -c 'from exchange.config import Settings; s = Settings.from_env(); print(f"{s.cassandra_host}:{s.cassandra_port}")')"
-	@echo "Check:     $(BIN)/exchange infra status"
-	@echo "Stop:      make down"
+	$(BIN)/exchange up
 
 down: install
 	$(BIN)/exchange infra down

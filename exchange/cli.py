@@ -44,6 +44,12 @@ def _recorder(args: argparse.Namespace) -> int:
     return run(args, read_side=True)
 
 
+def _up(args: argparse.Namespace) -> int:
+    from exchange.up import up
+
+    return up(args.workers)
+
+
 def _api(args: argparse.Namespace) -> int:
     from api.app import run
 
@@ -298,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     recorder = commands.add_parser("recorder", help="run one read-side worker (marketdata and Cassandra recorder)")
     worker_arguments(recorder)
     recorder.set_defaults(run=_recorder)
+
+    whole = commands.add_parser("up", help="run the whole exchange here until Ctrl-C (servers, workers, recorder, API)")
+    whole.add_argument("--workers", type=int, default=1)
+    whole.set_defaults(run=_up)
 
     api = commands.add_parser("api", help="run one REST API process (port API_PORT, default 8080)")
     api.add_argument("--port", type=int, default=None)

@@ -21,6 +21,8 @@ def stack(infra, tmp_path_factory):
 
     asyncio.run(prepare())
     running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), {"EXCHANGE_FAUCET": "on"})
-    running.start_all()
-    yield running
-    running.stop_all()
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()  # also when start-up failed: no process outlives the tests

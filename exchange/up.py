@@ -1,0 +1,121 @@
+"""`exchange up`: the whole exchange on one machine, in the foreground, until Ctrl-C.
+
+Starts Kafka and Cassandra (the local runner), creates the topics, applies the Cassandra schema,
+defines the demo assets and markets, then runs N workers, one recorder and the API as child
+processes logging to `$EXCHANGE_STATE_DIR/logs/`. Ctrl-C (or SIGTERM) stops the children, then
+the servers; the data stays in the state directory, so the next `exchange up` carries on with
+the same balances, orders and trades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from exchange.config import Settings
+
+
+def up(workers: int) -> int:
+    from exchange import db
+    from exchange.demo import define_demo_markets
+    from exchange.kafka_io import ensure_topics
+    from infra.local import runner
+
+    settings = Settings.from_env()
+    runner.up(settings)
+    children: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        asyncio.run(ensure_topics(settings))
+        created = asyncio.run(define_demo_markets(settings, ts=int(time.time() * 1000)))
+        if created:
+            print(f"defined demo assets and markets: {', '.join(created)}", flush=True)
+        connection = db.cluster(settings)
+        try:
+            db.migrate(connection.connect(), settings)
+        finally:
+            connection.shutdown()
+        logs = settings.state_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = settings.to_env()
+        # info: the logs then say when each worker is ready, and what it did
+        commands = {f"worker-{i}": ["worker", "--name", str(i), "--loglevel", "info"] for i in range(1, workers + 1)}
+        commands |= {"recorder": ["recorder", "--name", "1", "--loglevel", "info"], "api": ["api"]}
+        for name, args in commands.items():
+            log = open(logs / f"{name}.log", "ab")
+            # Own process group: Ctrl-C reaches this supervisor only, which stops them in order.
+            children[name] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], stdout=log,
+                                              stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                              start_new_session=True)
+        base = f"http://127.0.0.1:{settings.api_port}"
+        print(f"starting {workers} worker(s), a recorder and the API (logs in {logs}) ...", flush=True)
+        if _wait_ready(base, logs, children, lambda: stopping):
+            _banner(settings, base, logs)
+        while not stopping:
+            dead = [n for n, p in children.items() if p.poll() is not None]
+            if dead:
+                print(f"{', '.join(dead)} exited; see {logs}. Stopping.", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        print("stopping the exchange ...", flush=True)
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in children.items():
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        runner.down(settings)
+        print("stopped; data kept in", settings.state_dir, flush=True)
+
+
+def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping():
+        workers_ready = all("[^Worker]: Ready" in (logs / f"{name}.log").read_text(errors="replace")
+                            for name in children if name != "api")
+        try:
+            if workers_ready and httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if any(p.poll() is not None for p in children.values()):
+            return False
+        time.sleep(0.5)
+    return False
+
+
+def _banner(settings: Settings, base: str, logs) -> None:
+    print(f"""
+The exchange is running.
+  REST API       {base}/api/v1   (OpenAPI: {base}/openapi.json, metrics: {base}/metrics)
+  Kafka          {settings.kafka_bootstrap}
+  Cassandra      {settings.cassandra_host}:{settings.cassandra_port} (keyspace {settings.cassandra_keyspace})
+  Logs           {logs}
+  Markets        SOL_USDC, BTC_USDT, ETH_USDT (new accounts get demo balances in development)
+
+Try it:
+  curl -s -XPOST {base}/api/v1/auth/signup -d '{{"username":"ana","email":"ana@example.com","password":"correct horse"}}'
+  curl -s -XPOST {base}/api/v1/auth/login -d '{{"email":"ana@example.com","password":"correct horse"}}'
+  curl -s -XPOST {base}/api/v1/orders -H "Authorization: Bearer <token>" \\
+       -d '{{"market":"SOL_USDC","price":"150","quantity":"10","side":"buy"}}'
+
+Ctrl-C stops everything; the data stays for the next run.
+""", flush=True)
