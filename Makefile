@@ -36,8 +36,7 @@ test: install
 	EXCHANGE_TEST_STATE_DIR="$$state" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	cleanup; trap - EXIT; exit $$status
 
-# The long order-flow runs (kill -9, scaling): they fail about one run in four (README, known
-# problems), so they are kept out of `make test` until that is fixed.
+# Only the long order-flow runs (kill -9, scaling); `make test` runs them too.
 test-runs: install
 	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m runs tests/integration/test_order_flow_runs.py $(PYTEST_ARGS)"
 
