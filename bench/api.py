@@ -51,7 +51,8 @@ class Processes:
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self):
-        for args in (["worker", "--name", "bench"], ["recorder", "--name", "bench"], ["api"]):
+        for args in (["worker", "--name", "bench", "--loglevel", "info"],
+                     ["recorder", "--name", "bench", "--loglevel", "info"], ["api"]):
             log = open(self.state / f"{args[0]}.log", "wb")
             self.procs.append(subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
                                                stdout=log, stderr=subprocess.STDOUT))

@@ -50,6 +50,12 @@ def _up(args: argparse.Namespace) -> int:
     return up(args.workers)
 
 
+def _ws(args: argparse.Namespace) -> int:
+    from ws.app import run
+
+    return run(port=args.port)
+
+
 def _api(args: argparse.Namespace) -> int:
     from api.app import run
 
@@ -308,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     whole = commands.add_parser("up", help="run the whole exchange here until Ctrl-C (servers, workers, recorder, API)")
     whole.add_argument("--workers", type=int, default=1)
     whole.set_defaults(run=_up)
+
+    hub = commands.add_parser("ws", help="run one WebSocket hub process (port WS_PORT, default 8081)")
+    hub.add_argument("--port", type=int, default=None)
+    hub.set_defaults(run=_ws)
 
     api = commands.add_parser("api", help="run one REST API process (port API_PORT, default 8080)")
     api.add_argument("--port", type=int, default=None)

@@ -48,6 +48,7 @@ class Settings:
     jwt_secret: str
     jwt_ttl_s: int
     faucet: bool
+    ws_client_queue: int
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -96,6 +97,7 @@ class Settings:
             jwt_secret=read.text("JWT_SECRET", ""),
             jwt_ttl_s=read.count("JWT_TTL_SECONDS", 3600),
             faucet=read.choice("EXCHANGE_FAUCET", "off", ("on", "off")) == "on",
+            ws_client_queue=read.count("WS_CLIENT_QUEUE", 2000),
         )
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         return settings
@@ -123,6 +125,7 @@ VARIABLES = {
     "JWT_SECRET": "jwt_secret",
     "JWT_TTL_SECONDS": "jwt_ttl_s",
     "EXCHANGE_FAUCET": "faucet",
+    "WS_CLIENT_QUEUE": "ws_client_queue",
 }
 
 

@@ -53,7 +53,7 @@ def up(workers: int) -> int:
         env = settings.to_env()
         # info: the logs then say when each worker is ready, and what it did
         commands = {f"worker-{i}": ["worker", "--name", str(i), "--loglevel", "info"] for i in range(1, workers + 1)}
-        commands |= {"recorder": ["recorder", "--name", "1", "--loglevel", "info"], "api": ["api"]}
+        commands |= {"recorder": ["recorder", "--name", "1", "--loglevel", "info"], "api": ["api"], "ws": ["ws"]}
         for name, args in commands.items():
             log = open(logs / f"{name}.log", "ab")
             # Own process group: Ctrl-C reaches this supervisor only, which stops them in order.
@@ -61,7 +61,8 @@ def up(workers: int) -> int:
                                               stderr=subprocess.STDOUT, env={**os.environ, **env},
                                               start_new_session=True)
         base = f"http://127.0.0.1:{settings.api_port}"
-        print(f"starting {workers} worker(s), a recorder and the API (logs in {logs}) ...", flush=True)
+        print(f"starting {workers} worker(s), a recorder, the API and the WebSocket hub (logs in {logs}) ...",
+              flush=True)
         if _wait_ready(base, logs, children, lambda: stopping):
             _banner(settings, base, logs)
         while not stopping:
@@ -106,6 +107,7 @@ def _banner(settings: Settings, base: str, logs) -> None:
     print(f"""
 The exchange is running.
   REST API       {base}/api/v1   (OpenAPI: {base}/openapi.json, metrics: {base}/metrics)
+  WebSocket      ws://127.0.0.1:{settings.ws_port}/ws   (e.g. {{"method":"SUBSCRIBE","params":["trades@SOL_USDC"],"id":1}})
   Kafka          {settings.kafka_bootstrap}
   Cassandra      {settings.cassandra_host}:{settings.cassandra_port} (keyspace {settings.cassandra_keyspace})
   Logs           {logs}

@@ -16,7 +16,7 @@ from schemas.codec import codec
 from schemas.topics import DEAD_LETTERS
 
 from .outputs import Outgoing
-from .serde import UTF8, AvroRecord
+from .serde import UTF8
 
 log = logging.getLogger("exchange.faust_support")
 
@@ -113,25 +113,6 @@ def register(app: faust.App, table, values):
         # decoding them while restoring or keeping a standby copy would be wasted work.
         table.changelog_topic = table.changelog_topic.derive(key_serializer="raw", value_serializer="raw")
     return app.tables.add(table)
-
-
-class _TopicGlobalTable(faust.GlobalTable):
-    """A GlobalTable whose changelog is an existing topic of ours.
-
-    faust-streaming 0.15's partition assignor looks global tables up by the default changelog
-    name (`<app>-<table>-changelog`) even when `changelog_topic` names another topic; the lookup
-    fails and kills the assignment silently. Naming the real topic here keeps them in step.
-    """
-
-    def _changelog_topic_name(self) -> str:
-        return self.changelog_topic.get_topic_name()
-
-
-def global_table(app: faust.App, topic) -> faust.GlobalTable:
-    changelog = app.topic(topic.name, partitions=1, key_serializer=UTF8, value_serializer=AvroRecord(topic.record))
-    table = _TopicGlobalTable(app, name=topic.name, partitions=1, changelog_topic=changelog, store="memory://",
-                              is_global=True)
-    return register(app, table, AvroRecord(topic.record))
 
 
 def raw_topic(app: faust.App, *names: str) -> faust.TopicT:

@@ -29,7 +29,7 @@ class InputOrder:
         self._next: dict = {}  # tp -> next offset to process
         self._gaps: dict = {}  # tp -> first missing offset, to seek back to
         self._sought: dict = {}  # tp -> (offset, when, how many times) of the last seek
-        self._unknown_start: set = set()  # partitions the group never committed
+        self._log_start: dict = {}  # tp -> first offset, for partitions the group never committed
 
     def keep_only(self, assigned) -> None:
         """Partitions moved. A partition this worker keeps goes on from where it was (Faust
@@ -39,7 +39,19 @@ class InputOrder:
             del self._next[tp]
         self._gaps.clear()
         self._sought.clear()
-        self._unknown_start.clear()
+        self._log_start.clear()
+
+    async def prepare(self, messages) -> None:
+        """Before admitting a batch: learn where never-committed partitions start.
+
+        The first message Faust delivers from such a partition need not be its first (a batch
+        dropped at a rebalance), so its expected offset is the log's start, asked of the broker.
+        """
+        consumer = self._consumer_of()
+        unknown = {m.tp for m in messages if m.tp not in self._next and m.tp not in self._log_start
+                   and consumer._committed_offset.get(m.tp) is None}
+        if unknown:
+            self._log_start.update(await consumer.earliest_offsets(*unknown))
 
     def admit(self, message) -> bool:
         """True if the message is the next of its partition and is to be processed now."""
@@ -48,16 +60,12 @@ class InputOrder:
         committed = self._consumer_of()._committed_offset.get(tp)
         if committed is not None and (expected is None or committed > expected):
             # Faust drops whatever it delivers below its committed offset, and commits only what
-            # was processed (worker.never_commit_unread): what lies below was done, here or by the
+            # was processed (faust_support.never_commit_unread): what lies below was done, here or by the
             # partition's previous owner. Faust learns the offset only as its tables finish
             # recovering, so it can come after this partition's first messages.
             expected = committed
         if expected is None:
-            # Never committed: the first message delivered need not be the partition's first
-            # (a dropped batch), so `repair` asks the broker where the partition starts.
-            self._unknown_start.add(tp)
-            message.acked = True  # see below
-            return False
+            expected = self._log_start.get(tp, offset)  # never committed: from the log's start
         if offset == expected:
             self._next[tp] = offset + 1
             self._gaps.pop(tp, None)  # the missing message came after all; a later gap seeks again
@@ -74,22 +82,10 @@ class InputOrder:
         """Seek each partition with a gap back to its first missing offset.
 
         A gap is never skipped: the worker's committed offsets cover only what it processed (see
-        worker._never_commit_unread), so a missing message is always there to be read again, and
+        faust_support.never_commit_unread), so a missing message is always there to be read again, and
         waiting for it is right even if that takes several seeks.
         """
         consumer = self._consumer_of()
-        if self._unknown_start:
-            unknown, self._unknown_start = self._unknown_start, set()
-            # Faust learns a partition's committed offset as its tables finish recovering, which
-            # can be after the first message is seen; only a partition still without one starts
-            # where its log starts.
-            starts = {tp: consumer._committed_offset.get(tp) for tp in unknown if tp not in self._next}
-            never = [tp for tp, start in starts.items() if start is None]
-            if never:
-                starts.update(await consumer.earliest_offsets(*never))
-            for tp, start in starts.items():
-                self._next[tp] = start
-                self._gaps[tp] = start
         if not self._gaps:
             return
         gaps, self._gaps = self._gaps, {}

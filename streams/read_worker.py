@@ -21,13 +21,14 @@ import faust
 
 from exchange.config import Settings
 from exchange.db import cluster
+from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
-from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, MARKETS, ORDER_UPDATES, TICKERS, TRADES
+from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
 from . import read_model
 from .cassandra_sink import CassandraSink
 from .depth_book import DepthBook
-from .faust_support import dead_letter, deliver, global_table, new_app, raw_topic, register, table
+from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .marketdata import DAY_MINUTES, MarketBars
 from .outputs import Outgoing
@@ -44,9 +45,15 @@ RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, 
 
 def build_read_app(settings: Settings, name: str) -> faust.App:
     app = new_app(settings, READ_APP_ID, name)
-    markets = global_table(app, MARKETS)
+    reference = ReferenceFeed(settings)  # see exchange/reference_feed.py
+
+    @app.task
+    async def _follow_reference_data() -> None:
+        await reference.run()
+
+    markets = reference.markets
     _marketdata_agent(app, settings)
-    _recorder_agent(app, settings, markets)
+    _recorder_agent(app, settings, markets, reference)
     guard = StallGuard(app, {TRADES.name} | {topic.name for topic in RECORDED})
 
     @app.timer(CHECK_EVERY)
@@ -91,6 +98,7 @@ def _marketdata_agent(app: faust.App, settings: Settings) -> None:
     async def marketdata(stream):
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
             await in_order.repair()
+            await in_order.prepare(event.message for event in events)
             messages: list[Outgoing] = []
             rows: dict[int, dict[str, dict | None]] = {}
             for event in events:
@@ -126,7 +134,7 @@ def _marketdata_agent(app: faust.App, settings: Settings) -> None:
 
 # -- recorder ------------------------------------------------------------------------------
 
-def _recorder_agent(app: faust.App, settings: Settings, markets) -> None:
+def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> None:
     def connect():
         session = cluster(settings).connect()
         session.set_keyspace(settings.cassandra_keyspace)
@@ -161,7 +169,9 @@ def _recorder_agent(app: faust.App, settings: Settings, markets) -> None:
     async def recorder(stream):
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
             await connected.wait()
+            await reference.ready.wait()
             await in_order.repair()
+            await in_order.prepare(event.message for event in events)
             writes: list[read_model.Write] = []
             dead: list[Outgoing] = []
             changed_books: dict[str, DepthBook] = {}

@@ -25,9 +25,10 @@ from mode import CrashingSupervisor
 
 from exchange.commands import now_ms
 from exchange.config import Settings
+from exchange.reference_feed import ReferenceFeed
 from exchange.reference import market_spec
 from schemas.codec import DecodeError, codec
-from schemas.topics import ASSETS, COMMANDS, MARKETS, ORDERS, SETTLEMENTS
+from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS
 
 from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
 from .accounts_stage import AccountsStage
@@ -35,7 +36,7 @@ from .book_journal import BookJournal
 from .input_order import InputOrder
 from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
-from .faust_support import dead_letter, deliver, global_table, new_app, raw_topic, register, table
+from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import PendingRows, TableWriter
@@ -76,8 +77,13 @@ class _Tables:
         self.accounts_writer = TableWriter(app, self.accounts, record_of)
         self.book_writer = TableWriter(app, self.book, lambda key: "exchange.BookRow")
         # Reference data: every worker reads the whole compacted topic.
-        self.markets = global_table(app, MARKETS)
-        self.assets = global_table(app, ASSETS)
+        # Reference data: every worker follows the whole compacted topics (see reference_feed.py).
+        self.reference = ReferenceFeed(settings)
+        self.markets, self.assets = self.reference.markets, self.reference.assets
+
+        @app.task
+        async def _follow_reference_data() -> None:
+            await self.reference.run()
 
 
 def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> None:
@@ -93,7 +99,9 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
             order.keep_only(assigned)
 
     async def handle(events, topic) -> None:
+        await tables.reference.ready.wait()
         await in_order[topic].repair()
+        await in_order[topic].prepare(event.message for event in events)
         rows = PendingRows(tables.accounts)
         stage.begin_batch(rows)
         messages: list[Outgoing] = []
@@ -141,7 +149,9 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
         in_order = InputOrder(lambda: app.consumer)
         restored = False
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+            await tables.reference.ready.wait()
             await in_order.repair()
+            await in_order.prepare(event.message for event in events)
             partition = events[0].message.partition
             if not restored:
                 pinned = [symbol for symbol, market in tables.markets.items() if market["partition"] == partition]

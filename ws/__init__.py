@@ -1,0 +1,1 @@
+"""The WebSocket hub: live trades, depth, tickers, candles and private updates, read from Kafka."""

@@ -20,7 +20,8 @@ def stack(infra, tmp_path_factory):
         await define_demo_markets(infra)
 
     asyncio.run(prepare())
-    running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), {"EXCHANGE_FAUCET": "on"})
+    running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), free_port(),
+                    {"EXCHANGE_FAUCET": "on", "WS_CLIENT_QUEUE": "1000"})
     try:
         running.start_all()
         yield running

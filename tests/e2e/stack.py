@@ -15,12 +15,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Stack:
-    def __init__(self, settings, state_dir: Path, api_port: int, extra_env: dict | None = None) -> None:
+    def __init__(self, settings, state_dir: Path, api_port: int, ws_port: int, extra_env: dict | None = None) -> None:
         self.base_url = f"http://127.0.0.1:{api_port}"
+        self.ws_url = f"ws://127.0.0.1:{ws_port}/ws"
         self.logs = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state_dir),
-                                                     "API_PORT": str(api_port)} | (extra_env or {})
+                                                     "API_PORT": str(api_port), "WS_PORT": str(ws_port)} | (extra_env or {})
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, *args: str) -> None:
@@ -32,6 +33,7 @@ class Stack:
         self.start("worker", "worker", "--name", "e2e", "--loglevel", "info")
         self.start("recorder", "recorder", "--name", "e2e", "--loglevel", "info")
         self.start("api", "api")
+        self.start("ws", "ws")
         self.wait_ready()
         self.warm_up()
 
@@ -59,12 +61,19 @@ class Stack:
             workers_ready = all("[^Worker]: Ready" in (self.logs / f"{name}.log").read_text(errors="replace")
                                 for name in ("worker", "recorder") if name in self.procs)
             try:
-                if workers_ready and httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                if workers_ready and httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200 and \
+                        ("ws" not in self.procs or httpx.get(self.ws_url.replace("ws://", "http://").replace(
+                            "/ws", "/healthz"), timeout=2).status_code == 200):
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
         raise AssertionError(f"the API was not ready within {timeout:.0f}s; logs in {self.logs}")
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
 
     def stop_all(self) -> None:
         for proc in self.procs.values():

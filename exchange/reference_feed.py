@@ -1,0 +1,56 @@
+"""Assets and markets as every long-running process keeps them: read from their compacted topics
+at start, then followed, so a market created, halted or resumed while it runs takes effect.
+
+Workers used Faust GlobalTables for this, but faust-streaming does not apply records published
+straight to a global table's topic once the worker runs (a market halted after start-up was still
+open to the accounts stage); a plain consumer does. One consumer, no group, two one-partition
+topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from exchange.config import Settings
+from schemas.codec import DecodeError, codec
+from schemas.topics import ASSETS, MARKETS
+
+log = logging.getLogger("exchange.reference_feed")
+
+
+class ReferenceFeed:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.assets: dict[str, dict] = {}  # updated in place: holders keep the same dicts
+        self.markets: dict[str, dict] = {}
+        self.ready = asyncio.Event()  # set once everything published before start is read
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=100)
+        await consumer.start()
+        try:
+            tps = {TopicPartition(ASSETS.name, 0): (ASSETS, self.assets),
+                   TopicPartition(MARKETS.name, 0): (MARKETS, self.markets)}
+            consumer.assign(list(tps))
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(list(tps))
+            while True:
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                    topic, table = tps[tp]
+                    for record in records:
+                        key = record.key.decode()
+                        try:
+                            if record.value is None:
+                                table.pop(key, None)
+                            else:
+                                table[key] = codec.decode_as(topic.record, record.value)
+                        except DecodeError as exc:
+                            log.warning("unreadable %s record for %s: %s", topic.name, key, exc)
+                if not self.ready.is_set() and all([await consumer.position(tp) >= ends[tp] for tp in tps]):
+                    self.ready.set()
+        finally:
+            await consumer.stop()

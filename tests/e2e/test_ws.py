@@ -1,0 +1,296 @@
+"""The WebSocket hub as clients use it, with orders placed over REST by real users."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import secrets
+import socket
+import time
+
+import httpx
+import orjson
+import pytest
+import websockets
+from aiokafka import AIOKafkaProducer
+
+from exchange.kafka_io import publish
+from exchange.reference import make_asset, make_market
+from schemas.codec import codec
+from schemas.topics import ASSETS, MARKETS, TRADES
+
+from .test_api import new_user
+
+pytestmark = pytest.mark.timeout(600)
+
+
+async def connect(stack):
+    return await websockets.connect(stack.ws_url, max_size=2**22)
+
+
+async def call(ws, method: str, params: list, ident: int) -> dict:
+    await ws.send(orjson.dumps({"method": method, "params": params, "id": ident}).decode())
+    while True:
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        if reply.get("id") == ident:
+            return reply
+
+
+async def collect(ws, until, timeout: float = 30.0) -> list[dict]:
+    """Frames until `until(frames)` holds."""
+    frames: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not until(frames):
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out; got {[f.get('stream') for f in frames]}"
+        try:
+            frames.append(orjson.loads(await asyncio.wait_for(ws.recv(), left)))
+        except asyncio.TimeoutError:
+            continue
+    return frames
+
+
+class SilentClient:
+    """A WebSocket client that subscribes and then reads nothing, with a tiny socket buffer, so
+    the hub's sends soon block (a real client's library would keep reading into memory)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    async def open(cls, stack, stream: str) -> "SilentClient":
+        host, port = "127.0.0.1", int(stack.ws_url.rsplit(":", 1)[1].split("/")[0])
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += sock.recv(1)  # byte by byte: nothing past the headers is consumed
+        assert b" 101 " in response.split(b"\r\n")[0], response
+        payload = orjson.dumps({"method": "SUBSCRIBE", "params": [stream], "id": 1})
+        mask = os.urandom(4)
+        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        await asyncio.sleep(0.5)
+        return cls(sock)
+
+    async def read_to_end(self, timeout: float = 60.0) -> bytes:
+        def read() -> bytes:
+            self.sock.settimeout(timeout)
+            chunks = []
+            while chunk := self.sock.recv(1 << 16):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        return await asyncio.to_thread(read)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def fresh_market(infra) -> dict:
+    """A market of the test's own (quote USDC, which new users hold), so no other order rests in it."""
+    symbol = "W" + secrets.token_hex(3).upper()
+    base = make_asset(symbol, 6, 0)
+    await publish(infra, ASSETS, symbol, base)
+    market = make_market(f"{symbol}_USDC", base, make_asset("USDC", 6, 0), tick="0.01", step="0.01",
+                         partition=random.randrange(infra.partitions), ts=0)
+    await publish(infra, MARKETS, market["symbol"], market)
+    await asyncio.sleep(2)  # every process picks it up from the compacted topic
+    return market
+
+
+def streams_of(frames) -> set[str]:
+    return {f["stream"] for f in frames if "stream" in f}
+
+
+async def test_orders_over_rest_show_up_over_ws_public_and_private(stack, infra):
+    market = await fresh_market(infra)
+    symbol = market["symbol"]
+    _, alice = new_user(stack, "wsalice")
+    bob_id, bob = new_user(stack, "wsbob")
+    price = "23.45"
+    public = await connect(stack)
+    private = await connect(stack)
+    try:
+        streams = [f"trades@{symbol}", f"depth@{symbol}", f"ticker@{symbol}", f"kline_1m@{symbol}"]
+        assert await call(public, "SUBSCRIBE", streams, 1) == {"result": None, "id": 1}
+        token = bob["Authorization"].split()[1]
+        assert (await call(private, "AUTH", [token], 1))["result"] == {"account": bob_id}
+        assert await call(private, "SUBSCRIBE", ["orders", "balances"], 2) == {"result": None, "id": 2}
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            for _ in range(60):  # until the worker has read the new asset from its topic
+                funded = await http.post("/api/v1/wallet/deposits", headers=alice,
+                                         json={"asset": market["base"], "amount": "10"})  # the development faucet
+                if funded.status_code != 422:
+                    break
+                await asyncio.sleep(0.5)
+            assert funded.status_code == 201, funded.text
+            ask = await http.post("/api/v1/orders", headers=alice, json={"market": symbol, "side": "sell",
+                                                                       "price": price, "quantity": "1.5"})
+            bid = await http.post("/api/v1/orders", headers=bob, json={"market": symbol, "side": "buy",
+                                                                     "price": price, "quantity": "1.5"})
+        assert ask.status_code == bid.status_code == 201, (ask.text, bid.text)
+        frames = await collect(public, lambda fs: set(streams) <= streams_of(fs))
+        [trade] = [f["data"] for f in frames if f["stream"] == f"trades@{symbol}"]
+        assert (trade["e"], trade["s"], trade["p"], trade["q"], trade["m"]) == ("trade", symbol, price, "1.5", False)
+        depth = [f["data"] for f in frames if f["stream"] == f"depth@{symbol}"]
+        assert all(d["U"] <= d["u"] for d in depth) and depth[0]["e"] == "depthUpdate"
+        assert depth[0]["a"] == [[price, "1.5"]]  # alice's ask appears, then is taken
+        ticker = next(f["data"] for f in frames if f["stream"] == f"ticker@{symbol}")
+        assert (ticker["c"], ticker["v"], ticker["n"]) == (price, "1.5", 1)
+        kline = next(f["data"] for f in frames if f["stream"] == f"kline_1m@{symbol}")
+        assert kline["k"]["i"] == "1m" and int(kline["k"]["n"]) >= 1
+        mine = await collect(private, lambda fs: any(f.get("stream") == "orders" and f["data"]["X"] == "FILLED"
+                                                     for f in fs) and "balances" in streams_of(fs))
+        orders = [f["data"] for f in mine if f.get("stream") == "orders"]
+        assert {o["i"] for o in orders} == {bid.json()["order_id"]}  # bob's own order, never alice's
+        assert orders[-1]["z"] == "1.5" and orders[-1]["ap"] == price
+    finally:
+        await public.close()
+        await private.close()
+
+
+async def test_private_streams_need_auth_and_stay_apart(stack):
+    alice_id, alice = new_user(stack, "wscarol")
+    _, dave = new_user(stack, "wsdave")
+    ws = await connect(stack)
+    try:
+        refused = await call(ws, "SUBSCRIBE", ["orders"], 1)
+        assert "AUTH" in refused["error"]["message"]
+        assert "error" in await call(ws, "AUTH", ["not-a-token"], 2)
+        assert (await call(ws, "AUTH", [alice["Authorization"].split()[1]], 3))["result"] == {"account": alice_id}
+        assert "error" in await call(ws, "AUTH", [dave["Authorization"].split()[1]], 4)  # one account per connection
+        await call(ws, "SUBSCRIBE", ["orders"], 5)
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            theirs = await http.post("/api/v1/orders", headers=dave, json={"market": "SOL_USDC", "side": "buy",
+                                                                         "price": "1.05", "quantity": "1"})
+            mine = await http.post("/api/v1/orders", headers=alice, json={"market": "SOL_USDC", "side": "buy",
+                                                                        "price": "1.06", "quantity": "1"})
+        frames = await collect(ws, lambda fs: any(f.get("stream") == "orders" for f in fs))
+        await asyncio.sleep(1.0)
+        while True:
+            try:
+                frames.append(orjson.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+            except asyncio.TimeoutError:
+                break
+        seen = {f["data"]["i"] for f in frames if f.get("stream") == "orders"}
+        assert seen == {mine.json()["order_id"]} and theirs.json()["order_id"] not in seen
+    finally:
+        await ws.close()
+
+
+async def test_a_slow_client_is_cut_off_while_a_fast_one_gets_everything(stack, infra):
+    # A market of its own, flooded with trades straight on Kafka, so nothing else is disturbed.
+    symbol = "F" + secrets.token_hex(3).upper()
+    base = make_asset(symbol, 6, 0)
+    await publish(infra, ASSETS, symbol, base)
+    usdc = make_asset("USDC", 6, 0)
+    market = make_market(f"{symbol}_USDC", base, usdc, tick="0.01", step="0.01", partition=0, ts=0)
+    await publish(infra, MARKETS, market["symbol"], market)
+    await asyncio.sleep(2)  # the hub picks the market up from its topic
+    fast, slow = await connect(stack), await SilentClient.open(stack, f"trades@{market['symbol']}")
+    count = 60_000  # more than the kernel's socket buffers hold, so the slow one's queue fills
+    try:
+        assert (await call(fast, "SUBSCRIBE", [f"trades@{market['symbol']}"], 1))["result"] is None
+        reading = asyncio.create_task(collect(fast, lambda fs: len(fs) >= count, timeout=180))
+        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            for start in range(0, count, 100):
+                batch = [{"trade_id": start + i + 1, "market": market["symbol"], "price": 100, "quantity": 1,
+                          "quote": 10000, "taker_side": "buy", "maker_order_id": 1, "maker_account": "m",
+                          "taker_order_id": 2, "taker_account": "t", "maker_fee": 0, "taker_fee": 0,
+                          "ts": int(time.time() * 1000)} for i in range(100)]
+                await producer.send(TRADES.name, codec.encode(TRADES.record, {"market": market["symbol"],
+                                                                              "trades": batch}),
+                                    key=market["symbol"].encode(), partition=0)
+                await asyncio.sleep(0.02)  # a busy market, about 5,000 trades a second
+            await producer.flush()
+        finally:
+            await producer.stop()
+        ids = [f["data"]["t"] for f in await reading]
+        assert ids == list(range(1, count + 1))  # all, in order
+        data = await slow.read_to_end()
+        assert b"slow consumer" in data  # the close frame's reason, after what its buffers held
+        assert len(data) < count * 150  # it was cut off long before the end of the flood
+    finally:
+        await fast.close()
+        slow.close()
+
+
+async def test_garbage_frames_get_errors_and_the_hub_carries_on(stack):
+    ws = await connect(stack)
+    try:
+        for junk in ["{not json", "[]", '"text"', '{"method": "NOPE", "id": 1}', '{"method": "SUBSCRIBE", "params": "x"}',
+                     '{"method": "SUBSCRIBE", "params": ["trades@NOPE"], "id": 2}', '{"id": {"a": 1}}']:
+            await ws.send(junk)
+            reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert "error" in reply, junk
+        await ws.send(os.urandom(300))  # binary
+        assert "error" in orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+    finally:
+        await ws.close()
+    huge = await connect(stack)
+    await huge.send("x" * 200_000)  # over the 64 KiB frame limit: this connection is closed
+    with pytest.raises(websockets.ConnectionClosed):
+        await asyncio.wait_for(huge.recv(), 10)
+    flood = await connect(stack)
+    with pytest.raises(websockets.ConnectionClosed):
+        for i in range(200):  # far over 10 messages a second
+            await flood.send('{"method": "LIST_SUBSCRIPTIONS", "id": %d}' % i)
+        for _ in range(400):
+            await asyncio.wait_for(flood.recv(), 10)
+    fine = await connect(stack)
+    try:
+        assert await call(fine, "SUBSCRIBE", ["trades@SOL_USDC"], 9) == {"result": None, "id": 9}
+    finally:
+        await fine.close()
+
+
+async def test_after_a_hub_restart_a_client_resyncs_the_book_from_snapshot_and_diffs(stack):
+    _, trader = new_user(stack, "wsbook")
+    stack.stop("ws")
+    stack.start("ws", "ws")
+    stack.wait_ready()
+    ws = await connect(stack)  # the client reconnects and resubscribes
+    try:
+        await call(ws, "SUBSCRIBE", ["depth@SOL_USDC"], 1)
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            for i in range(12):  # orders resting and cancelled: the book moves
+                side = "buy" if i % 2 else "sell"
+                price = f"{(50 if side == 'buy' else 5000) + i}.01"
+                placed = await http.post("/api/v1/orders", headers=trader, json={
+                    "market": "SOL_USDC", "side": side, "price": price, "quantity": "0.5"})
+                assert placed.status_code == 201
+                if i % 3 == 0:
+                    await http.delete(f"/api/v1/orders/{placed.json()['order_id']}", headers=trader)
+            diffs = await collect(ws, lambda fs: sum("stream" in f for f in fs) >= 3)
+            snapshot = (await http.get("/api/v1/depth", params={"market": "SOL_USDC", "limit": 5000})).json()
+            await asyncio.sleep(2)
+            while True:
+                try:
+                    diffs.append(orjson.loads(await asyncio.wait_for(ws.recv(), 1)))
+                except asyncio.TimeoutError:
+                    break
+            final = (await http.get("/api/v1/depth", params={"market": "SOL_USDC", "limit": 5000})).json()
+        book = {"b": {p: q for p, q in snapshot["bids"]}, "a": {p: q for p, q in snapshot["asks"]}}
+        book_id = snapshot["last_update_id"]
+        kept = [f["data"] for f in diffs if "stream" in f and f["data"]["u"] > book_id]
+        for diff in kept:
+            assert diff["U"] <= book_id + 1, "a diff was lost"
+            for side in ("b", "a"):
+                for price, qty in diff[side]:
+                    if qty == "0":
+                        book[side].pop(price, None)
+                    else:
+                        book[side][price] = qty
+            book_id = diff["u"]
+        assert book_id == final["last_update_id"]
+        assert book["b"] == dict(map(tuple, final["bids"])) and book["a"] == dict(map(tuple, final["asks"]))
+    finally:
+        await ws.close()

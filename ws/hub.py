@@ -1,0 +1,162 @@
+"""Fan-out from Kafka to WebSocket clients.
+
+The hub reads every partition of the public and private topics itself, with no consumer group,
+so any number of hubs can run behind a load balancer, each seeing everything. Each record
+becomes one payload, built once, and is offered to the queue of every client subscribed to its
+stream. A queue that is full means the client stopped keeping up: it is disconnected with a
+reason, and nobody else waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from exchange.config import Settings
+from exchange.kafka_io import read_compacted
+from schemas.codec import DecodeError, codec
+from schemas.topics import ASSETS, BALANCES, CANDLES, DEPTH, MARKETS, ORDER_UPDATES, TICKERS, TRADES
+
+from . import payloads
+
+log = logging.getLogger("exchange.ws.hub")
+FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, ASSETS, MARKETS)
+
+
+class Hub:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.assets: dict[str, dict] = {}
+        self.markets: dict[str, dict] = {}
+        self.public: dict[str, set] = {}  # stream -> clients
+        self.private: dict[str, set] = {}  # account -> clients
+        self.delivered = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.assets = await read_compacted(self.settings, ASSETS)
+        self.markets = await read_compacted(self.settings, MARKETS)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
+                                    fetch_max_wait_ms=10)
+        await consumer.start()
+        tps = [TopicPartition(t.name, p) for t in FEEDS for p in range(t.partitions(self.settings.partitions))]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def valid_stream(self, stream: str) -> bool:
+        kind, _, symbol = stream.partition("@")
+        return symbol in self.markets and (kind in ("trades", "depth", "ticker") or
+                                           kind in {f"kline_{i}" for i in ("1m", "5m", "15m", "1h", "4h", "1d")})
+
+    def subscribe(self, client, stream: str) -> None:
+        self.public.setdefault(stream, set()).add(client)
+
+    def unsubscribe(self, client, stream: str) -> None:
+        clients = self.public.get(stream)
+        if clients is not None:
+            clients.discard(client)
+            if not clients:
+                del self.public[stream]
+
+    def follow_account(self, client, account: str) -> None:
+        self.private.setdefault(account, set()).add(client)
+
+    def forget(self, client) -> None:
+        for stream in list(client.streams):
+            self.unsubscribe(client, stream)
+        if client.account is not None:
+            clients = self.private.get(client.account, set())
+            clients.discard(client)
+            if not clients:
+                self.private.pop(client.account, None)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=200)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Kafka away: keep trying
+                log.warning("reading Kafka failed: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            now = int(time.time() * 1000)
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        self._on(tp.topic, record.key, record.value, now)
+                    except (DecodeError, KeyError) as exc:
+                        log.warning("unreadable message on %s: %s", tp.topic, exc)
+                    # One record can carry a hundred trades: let the senders drain the queues
+                    # before the next, so only a client that really lags fills its queue.
+                    await asyncio.sleep(0)
+
+    def _publish(self, stream: str, data: dict) -> None:
+        clients = self.public.get(stream)
+        if clients:
+            frame = orjson.dumps({"stream": stream, "data": data}).decode()
+            for client in list(clients):
+                self.delivered += client.offer(frame)
+
+    def _private(self, account: str, stream: str, data: dict) -> None:
+        clients = self.private.get(account)
+        if clients:
+            frame = orjson.dumps({"stream": stream, "data": data}).decode()
+            for client in list(clients):
+                if stream in client.private_streams:
+                    self.delivered += client.offer(frame)
+
+    def _on(self, topic: str, key: bytes | None, value: bytes | None, now: int) -> None:
+        if topic in (ASSETS.name, MARKETS.name):
+            table = self.assets if topic == ASSETS.name else self.markets
+            if value is None:
+                table.pop(key.decode(), None)
+            else:
+                table[key.decode()] = codec.decode_as((ASSETS if topic == ASSETS.name else MARKETS).record, value)
+            return
+        if topic == BALANCES.name:
+            update = codec.decode_as(BALANCES.record, value)
+            if update["account"] in self.private:
+                self._private(update["account"], "balances", payloads.balance_update(update, self.assets, now))
+            return
+        symbol = key.decode()
+        market = self.markets.get(symbol)
+        if market is None:
+            return
+        if topic == TRADES.name:
+            if f"trades@{symbol}" in self.public:
+                for trade in codec.decode_as(TRADES.record, value)["trades"]:
+                    self._publish(f"trades@{symbol}", payloads.trade(trade, market, now))
+        elif topic == DEPTH.name:
+            if f"depth@{symbol}" in self.public:
+                self._publish(f"depth@{symbol}", payloads.depth(codec.decode_as(DEPTH.record, value), market, now))
+        elif topic == TICKERS.name:
+            if f"ticker@{symbol}" in self.public:
+                quote = self.assets[market["quote"]]
+                self._publish(f"ticker@{symbol}",
+                              payloads.ticker(codec.decode_as(TICKERS.record, value), market, quote, now))
+        elif topic == CANDLES.name:
+            candle = codec.decode_as(CANDLES.record, value)
+            stream = f"kline_{candle['interval']}@{symbol}"
+            if stream in self.public:
+                self._publish(stream, payloads.kline(candle, market, now))
+        elif topic == ORDER_UPDATES.name and self.private:
+            quote = self.assets[market["quote"]]
+            for update in codec.decode_as(ORDER_UPDATES.record, value)["updates"]:
+                if update["account"] in self.private:
+                    self._private(update["account"], "orders", payloads.order_update(update, market, quote, now))

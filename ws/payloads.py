@@ -1,0 +1,64 @@
+"""Kafka records as the Binance-style payloads clients already parse (notes/api-conventions.md).
+
+Prices and quantities become decimal strings on the market's grid; times are ms since the epoch.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from exchange.reference import atoms_to_amount, steps_to_qty, ticks_to_price
+
+
+def _amount(asset: dict, atoms: int) -> str:
+    return ("-" if atoms < 0 else "") + atoms_to_amount(asset, abs(atoms))
+
+
+def trade(t: dict, market: dict, now: int) -> dict:
+    return {"e": "trade", "E": now, "s": market["symbol"], "t": t["trade_id"],
+            "p": ticks_to_price(market, t["price"]), "q": steps_to_qty(market, t["quantity"]), "T": t["ts"],
+            "m": t["taker_side"] == "sell"}  # the buyer was the maker when the taker sold
+
+
+def depth(update: dict, market: dict, now: int) -> dict:
+    def levels(side: list[dict]) -> list[list[str]]:
+        return [[ticks_to_price(market, lv["price"]), steps_to_qty(market, lv["quantity"])] for lv in side]
+
+    return {"e": "depthUpdate", "E": now, "s": market["symbol"], "U": update["first_update_id"],
+            "u": update["last_update_id"], "b": levels(update["bids"]), "a": levels(update["asks"])}
+
+
+def ticker(t: dict, market: dict, quote: dict, now: int) -> dict:
+    change = t["last"] - t["open"]
+    return {"e": "24hrTicker", "E": now, "s": market["symbol"],
+            "p": ("-" if change < 0 else "") + ticks_to_price(market, abs(change)),
+            "P": f"{change * 100 / t['open']:.2f}" if t["open"] else "0.00",
+            "c": ticks_to_price(market, t["last"]), "o": ticks_to_price(market, t["open"]),
+            "h": ticks_to_price(market, t["high"]), "l": ticks_to_price(market, t["low"]),
+            "v": steps_to_qty(market, t["volume"]), "q": _amount(quote, t["quote_volume"]), "n": t["trade_count"]}
+
+
+def kline(c: dict, market: dict, now: int) -> dict:
+    return {"e": "kline", "E": now, "s": market["symbol"], "k": {
+        "t": c["open_time"], "T": c["close_time"], "i": c["interval"], "o": ticks_to_price(market, c["open"]),
+        "c": ticks_to_price(market, c["close"]), "h": ticks_to_price(market, c["high"]),
+        "l": ticks_to_price(market, c["low"]), "v": steps_to_qty(market, c["volume"]), "n": c["trade_count"],
+        "x": c["closed"]}}
+
+
+def order_update(u: dict, market: dict, quote: dict, now: int) -> dict:
+    filled, filled_quote = u["filled_quantity"], u["filled_quote"]
+    average = None
+    if filled:  # quote per base unit, to 12 places: a display value, never used for money
+        base_units = Decimal(filled) * Decimal(market["step"])
+        average = f"{(Decimal(filled_quote).scaleb(-quote['decimals']) / base_units).quantize(Decimal('1e-12')):f}"
+        average = average.rstrip("0").rstrip(".")
+    return {"e": "orderUpdate", "E": now, "s": market["symbol"], "i": str(u["order_id"]), "S": u["side"],
+            "X": u["status"], "z": steps_to_qty(market, filled), "Z": _amount(quote, filled_quote),
+            "r": u.get("reason"), "T": u["ts"], "ap": average}
+
+
+def balance_update(b: dict, assets: dict, now: int) -> dict:
+    return {"e": "balanceUpdate", "E": now,
+            "B": [{"a": x["asset"], "f": _amount(assets[x["asset"]], x["available"]),
+                   "l": _amount(assets[x["asset"]], x["held"])} for x in b["balances"] if x["asset"] in assets]}
