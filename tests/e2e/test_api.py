@@ -56,8 +56,8 @@ def test_the_seed_flow_works_as_written(stack, http):
                        headers={"Authorization": f"Bearer {token}"})
     assert placed.status_code == 201, placed.text
     order = placed.json()
-    assert (order["market"], order["side"], order["price"], order["quantity"], order["status"]) == \
-        ("SOL_USDC", "buy", "150", "10", "NEW")
+    assert (order["market"], order["side"], order["price"], order["quantity"]) == ("SOL_USDC", "buy", "150", "10")
+    assert order["status"] in ("NEW", "PARTIALLY_FILLED", "FILLED")  # accepted; what rests at 150 decides
 
 
 def test_two_users_trade_and_each_sees_only_their_own(stack, http):
