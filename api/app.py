@@ -7,7 +7,7 @@ import contextlib
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from exchange.commands import CommandProducer
+from exchange.commands import CommandBatcher, CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         state.store, state.feeds = Store(settings), Feeds(settings)
         state.producer = CommandProducer(settings, linger_ms=1)
         await state.producer.start()
+        state.commands = CommandBatcher(state.producer)
         await state.store.start()
         await state.feeds.start()
         try:

@@ -48,7 +48,7 @@ async def _credit_demo_balances(request: Request, account_id: str) -> None:
     commands = [deposit(account_id, symbol, amount_to_atoms(assets[symbol], amount), "demo balance at signup")
                 for symbol, amount in DEMO_BALANCES.items() if symbol in assets]
     if commands:
-        await request.app.state.producer.send(commands)
+        await request.app.state.commands.send(commands)
 
 
 async def login(request: Request) -> JSONResponse:

@@ -101,7 +101,7 @@ async def _send_and_wait(request: Request, command: dict, order_id: int | None):
     feeds = request.app.state.feeds
     future = feeds.expect(order_id, command["command_id"])
     try:
-        await request.app.state.producer.send([command])
+        await request.app.state.commands.send([command])
         return await asyncio.wait_for(future, PLACE_WAIT_S)
     except asyncio.TimeoutError:
         return None
@@ -149,7 +149,7 @@ async def cancel_order(request: Request) -> JSONResponse:
 async def cancel_all_orders(request: Request) -> JSONResponse:
     owner = await account(request)
     market = _market(request, request.query_params.get("market"))
-    await request.app.state.producer.send([cancel_all(owner, market["symbol"])])
+    await request.app.state.commands.send([cancel_all(owner, market["symbol"])])
     return JSONResponse({"market": market["symbol"], "status": "cancel_requested"}, status_code=202)
 
 

@@ -7,6 +7,7 @@ accounts stage needs (it owns those accounts). Used by the API, the benchmarks a
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import defaultdict
@@ -89,3 +90,46 @@ class CommandProducer:
             for future in futures:
                 await future
         return futures
+
+
+class CommandBatcher:
+    """One `exchange.commands` message per partition for many concurrent callers.
+
+    Faust's cost is per message, so an API answering many clients at once sends what they asked
+    for together: a caller's commands join the batch being gathered, the batch goes out when the
+    previous send is done (or after `window_s`), and every caller returns once Kafka has its
+    commands. A caller's commands stay together and in order, and batches go out one at a time,
+    so an account's commands keep the order they were asked in.
+    """
+
+    def __init__(self, producer: CommandProducer, window_s: float = 0.001, max_commands: int = 500) -> None:
+        self.producer = producer
+        self.window_s, self.max_commands = window_s, max_commands
+        self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
+        self._sender: asyncio.Task | None = None
+
+    async def send(self, commands: list[dict[str, Any]]) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((commands, future))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_all())
+        await future
+
+    async def _send_all(self) -> None:
+        await asyncio.sleep(self.window_s)  # let the callers of this moment join
+        while self._waiting:
+            batch, size = [], 0
+            while self._waiting and (not batch or size + len(self._waiting[0][0]) <= self.max_commands):
+                commands, future = self._waiting.pop(0)
+                batch.append((commands, future))
+                size += len(commands)
+            try:
+                await self.producer.send([c for commands, _ in batch for c in commands])
+            except Exception as exc:  # noqa: BLE001 - every caller of the batch learns it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
