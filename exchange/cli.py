@@ -107,6 +107,8 @@ def _bench(args: argparse.Namespace) -> int:
         from bench import recorder as module
     elif args.which == "api":
         from bench import api as module
+    elif args.which == "ws":
+        from bench import ws as module
     else:
         from bench import pipeline as module
     return module.main(args.rest)
@@ -297,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     infra.set_defaults(run=_infra)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "recorder", "api"])
+    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "recorder", "api", "ws"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 

@@ -3,6 +3,7 @@ it on real Kafka and Cassandra."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 
@@ -12,6 +13,8 @@ import pytest
 
 from api.app import ROUTES
 from api.security import DEV_SECRET
+
+from .markets import fresh_market
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -60,30 +63,37 @@ def test_the_seed_flow_works_as_written(stack, http):
     assert order["status"] in ("NEW", "PARTIALLY_FILLED", "FILLED")  # accepted; what rests at 150 decides
 
 
-def test_two_users_trade_and_each_sees_only_their_own(stack, http):
+def fund(http, auth, asset: str, amount: str) -> None:
+    """The development faucet; retried until every process knows a just-created asset."""
+    for _ in range(60):
+        funded = http.post("/api/v1/wallet/deposits", headers=auth, json={"asset": asset, "amount": amount})
+        if funded.status_code != 422:
+            break
+        time.sleep(0.5)
+    assert funded.status_code == 201, funded.text
+
+
+def test_two_users_trade_and_each_sees_only_their_own(stack, http, infra):
+    market = asyncio.run(fresh_market(infra, maker_fee="0.001", taker_fee="0.002"))
+    symbol, base = market["symbol"], market["base"]
     alice, alice_auth = new_user(stack, "alice")
     bob, bob_auth = new_user(stack, "bob")
-    # A price of their own, so other tests' resting orders stay out of the way.
-    price = f"{1000 + secrets.randbelow(9000)}.07"
-    eventually(lambda: balances(http, alice_auth).get("SOL") == ("100", "0"))
-    ask = http.post("/api/v1/orders", json={"market": "SOL_USDC", "price": price, "quantity": "2", "side": "sell"},
+    fund(http, alice_auth, base, "10")
+    ask = http.post("/api/v1/orders", json={"market": symbol, "price": "12.34", "quantity": "2", "side": "sell"},
                     headers=alice_auth)
     assert ask.status_code == 201 and ask.json()["status"] == "NEW", ask.text
-    bid = http.post("/api/v1/orders", json={"market": "SOL_USDC", "price": price, "quantity": "2", "side": "buy"},
+    bid = http.post("/api/v1/orders", json={"market": symbol, "price": "12.34", "quantity": "2", "side": "buy"},
                     headers=bob_auth)
     assert bid.status_code == 201, bid.text
-    assert (bid.json()["status"], bid.json()["filled_quantity"]) == ("FILLED", "2")
+    assert (bid.json()["status"], bid.json()["filled_quantity"], bid.json()["filled_quote"]) == ("FILLED", "2", "24.68")
 
-    notional = 2 * float(price)  # only to build the expected strings below
-    maker_fee, taker_fee = round(notional * 0.001, 6), round(notional * 0.002, 6)
-    expected_alice = {"SOL": ("98", "0"), "USDC": (_dec(100000 + notional - maker_fee), "0")}
-    expected_bob = {"SOL": ("102", "0"), "USDC": (_dec(100000 - notional - taker_fee), "0")}
-    got = eventually(lambda: (lambda b: b if {k: b.get(k) for k in ("SOL", "USDC")} == expected_alice else None)(
-        balances(http, alice_auth)))
-    assert got, balances(http, alice_auth)
-    got = eventually(lambda: (lambda b: b if {k: b.get(k) for k in ("SOL", "USDC")} == expected_bob else None)(
-        balances(http, bob_auth)))
-    assert got, balances(http, bob_auth)
+    # 2 at 12.34 = 24.68 USDC; maker fee 0.1% = 0.02468, taker fee 0.2% = 0.04936, by hand.
+    expected_alice = {base: ("8", "0"), "USDC": ("100024.65532", "0")}
+    expected_bob = {base: ("2", "0"), "USDC": ("99975.27064", "0")}
+    assert eventually(lambda: {k: balances(http, alice_auth).get(k) for k in (base, "USDC")} == expected_alice), \
+        balances(http, alice_auth)
+    assert eventually(lambda: {k: balances(http, bob_auth).get(k) for k in (base, "USDC")} == expected_bob), \
+        balances(http, bob_auth)
 
     ask_id, bid_id = ask.json()["order_id"], bid.json()["order_id"]
     assert eventually(lambda: http.get(f"/api/v1/orders/{ask_id}", headers=alice_auth).json().get("status") == "FILLED")
@@ -100,14 +110,9 @@ def test_two_users_trade_and_each_sees_only_their_own(stack, http):
     assert [(f["role"], f["side"], f["quantity"]) for f in fills] == [("taker", "buy", "2")]
     ledger = http.get("/api/v1/wallet/ledger", headers=bob_auth).json()["items"]
     assert {e["kind"] for e in ledger} >= {"deposit", "fill", "fee"}
-    trades = eventually(lambda: [t for t in http.get("/api/v1/trades", params={"market": "SOL_USDC"}).json()["items"]
-                                 if t["price"] == _dec(float(price))])
-    assert trades and trades[0]["quantity"] == "2"
-
-
-def _dec(value: float) -> str:
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return text
+    trades = eventually(lambda: http.get("/api/v1/trades", params={"market": symbol}).json()["items"])
+    assert [(t["price"], t["quantity"], t["quote_quantity"], t["taker_side"]) for t in trades] == \
+        [("12.34", "2", "24.68", "buy")]
 
 
 def test_retry_cancel_and_cancel_all(stack, http):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import random
 import secrets
 import socket
 import time
@@ -21,6 +20,7 @@ from exchange.reference import make_asset, make_market
 from schemas.codec import codec
 from schemas.topics import ASSETS, MARKETS, TRADES
 
+from .markets import fresh_market
 from .test_api import new_user
 
 pytestmark = pytest.mark.timeout(600)
@@ -90,18 +90,6 @@ class SilentClient:
 
     def close(self) -> None:
         self.sock.close()
-
-
-async def fresh_market(infra) -> dict:
-    """A market of the test's own (quote USDC, which new users hold), so no other order rests in it."""
-    symbol = "W" + secrets.token_hex(3).upper()
-    base = make_asset(symbol, 6, 0)
-    await publish(infra, ASSETS, symbol, base)
-    market = make_market(f"{symbol}_USDC", base, make_asset("USDC", 6, 0), tick="0.01", step="0.01",
-                         partition=random.randrange(infra.partitions), ts=0)
-    await publish(infra, MARKETS, market["symbol"], market)
-    await asyncio.sleep(2)  # every process picks it up from the compacted topic
-    return market
 
 
 def streams_of(frames) -> set[str]:
