@@ -76,17 +76,25 @@ def never_commit_unread(app: faust.App) -> None:
 
     When its fetcher sees an offset jump, faust-streaming 0.15 records the skipped offsets as a
     "gap" and later commits over them as if acknowledged; that serves compacted and
-    transactional topics, where offsets really are missing. Our input topics have none, so a jump
+    transactional topics, where offsets really are missing (our changelogs keep it). Our input
+    topics have none, so a jump
     only means messages were lost on the way: Faust drops a fetched batch when the group
     generation changes, and after a seek back, messages fetched before it still arrive. Committed,
     those offsets would never be read again. Without the gap record the committed offset stays
     below them, and input_order.py reads them again.
     """
-    async def remember_no_gap(tp, offset_from: int, offset_to: int) -> None:
-        log.info("%s[%s]: offsets %s..%s skipped by the fetcher; they stay uncommitted",
-                 tp.topic, tp.partition, offset_from, offset_to - 1)
+    consumer = app.consumer
+    add_gap = consumer._add_gap
 
-    app.consumer._add_gap = remember_no_gap
+    async def gap_only_where_offsets_can_be_missing(tp, offset_from: int, offset_to: int) -> None:
+        if tp.topic.endswith("-changelog"):
+            # Compacted: offsets really are missing, and a standby or recovery reader must pass them.
+            await add_gap(tp, offset_from, offset_to)
+        else:
+            log.debug("%s[%s]: offsets %s..%s skipped by the fetcher; they stay uncommitted",
+                      tp.topic, tp.partition, offset_from, offset_to - 1)
+
+    consumer._add_gap = gap_only_where_offsets_can_be_missing
 
 
 # Changelog topics roll a segment every 10 minutes and compact once a tenth is stale: Kafka
