@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from exchange.commands import now_ms
 
 from .errors import not_found, unauthorized
-from .inputs import _DIGITS, account, json_body, text
+from .inputs import DIGITS, account, json_body, text
 
 RECV_WINDOW_MS = 30_000
 MAX_KEYS = 20
@@ -42,7 +42,7 @@ async def signed_claims(request: Request, key_id: str) -> dict:
     """The claims of a request signed with an API key, or 401."""
     timestamp = request.headers.get("x-api-timestamp", "")
     given = request.headers.get("x-api-signature", "")
-    if not _DIGITS.fullmatch(timestamp) or abs(int(timestamp) - int(time.time() * 1000)) > RECV_WINDOW_MS:
+    if not DIGITS.fullmatch(timestamp) or abs(int(timestamp) - int(time.time() * 1000)) > RECV_WINDOW_MS:
         raise unauthorized("X-API-Timestamp must be the current time in ms (within 30 s)")
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     expected = signature(key_secret(request.app.state.secret, key_id), timestamp, request.method, path,

@@ -1,10 +1,10 @@
 """What the API reads from Kafka: reference data and the outcomes of the commands it sends.
 
-One consumer, no group (every API process reads every partition, so any of them can answer any
-client), positioned at the start of the compacted reference topics and at the end of the outcome
-topics. A placed order's outcome is its first order update (NEW, FILLED, REJECTED, ...) or, if
-the accounts stage refused it, its command result; whoever waits for it gets it, anything else
-is dropped.
+Reference data comes from exchange/reference_feed.py. Outcomes come from one consumer with no
+group (every API process reads every partition, so any of them can answer any client),
+positioned at the end of the outcome topics. A placed order's outcome is its state after the
+first batch of order updates that names it (NEW, FILLED, REJECTED, ...) or, if the accounts
+stage refused it, its command result; whoever waits for it gets it, anything else is dropped.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from exchange.config import Settings
-from exchange.kafka_io import read_compacted
+from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
-from schemas.topics import ASSETS, COMMAND_RESULTS, MARKETS, ORDER_UPDATES
+from schemas.topics import COMMAND_RESULTS, ORDER_UPDATES
 
 log = logging.getLogger("exchange.api.feeds")
 
@@ -25,8 +25,9 @@ log = logging.getLogger("exchange.api.feeds")
 class Feeds:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.assets: dict[str, dict] = {}
-        self.markets: dict[str, dict] = {}
+        self.reference = ReferenceFeed(settings)
+        self.assets, self.markets = self.reference.assets, self.reference.markets
+        self._reference_task: asyncio.Task | None = None
         self._by_order: dict[int, asyncio.Future] = {}
         self._by_command: dict[str, asyncio.Future] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -34,25 +35,25 @@ class Feeds:
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
-        self.assets = await read_compacted(self.settings, ASSETS)
-        self.markets = await read_compacted(self.settings, MARKETS)
+        self._reference_task = asyncio.create_task(self.reference.run())
+        await self.reference.ready.wait()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
                                     fetch_max_wait_ms=20)
         await consumer.start()
-        reference = [TopicPartition(t.name, 0) for t in (ASSETS, MARKETS)]
         outcomes = [TopicPartition(t.name, p) for t in (ORDER_UPDATES, COMMAND_RESULTS)
                     for p in range(self.settings.partitions)]
-        consumer.assign(reference + outcomes)
-        await consumer.seek_to_end(*reference, *outcomes)  # reference data is loaded up to here
-        for tp in reference + outcomes:
+        consumer.assign(outcomes)
+        await consumer.seek_to_end(*outcomes)
+        for tp in outcomes:
             await consumer.position(tp)
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())
         self.ready.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._reference_task):
+            if task is not None:
+                task.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -100,12 +101,6 @@ class Feeds:
             if self._by_command:
                 result = codec.decode_as(COMMAND_RESULTS.record, value)
                 self._resolve(self._by_command.get(result["command_id"]), ("result", result))
-        elif topic in (ASSETS.name, MARKETS.name):
-            table = self.assets if topic == ASSETS.name else self.markets
-            if value is None:
-                table.pop(key.decode(), None)
-            else:
-                table[key.decode()] = codec.decode_as((ASSETS if topic == ASSETS.name else MARKETS).record, value)
 
     @staticmethod
     def _resolve(future: asyncio.Future | None, outcome: tuple) -> None:

@@ -12,7 +12,7 @@ from .errors import bad_request, unauthorized
 from .security import read_token
 
 MAX_BODY = 16 * 1024
-_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also accepts "³", which int() refuses
+DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also accepts "³", which int() refuses
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,36}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}")
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
@@ -70,7 +70,7 @@ def flag(body: dict, name: str) -> bool:
 
 def limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
     value = request.query_params.get("limit", str(default))
-    if not _DIGITS.fullmatch(value) or not 1 <= int(value) <= maximum:
+    if not DIGITS.fullmatch(value) or not 1 <= int(value) <= maximum:
         raise bad_request(f"limit must be a whole number from 1 to {maximum}")
     return int(value)
 
@@ -80,14 +80,14 @@ def cursor(request: Request) -> int:
     value = request.query_params.get("cursor")
     if value is None:
         return 2**63 - 1
-    if not _DIGITS.fullmatch(value) or int(value) >= 2**63:
+    if not DIGITS.fullmatch(value) or int(value) >= 2**63:
         raise bad_request("cursor must be the `next` value of the previous page")
     return int(value)
 
 
 def path_id(request: Request, name: str) -> int | None:
     value = request.path_params[name]
-    return int(value) if _DIGITS.fullmatch(value) and int(value) < 2**63 else None
+    return int(value) if DIGITS.fullmatch(value) and int(value) < 2**63 else None
 
 
 async def claims(request: Request) -> dict:

@@ -72,7 +72,7 @@ async def place_order(request: Request) -> JSONResponse:
     order_id = state.ids.next()
     command = place(owner, order_id, market["symbol"], side, price, quantity, type=kind, time_in_force=tif,
                     post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
-    outcome = await _send_and_wait(request, command, order_id)
+    outcome = await send_and_wait(request, command, order_id)
     if outcome is None:
         return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
                              "market": market["symbol"], "status": "pending"}, status_code=202)
@@ -97,7 +97,7 @@ async def place_order(request: Request) -> JSONResponse:
     return JSONResponse(_render(request, record), status_code=201)
 
 
-async def _send_and_wait(request: Request, command: dict, order_id: int | None):
+async def send_and_wait(request: Request, command: dict, order_id: int | None):
     feeds = request.app.state.feeds
     future = feeds.expect(order_id, command["command_id"])
     try:
@@ -135,7 +135,7 @@ async def cancel_order(request: Request) -> JSONResponse:
     if row.status not in ("NEW", "PARTIALLY_FILLED"):
         raise ApiError(409, "order_done", f"the order is {row.status} already")
     command = cancel(owner, row.order_id, row.market)
-    outcome = await _send_and_wait(request, command, row.order_id)
+    outcome = await send_and_wait(request, command, row.order_id)
     if outcome is None:
         return JSONResponse({"order_id": str(row.order_id), "status": "pending_cancel"}, status_code=202)
     kind_of, record = outcome

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from exchange.reference import atoms_to_amount, ppm_to_fee, steps_to_qty, ticks_to_price
+from exchange.reference import ppm_to_fee, signed_atoms_to_amount, steps_to_qty, ticks_to_price
 
-
-def amount(asset: dict, atoms: int) -> str:
-    return ("-" if atoms < 0 else "") + atoms_to_amount(asset, abs(atoms))
+amount = signed_atoms_to_amount
 
 
 def _get(row, name: str):

@@ -11,7 +11,7 @@ from exchange.reference import DefinitionError, amount_to_atoms
 from . import views
 from .errors import ApiError, bad_request, forbidden
 from .inputs import account, claims, cursor, decimal_text, json_body, limit, text
-from .orders import _send_and_wait
+from .orders import send_and_wait
 
 
 async def balances(request: Request) -> JSONResponse:
@@ -35,7 +35,7 @@ def _asset_and_atoms(request: Request, body: dict) -> tuple[str, int]:
 
 
 async def _move(request: Request, command: dict, asset: str, atoms: int) -> JSONResponse:
-    outcome = await _send_and_wait(request, command, None)
+    outcome = await send_and_wait(request, command, None)
     shown = views.amount(request.app.state.feeds.assets[asset], atoms)
     if outcome is None:
         return JSONResponse({"id": command["command_id"], "asset": asset, "amount": shown, "status": "pending"},

@@ -26,6 +26,7 @@ import httpx
 from exchange.config import Settings
 from exchange.demo import define_demo_markets
 from exchange.kafka_io import ensure_topics
+from exchange.up import worker_ready
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_run(Settings.from_env(), args))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -68,7 +69,7 @@ class Processes:
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     await ensure_topics(settings)
     await define_demo_markets(settings)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with Processes(settings, port) as procs:
         limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
@@ -88,9 +89,9 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 async def _ready(http: httpx.AsyncClient, procs: Processes, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        logs = [(procs.state / f"{n}.log").read_text(errors="replace") for n in ("worker", "recorder")]
         try:
-            if all("[^Worker]: Ready" in log for log in logs) and (await http.get("/readyz")).status_code == 200:
+            if all(worker_ready(procs.state / f"{n}.log") for n in ("worker", "recorder")) and \
+                    (await http.get("/readyz")).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

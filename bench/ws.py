@@ -15,7 +15,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,8 @@ from exchange.kafka_io import ensure_topics, publish
 from exchange.reference import make_asset, make_market
 from schemas.codec import codec
 from schemas.topics import ASSETS, DEPTH, MARKETS, TRADES
+
+from .api import free_port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,9 +53,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     await publish(settings, ASSETS, "USDC", quote)
     market = make_market(f"{symbol}_USDC", base, quote, tick="0.01", step="0.01", partition=0, ts=0)
     await publish(settings, MARKETS, market["symbol"], market)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     state = Path(tempfile.mkdtemp(prefix="bench-ws-"))
     env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state), "WS_PORT": str(port),
                                             "WS_CLIENT_QUEUE": "100000"}

@@ -118,6 +118,11 @@ def atoms_to_amount(asset: dict, atoms: int) -> str:
     return _format(Fraction(_non_negative("atoms", atoms), 10 ** asset["decimals"]))
 
 
+def signed_atoms_to_amount(asset: dict, atoms: int) -> str:
+    """As atoms_to_amount, for movements that can be negative (ledger entries, price changes)."""
+    return ("-" if atoms < 0 else "") + atoms_to_amount(asset, abs(atoms))
+
+
 def ppm_to_fee(ppm: int) -> str:
     """A fee rate in parts per million as the fraction operators type: 1000 -> "0.001"."""
     return _format(Fraction(_non_negative("fee ppm", ppm), PPM))

@@ -1,5 +1,6 @@
-"""Assets and markets as every long-running process keeps them: read from their compacted topics
-at start, then followed, so a market created, halted or resumed while it runs takes effect.
+"""Assets and markets as every long-running process (worker, recorder, API, hub) keeps them:
+read from their compacted topics at start, then followed, so a market created, halted or
+resumed while it runs takes effect.
 
 Workers used Faust GlobalTables for this, but faust-streaming does not apply records published
 straight to a global table's topic once the worker runs (a market halted after start-up was still

@@ -87,11 +87,19 @@ def up(workers: int) -> int:
         print("stopped; data kept in", settings.state_dir, flush=True)
 
 
+def worker_ready(log_file) -> bool:
+    """True once a worker or recorder started with `--loglevel info` says it is ready: Faust logs
+    "[^Worker]: Ready" when its tables are restored and its agents run."""
+    try:
+        return "[^Worker]: Ready" in log_file.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
 def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping():
-        workers_ready = all("[^Worker]: Ready" in (logs / f"{name}.log").read_text(errors="replace")
-                            for name in children if name != "api")
+        workers_ready = all(worker_ready(logs / f"{name}.log") for name in children if name not in ("api", "ws"))
         try:
             if workers_ready and httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return True

@@ -116,10 +116,9 @@ def register(app: faust.App, table, values):
     """
     table.key_serializer = UTF8
     table.value_serializer = values
-    if not table.is_global:
-        # RocksDB stores take a changelog message's bytes as they are (see TableWriter), so
-        # decoding them while restoring or keeping a standby copy would be wasted work.
-        table.changelog_topic = table.changelog_topic.derive(key_serializer="raw", value_serializer="raw")
+    # RocksDB stores take a changelog message's bytes as they are (see TableWriter), so decoding
+    # them while restoring or keeping a standby copy would be wasted work.
+    table.changelog_topic = table.changelog_topic.derive(key_serializer="raw", value_serializer="raw")
     return app.tables.add(table)
 
 

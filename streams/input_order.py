@@ -60,9 +60,9 @@ class InputOrder:
         committed = self._consumer_of()._committed_offset.get(tp)
         if committed is not None and (expected is None or committed > expected):
             # Faust drops whatever it delivers below its committed offset, and commits only what
-            # was processed (faust_support.never_commit_unread): what lies below was done, here or by the
-            # partition's previous owner. Faust learns the offset only as its tables finish
-            # recovering, so it can come after this partition's first messages.
+            # was processed (faust_support.never_commit_unread): what lies below was done, here or
+            # by the partition's previous owner. Faust learns the offset only as its tables
+            # finish recovering, so it can come after this partition's first messages.
             expected = committed
         if expected is None:
             expected = self._log_start.get(tp, offset)  # never committed: from the log's start
@@ -82,12 +82,12 @@ class InputOrder:
         """Seek each partition with a gap back to its first missing offset.
 
         A gap is never skipped: the worker's committed offsets cover only what it processed (see
-        faust_support.never_commit_unread), so a missing message is always there to be read again, and
-        waiting for it is right even if that takes several seeks.
+        faust_support.never_commit_unread), so a missing message is always there to be read
+        again, and waiting for it is right even if that takes several seeks.
         """
-        consumer = self._consumer_of()
         if not self._gaps:
             return
+        consumer = self._consumer_of()
         gaps, self._gaps = self._gaps, {}
         now = time.monotonic()
         for tp, missing in gaps.items():

@@ -29,8 +29,10 @@ async def healthz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> PlainTextResponse:
     hub = request.app.state.hub
     clients = {c for group in (*hub.public.values(), *hub.private.values()) for c in group}
-    text = (f"# TYPE exchange_ws_messages_delivered_total counter\nexchange_ws_messages_delivered_total {hub.delivered}\n"
-            f"# TYPE exchange_ws_subscribed_clients gauge\nexchange_ws_subscribed_clients {len(clients)}\n")
+    text = ("# TYPE exchange_ws_messages_delivered_total counter\n"
+            f"exchange_ws_messages_delivered_total {hub.delivered}\n"
+            "# TYPE exchange_ws_subscribed_clients gauge\n"
+            f"exchange_ws_subscribed_clients {len(clients)}\n")
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 

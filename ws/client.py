@@ -4,8 +4,8 @@
   AUTH {"params": ["<JWT>"]} unlocks the private streams `orders` and `balances` (own only).
 - At most MAX_STREAMS subscriptions, and at most RATE inbound messages a second (a burst of
   BURST); beyond, the connection is closed with a reason. A malformed message gets an error reply.
-- Outbound frames wait in a queue of WS_CLIENT_QUEUE (default QUEUE_SIZE); a client that lets it fill is disconnected with
-  "slow consumer" instead of slowing the hub.
+- Outbound frames wait in a queue of WS_CLIENT_QUEUE (default QUEUE_SIZE) messages; a client
+  that lets it fill is disconnected with "slow consumer" instead of slowing the hub.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Fan-out from Kafka to WebSocket clients.
 
-The hub reads every partition of the public and private topics itself, with no consumer group,
+The hub reads every partition of the public and private topics itself, with no consumer group
+(and follows assets and markets with exchange/reference_feed.py),
 so any number of hubs can run behind a load balancer, each seeing everything. Each record
 becomes one payload, built once, and is offered to the queue of every client subscribed to its
 stream. A queue that is full means the client stopped keeping up: it is disconnected with a
@@ -17,21 +18,22 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from exchange.config import Settings
-from exchange.kafka_io import read_compacted
+from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
-from schemas.topics import ASSETS, BALANCES, CANDLES, DEPTH, MARKETS, ORDER_UPDATES, TICKERS, TRADES
+from schemas.topics import BALANCES, CANDLES, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
 from . import payloads
 
 log = logging.getLogger("exchange.ws.hub")
-FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, ASSETS, MARKETS)
+FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES)
 
 
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.assets: dict[str, dict] = {}
-        self.markets: dict[str, dict] = {}
+        self.reference = ReferenceFeed(settings)  # assets and markets, followed
+        self.assets, self.markets = self.reference.assets, self.reference.markets
+        self._reference_task: asyncio.Task | None = None
         self.public: dict[str, set] = {}  # stream -> clients
         self.private: dict[str, set] = {}  # account -> clients
         self.delivered = 0
@@ -39,12 +41,12 @@ class Hub:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.assets = await read_compacted(self.settings, ASSETS)
-        self.markets = await read_compacted(self.settings, MARKETS)
+        self._reference_task = asyncio.create_task(self.reference.run())
+        await self.reference.ready.wait()
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
                                     fetch_max_wait_ms=10)
         await consumer.start()
-        tps = [TopicPartition(t.name, p) for t in FEEDS for p in range(t.partitions(self.settings.partitions))]
+        tps = [TopicPartition(t.name, p) for t in FEEDS for p in range(self.settings.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:
@@ -53,8 +55,9 @@ class Hub:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._reference_task):
+            if task is not None:
+                task.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -122,13 +125,6 @@ class Hub:
                     self.delivered += client.offer(frame)
 
     def _on(self, topic: str, key: bytes | None, value: bytes | None, now: int) -> None:
-        if topic in (ASSETS.name, MARKETS.name):
-            table = self.assets if topic == ASSETS.name else self.markets
-            if value is None:
-                table.pop(key.decode(), None)
-            else:
-                table[key.decode()] = codec.decode_as((ASSETS if topic == ASSETS.name else MARKETS).record, value)
-            return
         if topic == BALANCES.name:
             update = codec.decode_as(BALANCES.record, value)
             if update["account"] in self.private:

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.reference import atoms_to_amount, steps_to_qty, ticks_to_price
-
-
-def _amount(asset: dict, atoms: int) -> str:
-    return ("-" if atoms < 0 else "") + atoms_to_amount(asset, abs(atoms))
+from exchange.reference import signed_atoms_to_amount as _amount, steps_to_qty, ticks_to_price
 
 
 def trade(t: dict, market: dict, now: int) -> dict:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from exchange.up import worker_ready
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -57,8 +59,7 @@ class Stack:
         while time.monotonic() < deadline:
             dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
             assert not dead, f"processes exited: {dead}; logs in {self.logs}"
-            # Faust logs "[^Worker]: Ready" once its tables are restored and its agents run.
-            workers_ready = all("[^Worker]: Ready" in (self.logs / f"{name}.log").read_text(errors="replace")
+            workers_ready = all(worker_ready(self.logs / f"{name}.log")
                                 for name in ("worker", "recorder") if name in self.procs)
             try:
                 if workers_ready and httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200 and \

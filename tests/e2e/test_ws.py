@@ -21,7 +21,7 @@ from schemas.codec import codec
 from schemas.topics import ASSETS, MARKETS, TRADES
 
 from .markets import fresh_market
-from .test_api import new_user
+from .test_api import fund, new_user
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -92,6 +92,16 @@ class SilentClient:
         self.sock.close()
 
 
+async def drain(ws, quiet_s: float) -> list[dict]:
+    """Every frame until none comes for `quiet_s`."""
+    frames = []
+    while True:
+        try:
+            frames.append(orjson.loads(await asyncio.wait_for(ws.recv(), quiet_s)))
+        except asyncio.TimeoutError:
+            return frames
+
+
 def streams_of(frames) -> set[str]:
     return {f["stream"] for f in frames if "stream" in f}
 
@@ -111,13 +121,8 @@ async def test_orders_over_rest_show_up_over_ws_public_and_private(stack, infra)
         assert (await call(private, "AUTH", [token], 1))["result"] == {"account": bob_id}
         assert await call(private, "SUBSCRIBE", ["orders", "balances"], 2) == {"result": None, "id": 2}
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
-            for _ in range(60):  # until the worker has read the new asset from its topic
-                funded = await http.post("/api/v1/wallet/deposits", headers=alice,
-                                         json={"asset": market["base"], "amount": "10"})  # the development faucet
-                if funded.status_code != 422:
-                    break
-                await asyncio.sleep(0.5)
-            assert funded.status_code == 201, funded.text
+            with httpx.Client(base_url=stack.base_url, timeout=30) as sync_http:
+                fund(sync_http, alice, market["base"], "10")
             ask = await http.post("/api/v1/orders", headers=alice, json={"market": symbol, "side": "sell",
                                                                        "price": price, "quantity": "1.5"})
             bid = await http.post("/api/v1/orders", headers=bob, json={"market": symbol, "side": "buy",
@@ -161,11 +166,7 @@ async def test_private_streams_need_auth_and_stay_apart(stack):
                                                                         "price": "1.06", "quantity": "1"})
         frames = await collect(ws, lambda fs: any(f.get("stream") == "orders" for f in fs))
         await asyncio.sleep(1.0)
-        while True:
-            try:
-                frames.append(orjson.loads(await asyncio.wait_for(ws.recv(), 0.5)))
-            except asyncio.TimeoutError:
-                break
+        frames += await drain(ws, quiet_s=0.5)
         seen = {f["data"]["i"] for f in frames if f.get("stream") == "orders"}
         assert seen == {mine.json()["order_id"]} and theirs.json()["order_id"] not in seen
     finally:
@@ -260,11 +261,7 @@ async def test_after_a_hub_restart_a_client_resyncs_the_book_from_snapshot_and_d
             diffs = await collect(ws, lambda fs: sum("stream" in f for f in fs) >= 3)
             snapshot = (await http.get("/api/v1/depth", params={"market": "SOL_USDC", "limit": 5000})).json()
             await asyncio.sleep(2)
-            while True:
-                try:
-                    diffs.append(orjson.loads(await asyncio.wait_for(ws.recv(), 1)))
-                except asyncio.TimeoutError:
-                    break
+            diffs += await drain(ws, quiet_s=1.0)
             final = (await http.get("/api/v1/depth", params={"market": "SOL_USDC", "limit": 5000})).json()
         book = {"b": {p: q for p, q in snapshot["bids"]}, "a": {p: q for p, q in snapshot["asks"]}}
         book_id = snapshot["last_update_id"]
