@@ -23,6 +23,7 @@ MAX_STREAMS = 100
 RATE, BURST = 10.0, 20.0  # inbound messages per second
 PRIVATE = ("orders", "balances")
 POLICY_VIOLATION = 1008
+CLOSE_WAIT = 3.0  # seconds a closing handshake may take before the connection is dropped
 
 
 class Client:
@@ -68,9 +69,13 @@ class Client:
             self.hub.forget(self)
             sender.cancel()
             if self.closing is not None:
+                # The close handshake can wait on a socket the client no longer reads, or on a
+                # send cancelled half-way; past CLOSE_WAIT the handler returns and the server drops
+                # the connection instead of keeping it open for good.
                 try:
-                    await self.ws.close(code=POLICY_VIOLATION, reason=self.closing[:120])
-                except RuntimeError:
+                    await asyncio.wait_for(self.ws.close(code=POLICY_VIOLATION, reason=self.closing[:120]),
+                                           CLOSE_WAIT)
+                except (RuntimeError, asyncio.TimeoutError):
                     pass
 
     async def _send_loop(self) -> None:
@@ -81,7 +86,6 @@ class Client:
                     frames.append(self.queue.get_nowait())
                 for frame in frames:
                     await self.ws.send_text(frame)
-            await self.ws.close(code=POLICY_VIOLATION, reason=self.closing[:120])
         except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
             pass
 
