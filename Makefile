@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list changes.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run down status test test-runs test-unit bench clean
+.PHONY: install run demo down status test test-runs test-unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -21,6 +21,10 @@ install: $(STAMP)
 # markets) until Ctrl-C; data kept in EXCHANGE_STATE_DIR for the next run.
 run: install
 	$(BIN)/exchange up
+
+# A market-making bot against the exchange `make run` started (run it in a second terminal).
+demo: install
+	$(BIN)/exchange demo
 
 down: install
 	$(BIN)/exchange infra down

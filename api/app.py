@@ -85,11 +85,16 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-def run(host: str = "127.0.0.1", port: int | None = None) -> int:
+def run(port: int | None = None) -> int:
     """`exchange api`: one API process."""
     import uvicorn
 
+    from exchange import logs
+
     settings = Settings.from_env()
+    logs.configure(settings.log_format, "api")
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port or settings.api_port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn's records go through the root handler configured above.
+    uvicorn.run(app, host=settings.bind_host, port=port or settings.api_port, log_level="warning", access_log=False,
+                log_config=None)
     return 0

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from exchange.reference import steps_to_qty, ticks_to_price
+from exchange.reference import percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from schemas.codec import codec
 
 from . import views
@@ -78,13 +78,12 @@ async def ticker(request: Request) -> JSONResponse:
     if row is None:
         raise not_found(f"no trades in {market['symbol']} yet")
     quote = request.app.state.feeds.assets[market["quote"]]
-    change = row.last - row.open
     return JSONResponse({
         "market": market["symbol"], "open": ticks_to_price(market, row.open),
         "high": ticks_to_price(market, row.high), "low": ticks_to_price(market, row.low),
         "last": ticks_to_price(market, row.last),
-        "change": ("-" if change < 0 else "") + ticks_to_price(market, abs(change)),
-        "change_percent": f"{change * 100 / row.open:.2f}" if row.open else "0.00",
+        "change": signed_ticks_to_price(market, row.last - row.open),
+        "change_percent": percent_change(row.open, row.last),
         "volume": steps_to_qty(market, row.volume), "quote_volume": views.amount(quote, row.quote_volume),
         "trade_count": row.trade_count, "open_time": row.open_time, "close_time": row.close_time})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -13,6 +14,8 @@ from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks,
 from . import views
 from .errors import ApiError, bad_request, not_found
 from .inputs import CLIENT_ORDER_ID, account, cursor, decimal_text, flag, json_body, limit, path_id, text
+
+log = logging.getLogger("exchange.api.orders")
 
 PLACE_WAIT_S = 2.0  # how long a place waits for the engine's outcome before answering 202
 FIELDS = {"market", "side", "type", "time_in_force", "price", "quantity", "quote_quantity", "post_only",
@@ -73,6 +76,7 @@ async def place_order(request: Request) -> JSONResponse:
     command = place(owner, order_id, market["symbol"], side, price, quantity, type=kind, time_in_force=tif,
                     post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
     outcome = await send_and_wait(request, command, order_id)
+    _log_order("order placed", owner, order_id, market["symbol"], outcome, client_order_id)
     if outcome is None:
         return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
                              "market": market["symbol"], "status": "pending"}, status_code=202)
@@ -95,6 +99,17 @@ async def place_order(request: Request) -> JSONResponse:
               "quantity": quantity, "quote_quantity": funds, "client_order_id": client_order_id,
               "created_ts": command["ts"], "updated_ts": record["ts"]}
     return JSONResponse(_render(request, record), status_code=201)
+
+
+def _log_order(what: str, owner: str, order_id: int, market: str, outcome, client_order_id: str | None = None) -> None:
+    if outcome is None:
+        status, reason = "pending", None
+    elif outcome[0] == "result":
+        status, reason = "REFUSED", outcome[1]["reason"]
+    else:
+        status, reason = outcome[1].get("status"), outcome[1].get("reason")
+    log.info(what, extra={"order_id": order_id, "client_order_id": client_order_id, "account": owner,
+                          "market": market, "status": status, "reason": reason})
 
 
 async def send_and_wait(request: Request, command: dict, order_id: int | None):
@@ -136,6 +151,7 @@ async def cancel_order(request: Request) -> JSONResponse:
         raise ApiError(409, "order_done", f"the order is {row.status} already")
     command = cancel(owner, row.order_id, row.market)
     outcome = await send_and_wait(request, command, row.order_id)
+    _log_order("order cancel", owner, row.order_id, row.market, outcome)
     if outcome is None:
         return JSONResponse({"order_id": str(row.order_id), "status": "pending_cancel"}, status_code=202)
     kind_of, record = outcome

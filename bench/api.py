@@ -48,11 +48,13 @@ def free_port() -> int:
 class Processes:
     def __init__(self, settings: Settings, port: int) -> None:
         self.state = Path(tempfile.mkdtemp(prefix="bench-api-"))
+        self.worker_metrics = f"http://127.0.0.1:{free_port()}/metrics"
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(self.state), "API_PORT": str(port)}
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self):
-        for args in (["worker", "--name", "bench", "--loglevel", "info"],
+        metrics_port = self.worker_metrics.split(":")[-1].split("/")[0]
+        for args in (["worker", "--name", "bench", "--loglevel", "info", "--metrics-port", metrics_port],
                      ["recorder", "--name", "bench", "--loglevel", "info"], ["api"]):
             log = open(self.state / f"{args[0]}.log", "wb")
             self.procs.append(subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
@@ -77,13 +79,45 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             await _ready(http, procs)
             tokens = await _traders(http, args.traders)
             await _measure(http, tokens, 2.0, args.connections)  # warm-up: first reads of each partition
+            before = (await http.get(procs.worker_metrics)).text
             count, latencies, statuses, elapsed = await _measure(http, tokens, args.seconds, args.connections)
+            after = (await http.get(procs.worker_metrics)).text
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
     print(f"api: {count:,} orders in {elapsed:.1f}s = {count / elapsed:,.0f} orders/s through one API process "
           f"({args.connections} connections); latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
           f"statuses {dict(sorted(statuses.items()))}")
+    print("worker during the run: " + worker_breakdown(before, after))
     return 0
+
+
+def worker_breakdown(before: str, after: str) -> str:
+    """Where an order's time went inside the worker, from its Prometheus histograms."""
+    parts = []
+    for title, name, labels in (("API -> matching", "exchange_command_age_seconds", ""),
+                                ("accounts batch", "exchange_stage_batch_seconds", 'stage="accounts-commands"'),
+                                ("settlements batch", "exchange_stage_batch_seconds", 'stage="accounts-settlements"'),
+                                ("matching batch", "exchange_stage_batch_seconds", 'stage="matching"')):
+        buckets = {bound: after_n - before_n for bound, after_n, before_n in _buckets(name, labels, before, after)}
+        total = buckets.get(float("inf"), 0)
+        if not total:
+            continue
+        p50, p99 = (next(b for b, n in sorted(buckets.items()) if n >= q * total) for q in (0.5, 0.99))
+        parts.append(f"{title} p50 <= {p50 * 1000:g} ms, p99 <= {p99 * 1000:g} ms ({total:,.0f})")
+    return "; ".join(parts) or "no metrics"
+
+
+def _buckets(name: str, labels: str, before: str, after: str):
+    def read(text: str) -> dict[float, float]:
+        out = {}
+        for line in text.splitlines():
+            if line.startswith(f"{name}_bucket{{") and labels in line:
+                bound = line.split('le="')[1].split('"')[0]
+                out[float(bound)] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    old, new = read(before), read(after)
+    return [(bound, n, old.get(bound, 0.0)) for bound, n in new.items()]
 
 
 async def _ready(http: httpx.AsyncClient, procs: Processes, timeout: float = 300.0) -> None:

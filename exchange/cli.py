@@ -50,6 +50,13 @@ def _up(args: argparse.Namespace) -> int:
     return up(args.workers)
 
 
+def _setup(args: argparse.Namespace) -> int:
+    from exchange.up import setup
+
+    setup(Settings.from_env(), demo_markets=args.demo_markets)
+    return 0
+
+
 def _ws(args: argparse.Namespace) -> int:
     from ws.app import run
 
@@ -60,6 +67,12 @@ def _api(args: argparse.Namespace) -> int:
     from api.app import run
 
     return run(port=args.port)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from exchange.demo_bot import run
+
+    return run(args)
 
 
 def _user_role(args: argparse.Namespace) -> int:
@@ -317,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     whole.add_argument("--workers", type=int, default=1)
     whole.set_defaults(run=_up)
 
+    prepare = commands.add_parser("setup", help="create the topics and the Cassandra schema (idempotent)")
+    prepare.add_argument("--demo-markets", action="store_true", help="also define the demo assets and markets")
+    prepare.set_defaults(run=_setup)
+
     hub = commands.add_parser("ws", help="run one WebSocket hub process (port WS_PORT, default 8081)")
     hub.add_argument("--port", type=int, default=None)
     hub.set_defaults(run=_ws)
@@ -324,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", help="run one REST API process (port API_PORT, default 8080)")
     api.add_argument("--port", type=int, default=None)
     api.set_defaults(run=_api)
+
+    from exchange.demo_bot import add_arguments as demo_arguments  # argparse and httpx only
+
+    demo = commands.add_parser("demo", help="a market-making bot that keeps the demo markets moving (over REST)")
+    demo_arguments(demo)
+    demo.set_defaults(run=_demo)
 
     user = commands.add_parser("user", help="API users")
     user.add_argument("action", choices=["admin", "user"], help="give the user this role (from their next login)")

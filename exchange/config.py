@@ -49,6 +49,8 @@ class Settings:
     jwt_ttl_s: int
     faucet: bool
     ws_client_queue: int
+    log_format: str
+    bind_host: str
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -98,6 +100,8 @@ class Settings:
             jwt_ttl_s=read.count("JWT_TTL_SECONDS", 3600),
             faucet=read.choice("EXCHANGE_FAUCET", "off", ("on", "off")) == "on",
             ws_client_queue=read.count("WS_CLIENT_QUEUE", 2000),
+            log_format=read.choice("LOG_FORMAT", "json", ("json", "text")),
+            bind_host=read.text("BIND_HOST", "127.0.0.1"),
         )
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         return settings
@@ -126,6 +130,8 @@ VARIABLES = {
     "JWT_TTL_SECONDS": "jwt_ttl_s",
     "EXCHANGE_FAUCET": "faucet",
     "WS_CLIENT_QUEUE": "ws_client_queue",
+    "LOG_FORMAT": "log_format",
+    "BIND_HOST": "bind_host",
 }
 
 

@@ -67,3 +67,21 @@ def migrate(session: Session, settings: Settings) -> list[str]:
             session.execute(statement)
         applied.append(path.name)
     return applied
+
+
+def migrate_when_up(settings: Settings, attempts: int = 60) -> None:
+    """Apply the schema, waiting (two minutes at most) for a Cassandra that is still starting."""
+    import logging
+    import time
+
+    for attempt in range(attempts):
+        connection = cluster(settings)
+        try:
+            migrate(connection.connect(), settings)
+            return
+        except Exception as exc:  # noqa: BLE001 - NoHostAvailable and friends: not up yet
+            logging.getLogger("exchange.db").warning("Cassandra schema not applied yet (%s); retrying", exc)
+            time.sleep(2)
+        finally:
+            connection.shutdown()
+    raise SystemExit("Cassandra stayed unreachable for two minutes; the schema is not applied")

@@ -123,6 +123,22 @@ def signed_atoms_to_amount(asset: dict, atoms: int) -> str:
     return ("-" if atoms < 0 else "") + atoms_to_amount(asset, abs(atoms))
 
 
+def signed_ticks_to_price(market: dict, ticks: int) -> str:
+    """A price movement, which can be negative: -150 ticks of 0.01 -> "-1.5"."""
+    return ("-" if ticks < 0 else "") + ticks_to_price(market, abs(ticks))
+
+
+def percent_change(before: int, after: int) -> str:
+    """after against before in percent with two decimals, rounded half away from zero; integers
+    only, so the figure is the same on every machine: (100, 101) -> "1.00", (3, 2) -> "-33.33"."""
+    if before == 0:
+        return "0.00"
+    hundredths, rest = divmod(abs(after - before) * 10_000, before)
+    hundredths += 2 * rest >= before
+    sign = "-" if after < before and hundredths else ""
+    return f"{sign}{hundredths // 100}.{hundredths % 100:02d}"
+
+
 def ppm_to_fee(ppm: int) -> str:
     """A fee rate in parts per million as the fraction operators type: 1000 -> "0.001"."""
     return _format(Fraction(_non_negative("fee ppm", ppm), PPM))

@@ -20,11 +20,30 @@ import httpx
 
 from exchange.config import Settings
 
+# Prometheus endpoints of the workers and the recorder (the API and the hub serve /metrics on
+# their own ports); infra/prometheus/prometheus.yml scrapes these.
+WORKER_METRICS_PORT = 9100  # + the worker's number
+RECORDER_METRICS_PORT = 9200
 
-def up(workers: int) -> int:
+
+def setup(settings: Settings, demo_markets: bool) -> None:
+    """What must exist before the processes start: the topics, the Cassandra schema and, for a
+    demo, the demo assets and markets. Idempotent (`exchange setup`)."""
     from exchange import db
     from exchange.demo import define_demo_markets
     from exchange.kafka_io import ensure_topics
+
+    created = asyncio.run(ensure_topics(settings))
+    if created:
+        print(f"created topics: {', '.join(created)}", flush=True)
+    if demo_markets:
+        created = asyncio.run(define_demo_markets(settings, ts=int(time.time() * 1000)))
+        if created:
+            print(f"defined demo assets and markets: {', '.join(created)}", flush=True)
+    db.migrate_when_up(settings)
+
+
+def up(workers: int) -> int:
     from infra.local import runner
 
     settings = Settings.from_env()
@@ -39,21 +58,16 @@ def up(workers: int) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        asyncio.run(ensure_topics(settings))
-        created = asyncio.run(define_demo_markets(settings, ts=int(time.time() * 1000)))
-        if created:
-            print(f"defined demo assets and markets: {', '.join(created)}", flush=True)
-        connection = db.cluster(settings)
-        try:
-            db.migrate(connection.connect(), settings)
-        finally:
-            connection.shutdown()
+        setup(settings, demo_markets=True)
         logs = settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = settings.to_env()
         # info: the logs then say when each worker is ready, and what it did
-        commands = {f"worker-{i}": ["worker", "--name", str(i), "--loglevel", "info"] for i in range(1, workers + 1)}
-        commands |= {"recorder": ["recorder", "--name", "1", "--loglevel", "info"], "api": ["api"], "ws": ["ws"]}
+        commands = {f"worker-{i}": ["worker", "--name", str(i), "--loglevel", "info",
+                                    "--metrics-port", str(WORKER_METRICS_PORT + i)] for i in range(1, workers + 1)}
+        commands |= {"recorder": ["recorder", "--name", "1", "--loglevel", "info",
+                                  "--metrics-port", str(RECORDER_METRICS_PORT + 1)],
+                     "api": ["api"], "ws": ["ws"]}
         for name, args in commands.items():
             log = open(logs / f"{name}.log", "ab")
             # Own process group: Ctrl-C reaches this supervisor only, which stops them in order.
@@ -64,7 +78,7 @@ def up(workers: int) -> int:
         print(f"starting {workers} worker(s), a recorder, the API and the WebSocket hub (logs in {logs}) ...",
               flush=True)
         if _wait_ready(base, logs, children, lambda: stopping):
-            _banner(settings, base, logs)
+            _banner(settings, base, logs, workers)
         while not stopping:
             dead = [n for n, p in children.items() if p.poll() is not None]
             if dead:
@@ -111,14 +125,17 @@ def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0) -> 
     return False
 
 
-def _banner(settings: Settings, base: str, logs) -> None:
+def _banner(settings: Settings, base: str, logs, workers: int) -> None:
+    worker_metrics = ", ".join(f":{WORKER_METRICS_PORT + i}" for i in range(1, workers + 1))
     print(f"""
 The exchange is running.
   REST API       {base}/api/v1   (OpenAPI: {base}/openapi.json, metrics: {base}/metrics)
   WebSocket      ws://127.0.0.1:{settings.ws_port}/ws   (e.g. {{"method":"SUBSCRIBE","params":["trades@SOL_USDC"],"id":1}})
   Kafka          {settings.kafka_bootstrap}
   Cassandra      {settings.cassandra_host}:{settings.cassandra_port} (keyspace {settings.cassandra_keyspace})
-  Logs           {logs}
+  Logs           {logs}   (JSON lines; LOG_FORMAT=text for plain)
+  Metrics        {base}/metrics, http://127.0.0.1:{settings.ws_port}/metrics, workers at 127.0.0.1{worker_metrics}/metrics,
+                 recorder at 127.0.0.1:{RECORDER_METRICS_PORT + 1}/metrics (Prometheus config: infra/prometheus/)
   Markets        SOL_USDC, BTC_USDT, ETH_USDT (new accounts get demo balances in development)
 
 Try it:
@@ -127,5 +144,6 @@ Try it:
   curl -s -XPOST {base}/api/v1/orders -H "Authorization: Bearer <token>" \\
        -d '{{"market":"SOL_USDC","price":"150","quantity":"10","side":"buy"}}'
 
+Movement in the demo markets: `make demo` (or .venv/bin/exchange demo) in another terminal.
 Ctrl-C stops everything; the data stays for the next run.
 """, flush=True)

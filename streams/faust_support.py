@@ -15,6 +15,7 @@ from exchange.commands import now_ms
 from schemas.codec import codec
 from schemas.topics import DEAD_LETTERS
 
+from .metrics import DEAD_LETTERS as DEAD_LETTER_COUNT
 from .outputs import Outgoing
 from .serde import UTF8
 
@@ -140,6 +141,7 @@ async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
 def dead_letter(message, exc: Exception) -> Outgoing:
     reason = f"{type(exc).__name__}: {exc}"
     log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+    DEAD_LETTER_COUNT.labels(message.topic).inc()
     record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
               "key": message.key, "value": message.value, "reason": reason[:2000], "ts": now_ms()}
     return Outgoing(DEAD_LETTERS, message.topic, record, 0)

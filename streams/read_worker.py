@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import faust
 
@@ -25,7 +26,7 @@ from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
 from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
-from . import read_model
+from . import metrics, read_model
 from .cassandra_sink import CassandraSink
 from .depth_book import DepthBook
 from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
@@ -43,8 +44,9 @@ BATCH_WINDOW = 0.005  # seconds
 RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH)
 
 
-def build_read_app(settings: Settings, name: str) -> faust.App:
+def build_read_app(settings: Settings, name: str, metrics_port: int | None = None) -> faust.App:
     app = new_app(settings, READ_APP_ID, name)
+    metrics.install(app, metrics_port, {TRADES.name} | {topic.name for topic in RECORDED}, settings.bind_host)
     reference = ReferenceFeed(settings)  # see exchange/reference_feed.py
 
     @app.task
@@ -168,6 +170,7 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
     @app.agent(raw_topic(app, *by_name), name="recorder")
     async def recorder(stream):
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+            started = time.perf_counter()
             await connected.wait()
             await reference.ready.wait()
             await in_order.repair()
@@ -195,6 +198,8 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
                 writes.extend(read_model.depth_rows(book.market, book.last_update_id, snapshot))
             await sink.write(writes)
             await deliver(app, dead)
+            metrics.ROWS_WRITTEN.inc(len(writes))
+            metrics.BATCH_SECONDS.labels("recorder").observe(time.perf_counter() - started)
 
 
 def _rows(topic, record: dict, offset: int, markets) -> list[read_model.Write]:

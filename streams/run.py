@@ -19,12 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="1",
                         help="worker name; its RocksDB files live in $EXCHANGE_STATE_DIR/workers/<name>")
     parser.add_argument("--loglevel", default="warn", choices=list(LOG_LEVELS))
+    parser.add_argument("--metrics-port", type=int, default=None,
+                        help="serve Prometheus metrics on 127.0.0.1 at this port (default: none)")
 
 
 def run(args: argparse.Namespace, read_side: bool = False) -> int:
     # Imported here: `exchange --help` and the other subcommands need not load Faust.
     import faust
 
+    from exchange import logs
     from exchange.config import Settings
     from exchange.kafka_io import ensure_topics
 
@@ -34,12 +37,14 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
     if read_side:
         from .read_worker import build_read_app
 
-        _migrate(settings)
-        app = build_read_app(settings, args.name)
+        from exchange.db import migrate_when_up
+
+        migrate_when_up(settings)
+        app = build_read_app(settings, args.name, args.metrics_port)
     else:
         from .worker import build_app
 
-        app = build_app(settings, args.name)
+        app = build_app(settings, args.name, args.metrics_port)
 
     @app.task
     async def _after_logging_is_set_up() -> None:
@@ -53,27 +58,10 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
                 root.removeHandler(handler)
         root.setLevel(LOG_LEVELS[args.loglevel])
 
-    faust.Worker(app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    process = f"{'recorder' if read_side else 'worker'}-{args.name}"
+    logging_config = logs.dict_config(settings.log_format, process, LOG_LEVELS[args.loglevel])
+    faust.Worker(app, loglevel=args.loglevel, quiet=True, logging_config=logging_config).execute_from_commandline()
     return 0
-
-
-def _migrate(settings) -> None:
-    """Apply the Cassandra schema, waiting for Cassandra if it is still starting."""
-    import time
-
-    from exchange import db
-
-    for attempt in range(60):
-        connection = db.cluster(settings)
-        try:
-            db.migrate(connection.connect(), settings)
-            return
-        except Exception as exc:  # noqa: BLE001 - NoHostAvailable and friends: not up yet
-            logging.getLogger("exchange.run").warning("Cassandra schema not applied yet (%s); retrying", exc)
-            time.sleep(2)
-        finally:
-            connection.shutdown()
-    raise SystemExit("Cassandra stayed unreachable for two minutes; the schema is not applied")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import faust
 from mode import CrashingSupervisor
@@ -28,7 +29,7 @@ from exchange.config import Settings
 from exchange.reference_feed import ReferenceFeed
 from exchange.reference import market_spec
 from schemas.codec import DecodeError, codec
-from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS
+from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES
 
 from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
 from .accounts_stage import AccountsStage
@@ -36,6 +37,7 @@ from .book_journal import BookJournal
 from .input_order import InputOrder
 from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
+from . import metrics
 from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
@@ -53,8 +55,9 @@ BATCH_MESSAGES = 200
 BATCH_WINDOW = 0.02  # seconds
 
 
-def build_app(settings: Settings, name: str) -> faust.App:
+def build_app(settings: Settings, name: str, metrics_port: int | None = None) -> faust.App:
     app = new_app(settings, APP_ID, name)
+    metrics.install(app, metrics_port, {COMMANDS.name, SETTLEMENTS.name, ORDERS.name}, settings.bind_host)
     tables = _Tables(app, settings)
     _accounts_agents(app, settings, tables)
     _matching_agent(app, settings, tables)
@@ -99,6 +102,7 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
             order.keep_only(assigned)
 
     async def handle(events, topic) -> None:
+        started = time.perf_counter()
         await tables.reference.ready.wait()
         await in_order[topic].repair()
         await in_order[topic].prepare(event.message for event in events)
@@ -113,6 +117,7 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
                 record = codec.decode_as(topic.record, event.value)
                 if topic is COMMANDS:
                     result = stage.on_commands(message.partition, message.offset, record["commands"], now_ms())
+                    metrics.COMMANDS.inc(len(record["commands"]))
                 else:
                     result = stage.on_settlements(record, now_ms())
             except (DecodeError, LedgerError, KeyError) as exc:
@@ -122,6 +127,8 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
             messages.extend(result.messages)
         await tables.accounts_writer.write_many(rows.by_partition)
         await deliver(app, messages)
+        _count_decisions(messages)
+        metrics.BATCH_SECONDS.labels(f"accounts-{topic.name.split('.')[-1]}").observe(time.perf_counter() - started)
 
     @app.agent(raw_topic(app, COMMANDS.name), name="accounts-commands", supervisor_strategy=CrashingSupervisor)
     async def commands(stream):
@@ -149,6 +156,7 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
         in_order = InputOrder(lambda: app.consumer)
         restored = False
         async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+            started = time.perf_counter()
             await tables.reference.ready.wait()
             await in_order.repair()
             await in_order.prepare(event.message for event in events)
@@ -164,12 +172,44 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
                     continue
                 try:
                     batch = codec.decode_as(ORDERS.record, event.value)
+                    engine_started = time.perf_counter()
                     result, commit = stage.on_batch(batch, now_ms())
                 except (DecodeError, KeyError) as exc:
                     messages.append(dead_letter(event.message, exc))
                     continue
+                _count_matching(batch, result.messages, time.perf_counter() - engine_started)
                 messages.extend(result.messages)
                 if commit is not None:
                     pending[commit.market] = commit.after(pending.get(commit.market))
             await deliver(app, messages)
             await tables.book_writer.write_many({partition: stage.commit_all(pending.values())})
+            metrics.BATCH_SECONDS.labels("matching").observe(time.perf_counter() - started)
+
+
+def _count_decisions(messages: list[Outgoing]) -> None:
+    for m in messages:
+        if m.topic is ORDERS:
+            metrics.FORWARDED.inc(len(m.record["commands"]))
+        elif m.topic is COMMAND_RESULTS:
+            result = m.record
+            metrics.COMMAND_RESULTS.labels(result["kind"], "accepted" if result["accepted"] else "refused").inc()
+            if not result["accepted"]:
+                log.info("command refused", extra={"command_id": result["command_id"], "account": result["account"],
+                                                   "order_id": result["order_id"], "reason": result["reason"]})
+
+
+def _count_matching(batch: dict, messages: list[Outgoing], engine_seconds: float) -> None:
+    market = batch["market"]
+    metrics.MATCHED.labels(market).inc(len(batch["commands"]))
+    metrics.MATCHING_SECONDS.observe(engine_seconds)
+    now = now_ms()
+    for command in batch["commands"]:
+        metrics.COMMAND_AGE.observe(max(0, now - command["ts"]) / 1000)
+    for m in messages:
+        if m.topic is TRADES:
+            metrics.TRADES.labels(market).inc(len(m.record["trades"]))
+            if log.isEnabledFor(logging.DEBUG):
+                for trade in m.record["trades"]:
+                    log.debug("trade", extra={"trade_id": trade["trade_id"], "market": market,
+                                              "maker_order_id": trade["maker_order_id"],
+                                              "taker_order_id": trade["taker_order_id"]})

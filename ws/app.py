@@ -61,10 +61,14 @@ def run(port: int | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="websockets")
     import uvicorn
 
+    from exchange import logs
+
     settings = Settings.from_env()
+    logs.configure(settings.log_format, "ws")
     # ws="websockets": uvicorn's default WebSocket implementation (sans-I/O) buffers whatever is
     # sent without waiting for the socket, so a client that stops reading would grow the hub's
     # memory instead of filling its queue; this one waits for the socket to drain.
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port or settings.ws_port, log_level="warning",
-                ws="websockets", ws_ping_interval=20.0, ws_ping_timeout=60.0, ws_max_size=64 * 1024)
+    uvicorn.run(create_app(settings), host=settings.bind_host, port=port or settings.ws_port, log_level="warning",
+                ws="websockets", ws_ping_interval=20.0, ws_ping_timeout=60.0, ws_max_size=64 * 1024,
+                log_config=None)
     return 0

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.reference import signed_atoms_to_amount as _amount, steps_to_qty, ticks_to_price
+from exchange.reference import (percent_change, signed_atoms_to_amount as _amount, signed_ticks_to_price,
+                                steps_to_qty, ticks_to_price)
 
 
 def trade(t: dict, market: dict, now: int) -> dict:
@@ -25,10 +26,8 @@ def depth(update: dict, market: dict, now: int) -> dict:
 
 
 def ticker(t: dict, market: dict, quote: dict, now: int) -> dict:
-    change = t["last"] - t["open"]
     return {"e": "24hrTicker", "E": now, "s": market["symbol"],
-            "p": ("-" if change < 0 else "") + ticks_to_price(market, abs(change)),
-            "P": f"{change * 100 / t['open']:.2f}" if t["open"] else "0.00",
+            "p": signed_ticks_to_price(market, t["last"] - t["open"]), "P": percent_change(t["open"], t["last"]),
             "c": ticks_to_price(market, t["last"]), "o": ticks_to_price(market, t["open"]),
             "h": ticks_to_price(market, t["high"]), "l": ticks_to_price(market, t["low"]),
             "v": steps_to_qty(market, t["volume"]), "q": _amount(quote, t["quote_volume"]), "n": t["trade_count"]}

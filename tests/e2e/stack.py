@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from exchange.up import worker_ready
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,10 @@ class Stack:
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state_dir),
                                                      "API_PORT": str(api_port), "WS_PORT": str(ws_port)} | (extra_env or {})
         self.procs: dict[str, subprocess.Popen] = {}
+        self.metrics_ports = {"worker": free_port(), "recorder": free_port()}
+        self.metrics_urls = {"api": f"{self.base_url}/metrics",
+                             "ws": f"http://127.0.0.1:{ws_port}/metrics",
+                             **{name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}}
 
     def start(self, name: str, *args: str) -> None:
         log = open(self.logs / f"{name}.log", "ab")
@@ -32,8 +37,9 @@ class Stack:
                                             stdout=log, stderr=subprocess.STDOUT)
 
     def start_all(self) -> None:
-        self.start("worker", "worker", "--name", "e2e", "--loglevel", "info")
-        self.start("recorder", "recorder", "--name", "e2e", "--loglevel", "info")
+        for name in ("worker", "recorder"):
+            self.start(name, name, "--name", "e2e", "--loglevel", "info",
+                       "--metrics-port", str(self.metrics_ports[name]))
         self.start("api", "api")
         self.start("ws", "ws")
         self.wait_ready()

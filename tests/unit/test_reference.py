@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, Inexact, localcontext
+from decimal import ROUND_HALF_UP, Decimal, Inexact, localcontext
 
 import pytest
 from hypothesis import given
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from exchange.reference import (
     DefinitionError, GridError, amount_to_atoms, atoms_to_amount, default_partition, make_asset,
-    make_market, market_spec, ppm_to_fee, price_to_ticks, qty_to_steps, steps_to_qty, ticks_to_price,
+    make_market, market_spec, percent_change, ppm_to_fee, price_to_ticks, qty_to_steps, steps_to_qty, ticks_to_price,
 )
 from schemas.codec import codec
 from schemas.topics import account_partition
@@ -267,3 +267,24 @@ def test_fees_are_exact_in_ppm_and_finer_rates_are_refused(ppm, extra_digit):
     finer = plain(Decimal(ppm * 10 + extra_digit).scaleb(-7))  # one digit past 1 ppm
     with pytest.raises(DefinitionError, match="^taker_fee "):
         sol_usdc(taker_fee=finer)
+
+
+# --- price change -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("before, after, shown", [
+    (100, 101, "1.00"), (3, 2, "-33.33"), (3, 4, "33.33"), (8, 7, "-12.50"), (1, 1, "0.00"),
+    (200_000, 199_999, "0.00"), (0, 5, "0.00"), (1, 3, "200.00"),
+])
+def test_percent_change_examples(before, after, shown):
+    assert percent_change(before, after) == shown
+
+
+@given(st.integers(1, 10**15), st.integers(0, 10**15))
+def test_percent_change_is_the_exact_change_rounded_half_away_from_zero(before, after):
+    with localcontext() as ctx:
+        ctx.prec = 60
+        exact = Decimal(after - before) * 100 / Decimal(before)
+        expected = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    shown = percent_change(before, after)
+    assert Decimal(shown) == expected
+    assert not shown.startswith("-0.00")

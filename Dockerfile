@@ -1,0 +1,28 @@
+# The exchange's processes for Docker users: one image, the `exchange` command as entry point.
+# infra/docker-compose.kafka.yml builds it and runs a worker, the recorder, the API and the hub.
+FROM python:3.11-slim
+
+WORKDIR /app
+# Dependencies first, so a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir exchange streams api ws infra schemas bench \
+    && touch exchange/__init__.py streams/__init__.py api/__init__.py ws/__init__.py infra/__init__.py \
+             schemas/__init__.py bench/__init__.py \
+    && pip install --no-cache-dir . \
+    && pip uninstall -y kafka-exchange
+COPY exchange exchange
+COPY streams streams
+COPY api api
+COPY ws ws
+COPY infra infra
+COPY schemas schemas
+COPY bench bench
+RUN pip install --no-cache-dir --no-deps .
+
+# Listen on the container's interface; keep RocksDB state on a volume.
+ENV BIND_HOST=0.0.0.0 \
+    EXCHANGE_STATE_DIR=/var/lib/exchange \
+    PYTHONUNBUFFERED=1
+VOLUME /var/lib/exchange
+ENTRYPOINT ["exchange"]
+CMD ["--help"]
