@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 from exchange.config import Settings
 from exchange.demo import define_demo_markets
 from exchange.kafka_io import ensure_topics
 from exchange.up import worker_ready
+
+from .load import Connection, cpu_report, cpu_sample
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP clients")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the measured run")
     parser.add_argument("--traders", type=int, default=32)
+    parser.add_argument("--without-recorder", action="store_true",
+                        help="no recorder: the order path alone, with the read side's CPU left out")
     args = parser.parse_args(argv)
     return asyncio.run(_run(Settings.from_env(), args))
 
@@ -46,25 +51,35 @@ def free_port() -> int:
 
 
 class Processes:
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings, port: int, recorder: bool = True) -> None:
+        self.recorder = recorder
+        self.settings = settings
         self.state = Path(tempfile.mkdtemp(prefix="bench-api-"))
         self.worker_metrics = f"http://127.0.0.1:{free_port()}/metrics"
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(self.state), "API_PORT": str(port)}
-        self.procs: list[subprocess.Popen] = []
+        self.procs: dict[str, subprocess.Popen] = {}
 
     def __enter__(self):
         metrics_port = self.worker_metrics.split(":")[-1].split("/")[0]
         for args in (["worker", "--name", "bench", "--loglevel", "info", "--metrics-port", metrics_port],
-                     ["recorder", "--name", "bench", "--loglevel", "info"], ["api"]):
+                     *([["recorder", "--name", "bench", "--loglevel", "info"]] if self.recorder else []), ["api"]):
             log = open(self.state / f"{args[0]}.log", "wb")
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
-                                               stdout=log, stderr=subprocess.STDOUT))
+            self.procs[args[0]] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
+                                                   stdout=log, stderr=subprocess.STDOUT)
         return self
 
+    def pids(self) -> dict[str, int]:
+        """Our processes, this load client, and the servers if the local runner started them."""
+        from infra.local.runner import nodes
+
+        servers = {node.name: node.process.pid() for node in nodes(self.settings)}
+        return ({name: proc.pid for name, proc in self.procs.items()} | {"load client": os.getpid()}
+                | {name: pid for name, pid in servers.items() if pid is not None})
+
     def __exit__(self, *exc) -> None:
-        for proc in self.procs:
+        for proc in self.procs.values():
             proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
+        for proc in self.procs.values():
             proc.wait(timeout=60)
 
 
@@ -73,21 +88,22 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     await define_demo_markets(settings)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with Processes(settings, port) as procs:
+    with Processes(settings, port, recorder=not args.without_recorder) as procs:
         limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
             await _ready(http, procs)
             tokens = await _traders(http, args.traders)
-            await _measure(http, tokens, 2.0, args.connections)  # warm-up: first reads of each partition
-            before = (await http.get(procs.worker_metrics)).text
-            count, latencies, statuses, elapsed = await _measure(http, tokens, args.seconds, args.connections)
-            after = (await http.get(procs.worker_metrics)).text
+            await _measure(port, tokens, 2.0, args.connections)  # warm-up: first reads of each partition
+            before, cpu_before = (await http.get(procs.worker_metrics)).text, cpu_sample(procs.pids())
+            count, latencies, statuses, elapsed = await _measure(port, tokens, args.seconds, args.connections)
+            after, cpu_after = (await http.get(procs.worker_metrics)).text, cpu_sample(procs.pids())
     latencies.sort()
     p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
     print(f"api: {count:,} orders in {elapsed:.1f}s = {count / elapsed:,.0f} orders/s through one API process "
           f"({args.connections} connections); latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
           f"statuses {dict(sorted(statuses.items()))}")
     print("worker during the run: " + worker_breakdown(before, after))
+    print("CPU during the run: " + cpu_report(cpu_before, cpu_after))
     return 0
 
 
@@ -124,7 +140,7 @@ async def _ready(http: httpx.AsyncClient, procs: Processes, timeout: float = 300
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if all(worker_ready(procs.state / f"{n}.log") for n in ("worker", "recorder")) and \
+            if all(worker_ready(procs.state / f"{n}.log") for n in procs.procs if n != "api") and \
                     (await http.get("/readyz")).status_code == 200:
                 return
         except httpx.HTTPError:
@@ -143,22 +159,27 @@ async def _traders(http: httpx.AsyncClient, n: int) -> list[str]:
     return tokens
 
 
-async def _measure(http: httpx.AsyncClient, tokens: list[str], seconds: float, connections: int):
+async def _measure(port: int, tokens: list[str], seconds: float, connections: int):
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     stop = time.monotonic() + seconds
     rng = random.Random(1)
 
     async def client(index: int) -> None:
+        connection = Connection("127.0.0.1", port)
         headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
-        while time.monotonic() < stop:
-            side = rng.choice(("buy", "sell"))
-            price = f"{rng.randint(9990, 10010) / 100:.2f}"
-            started = time.perf_counter()
-            response = await http.post("/api/v1/orders", headers=headers,
-                                       json={"market": "SOL_USDC", "side": side, "price": price, "quantity": "0.1"})
-            latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        try:
+            while time.monotonic() < stop:
+                side = rng.choice(("buy", "sell"))
+                cents = rng.randint(9990, 10010)  # 99.90 .. 100.10: some trade, some rest
+                body = orjson.dumps({"market": "SOL_USDC", "side": side, "price": f"{cents // 100}.{cents % 100:02d}",
+                                     "quantity": "0.1"})
+                started = time.perf_counter()
+                status, _ = await connection.request("POST", "/api/v1/orders", body, headers)
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            await connection.close()
 
     started = time.monotonic()
     await asyncio.gather(*(client(i) for i in range(connections)))
