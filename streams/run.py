@@ -47,20 +47,17 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
         app = build_app(settings, args.name, args.metrics_port)
 
     @app.task
-    async def _after_logging_is_set_up() -> None:
+    async def _diagnostics() -> None:
         diagnostics.install(asyncio.get_running_loop(), app)
-        # Faust's progress spinner sets the root logger to DEBUG, so aiokafka and Faust built a
-        # debug record for every message (a tenth to a fifth of the worker's time) only for the
-        # handlers to drop it.
-        root = logging.getLogger()
-        for handler in list(root.handlers):
-            if type(handler).__name__ == "SpinnerHandler":
-                root.removeHandler(handler)
-        root.setLevel(LOG_LEVELS[args.loglevel])
 
     process = f"{'recorder' if read_side else 'worker'}-{args.name}"
     logging_config = logs.dict_config(settings.log_format, process, LOG_LEVELS[args.loglevel])
-    faust.Worker(app, loglevel=args.loglevel, quiet=True, logging_config=logging_config).execute_from_commandline()
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, logging_config=logging_config)
+    # No progress spinner: to spin on every log record it sets the root logger to DEBUG, so
+    # aiokafka and Faust built a debug record for every message (a tenth to a fifth of the
+    # worker's time, and of a restore's) only for the handlers to drop it.
+    worker.spinner = None
+    worker.execute_from_commandline()
     return 0
 
 
