@@ -91,8 +91,13 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     with Processes(settings, port, recorder=not args.without_recorder) as procs:
         limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
         async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+            print(f"starting a worker, {'a recorder, ' if procs.recorder else ''}the API (logs in {procs.state}) ...",
+                  flush=True)
             await _ready(http, procs)
+            print(f"signing up {args.traders} traders ...", flush=True)
             tokens = await _traders(http, args.traders)
+            print(f"warming up 2 s, then measuring {args.seconds:g} s with {args.connections} connections ...",
+                  flush=True)
             await _measure(port, tokens, 2.0, args.connections)  # warm-up: first reads of each partition
             before, cpu_before = (await http.get(procs.worker_metrics)).text, cpu_sample(procs.pids())
             count, latencies, statuses, elapsed = await _measure(port, tokens, args.seconds, args.connections)

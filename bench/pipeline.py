@@ -52,6 +52,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
     print(f"raw aiokafka produce->consume: {ceiling:,.0f} messages/s ({args.n} x 100 bytes, no Faust)", flush=True)
     markets, traders = await define(settings)
     flow = OrderFlow(markets, traders)
+    print("starting a worker and funding traders (a worker restores the tables' changelogs first) ...", flush=True)
     with WorkerProcess(settings):
         producer = CommandProducer(settings)
         await producer.start()
@@ -59,6 +60,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
             await producer.send([deposit(a, asset, 10**17) for market, names in traders.items() for a in names
                                  for asset in (markets[market]["base"], markets[market]["quote"])])
             await wait_caught_up(settings)
+            print(f"measuring: {args.n:,} commands as fast as they go ...", flush=True)
             started = time.perf_counter()
             for _ in range(args.n // args.batch):
                 await producer.send(flow.batch(args.batch), wait=False)
