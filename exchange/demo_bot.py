@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -80,8 +82,6 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 0
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -96,9 +96,13 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"demo: making markets in {', '.join(m.symbol for m in markets)} via {args.api}; Ctrl-C stops",
               flush=True)
         stop = time.monotonic() + args.seconds if args.seconds else float("inf")
+        # Ctrl-C or SIGTERM ends the round in progress, then the quotes are canceled.
+        stopping = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
         rounds, last_report = 0, time.monotonic()
         try:
-            while time.monotonic() < stop:
+            while time.monotonic() < stop and not stopping.is_set():
                 for market in markets:
                     _walk(rng, market)
                     for i, maker in enumerate(makers):
@@ -110,7 +114,8 @@ async def _run(args: argparse.Namespace) -> int:
                     last_report = time.monotonic()
                     print("demo: " + ", ".join(f"{m.symbol} {m.price(m.mid)} ({m.trades} taker fills)"
                                                for m in markets), flush=True)
-                await asyncio.sleep(args.interval)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), args.interval)
         finally:
             for maker in makers:  # leave no stale quotes behind
                 for market in markets:

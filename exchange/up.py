@@ -10,6 +10,7 @@ the same balances, orders and trades.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -47,6 +48,9 @@ def up(workers: int) -> int:
     from infra.local import runner
 
     settings = Settings.from_env()
+    # Right after the topics are created their leaders are still being elected; aiokafka retries
+    # and logs each attempt as an error, which reads like a failure on a newcomer's terminal.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     runner.up(settings)
     children: dict[str, subprocess.Popen] = {}
     stopping = False

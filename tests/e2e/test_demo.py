@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -23,12 +24,12 @@ pytestmark = pytest.mark.timeout(300)
 MARKET = "ETH_USDT"  # no other end-to-end test trades it
 
 
-async def test_the_demo_bot_makes_trades_and_takes_its_quotes_away_when_it_stops(stack):
+async def test_the_demo_bot_makes_trades_and_takes_its_quotes_away_when_stopped(stack):
     ws = await connect(stack)
     await call(ws, "SUBSCRIBE", [f"trades@{MARKET}", f"depth@{MARKET}"], 1)
     bot = subprocess.Popen(
         [sys.executable, "-m", "exchange.cli", "demo", "--api", stack.base_url, "--markets", MARKET,
-         "--interval", "0.3", "--seconds", "12", "--seed", "7", "--account-prefix", f"bot-{secrets.token_hex(4)}"],
+         "--interval", "0.3", "--seed", "7", "--account-prefix", f"bot-{secrets.token_hex(4)}"],
         env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         try:
@@ -38,6 +39,7 @@ async def test_the_demo_bot_makes_trades_and_takes_its_quotes_away_when_it_stops
             raise AssertionError(f"no trades over WS; the bot said: {bot.communicate()[0].decode()}") from None
         depth = [f["data"] for f in frames if f.get("stream") == f"depth@{MARKET}"]
         assert any(d["b"] for d in depth) and any(d["a"] for d in depth), "the makers quote both sides"
+        bot.send_signal(signal.SIGTERM)  # as a process manager stops it
         output, _ = await asyncio.to_thread(bot.communicate, timeout=60)
     finally:
         bot.kill() if bot.poll() is None else None
