@@ -16,6 +16,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from streams.metrics import LAG_EVERY
+
 from .stack import REPO
 from .test_ws import call, collect, connect
 
@@ -83,8 +85,13 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 def test_every_process_serves_the_metrics_the_dashboard_draws(stack):
     """Run after the demo test in this module: the bot's orders moved the counters."""
-    texts = {name: httpx.get(url, timeout=10).text for name, url in stack.metrics_urls.items()}
-    worker = texts["worker"]
+    deadline = time.monotonic() + 4 * LAG_EVERY
+    while True:  # the lag gauge is first set one measuring interval after the worker is ready
+        texts = {name: httpx.get(url, timeout=10).text for name, url in stack.metrics_urls.items()}
+        worker = texts["worker"]
+        if "exchange_consumer_lag_messages{" in worker or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert sample(worker, "exchange_trades_total", market=MARKET) > 0
     assert sample(worker, "exchange_commands_total") > 0
     assert sample(worker, "exchange_command_age_seconds_count") > 0
