@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from exchange.config import Settings
 from exchange.demo import define_demo_markets
@@ -55,13 +56,13 @@ class Processes:
         self.recorder = recorder
         self.settings = settings
         self.state = Path(tempfile.mkdtemp(prefix="bench-api-"))
-        self.worker_metrics = f"http://127.0.0.1:{free_port()}/metrics"
+        self.metrics_port = free_port()
+        self.worker_metrics = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(self.state), "API_PORT": str(port)}
         self.procs: dict[str, subprocess.Popen] = {}
 
     def __enter__(self):
-        metrics_port = self.worker_metrics.split(":")[-1].split("/")[0]
-        for args in (["worker", "--name", "bench", "--loglevel", "info", "--metrics-port", metrics_port],
+        for args in (["worker", "--name", "bench", "--loglevel", "info", "--metrics-port", str(self.metrics_port)],
                      *([["recorder", "--name", "bench", "--loglevel", "info"]] if self.recorder else []), ["api"]):
             log = open(self.state / f"{args[0]}.log", "wb")
             self.procs[args[0]] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
@@ -115,11 +116,12 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
 def worker_breakdown(before: str, after: str) -> str:
     """Where an order's time went inside the worker, from its Prometheus histograms."""
     parts = []
-    for title, name, labels in (("API -> matching", "exchange_command_age_seconds", ""),
-                                ("accounts batch", "exchange_stage_batch_seconds", 'stage="accounts-commands"'),
-                                ("settlements batch", "exchange_stage_batch_seconds", 'stage="accounts-settlements"'),
-                                ("matching batch", "exchange_stage_batch_seconds", 'stage="matching"')):
-        buckets = {bound: after_n - before_n for bound, after_n, before_n in _buckets(name, labels, before, after)}
+    for title, name, labels in (("API -> matching", "exchange_command_age_seconds", {}),
+                                ("accounts batch", "exchange_stage_batch_seconds", {"stage": "accounts-commands"}),
+                                ("settlements batch", "exchange_stage_batch_seconds", {"stage": "accounts-settlements"}),
+                                ("matching batch", "exchange_stage_batch_seconds", {"stage": "matching"})):
+        old = _buckets(before, name, labels)
+        buckets = {bound: n - old.get(bound, 0.0) for bound, n in _buckets(after, name, labels).items()}
         total = buckets.get(float("inf"), 0)
         if not total:
             continue
@@ -128,17 +130,12 @@ def worker_breakdown(before: str, after: str) -> str:
     return "; ".join(parts) or "no metrics"
 
 
-def _buckets(name: str, labels: str, before: str, after: str):
-    def read(text: str) -> dict[float, float]:
-        out = {}
-        for line in text.splitlines():
-            if line.startswith(f"{name}_bucket{{") and labels in line:
-                bound = line.split('le="')[1].split('"')[0]
-                out[float(bound)] = float(line.rsplit(" ", 1)[1])
-        return out
-
-    old, new = read(before), read(after)
-    return [(bound, n, old.get(bound, 0.0)) for bound, n in new.items()]
+def _buckets(text: str, histogram: str, labels: dict[str, str]) -> dict[float, float]:
+    """A histogram's cumulative bucket counts by upper bound, for the series with these labels."""
+    return {float(sample.labels["le"]): sample.value
+            for family in text_string_to_metric_families(text) if family.name == histogram
+            for sample in family.samples
+            if sample.name == f"{histogram}_bucket" and labels.items() <= sample.labels.items()}
 
 
 async def _ready(http: httpx.AsyncClient, procs: Processes, timeout: float = 300.0) -> None:

@@ -29,7 +29,7 @@ from exchange.config import Settings
 START_PRICES = {"SOL_USDC": "150", "BTC_USDT": "60000", "ETH_USDT": "3000"}
 # Order sizes in quote units: small next to the demo balances (100,000 USDC/USDT each), so the
 # bot's accounts last for days of random walk.
-QUOTE_SIZE = (Decimal(20), Decimal(200))
+QUOTE_SIZE = (20, 200)
 PASSWORD = "demo-bot-password"
 
 
@@ -48,7 +48,7 @@ class Quoted:
         return f"{self.tick * ticks:f}"
 
     def quantity(self, rng: random.Random, ticks: int) -> str:
-        notional = Decimal(rng.randint(int(QUOTE_SIZE[0]), int(QUOTE_SIZE[1])))
+        notional = Decimal(rng.randint(*QUOTE_SIZE))
         steps = max(1, int(notional / (self.tick * ticks) / self.step))
         return f"{self.step * steps:f}"
 

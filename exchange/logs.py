@@ -15,7 +15,7 @@ import orjson
 
 # The `extra` fields that become JSON fields; anything else in `extra` stays out of the line.
 FIELDS = ("order_id", "client_order_id", "trade_id", "maker_order_id", "taker_order_id", "command_id", "account",
-          "market", "status", "reason", "route", "http_status", "duration_ms", "topic", "partition", "offset")
+          "market", "status", "reason", "topic", "partition", "offset")
 
 
 class JsonFormatter(logging.Formatter):

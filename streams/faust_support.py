@@ -138,7 +138,9 @@ async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
 
 def dead_letter(message, exc: Exception) -> Outgoing:
     reason = f"{type(exc).__name__}: {exc}"
-    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason,
+                extra={"topic": message.topic, "partition": message.partition, "offset": message.offset,
+                       "reason": reason})
     DEAD_LETTER_COUNT.labels(message.topic).inc()
     record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
               "key": message.key, "value": message.value, "reason": reason[:2000], "ts": now_ms()}

@@ -46,7 +46,8 @@ RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, 
 
 def build_read_app(settings: Settings, name: str, metrics_port: int | None = None) -> faust.App:
     app = new_app(settings, READ_APP_ID, name)
-    metrics.install(app, metrics_port, {TRADES.name} | {topic.name for topic in RECORDED}, settings.bind_host)
+    inputs = {topic.name for topic in RECORDED}  # marketdata's trades are recorded too
+    metrics.install(app, metrics_port, inputs, settings.bind_host)
     reference = ReferenceFeed(settings)  # see exchange/reference_feed.py
 
     @app.task
@@ -56,7 +57,7 @@ def build_read_app(settings: Settings, name: str, metrics_port: int | None = Non
     markets = reference.markets
     _marketdata_agent(app, settings)
     _recorder_agent(app, settings, markets, reference)
-    guard = StallGuard(app, {TRADES.name} | {topic.name for topic in RECORDED})
+    guard = StallGuard(app, inputs)
 
     @app.timer(CHECK_EVERY)
     async def _stall_guard() -> None:

@@ -31,14 +31,14 @@ from exchange.reference import market_spec
 from schemas.codec import DecodeError, codec
 from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES
 
+from . import metrics
 from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
 from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
+from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
-from . import metrics
-from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import PendingRows, TableWriter
@@ -57,11 +57,12 @@ BATCH_WINDOW = 0.02  # seconds
 
 def build_app(settings: Settings, name: str, metrics_port: int | None = None) -> faust.App:
     app = new_app(settings, APP_ID, name)
-    metrics.install(app, metrics_port, {COMMANDS.name, SETTLEMENTS.name, ORDERS.name}, settings.bind_host)
+    inputs = {COMMANDS.name, SETTLEMENTS.name, ORDERS.name}
+    metrics.install(app, metrics_port, inputs, settings.bind_host)
     tables = _Tables(app, settings)
     _accounts_agents(app, settings, tables)
     _matching_agent(app, settings, tables)
-    guard = StallGuard(app, {COMMANDS.name, SETTLEMENTS.name, ORDERS.name})
+    guard = StallGuard(app, inputs)
 
     @app.timer(CHECK_EVERY)
     async def _stall_guard() -> None:
