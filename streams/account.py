@@ -64,6 +64,20 @@ def record_of(key: str) -> str:
     return CLIENT_ORDER_RECORD if "#c:" in key else HOLD_RECORD
 
 
+def copy_row(key: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an accounts-table row that the rules here can change without touching `row`.
+
+    Only what they change in place is copied: balances, the per-market and per-asset counters,
+    and the lists they append to. Outbox entries and released-order notes are never changed
+    once made, so the lists' items are shared.
+    """
+    if record_of(key) != ACCOUNT_RECORD:
+        return dict(row)  # holds and client-id rows are flat
+    return {**row, "balances": {asset: dict(balance) for asset, balance in row["balances"].items()},
+            "settled_seq": dict(row["settled_seq"]), "deposited": dict(row["deposited"]),
+            "outbox": list(row["outbox"]), "released": list(row["released"])}
+
+
 def counted(row: dict[str, Any], state: dict[str, Any]) -> bool:
     """Whether the account row counts the command that made a hold or client-id row; if not, the
     row was left by a decision cut short by a crash and does not exist."""

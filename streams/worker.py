@@ -32,7 +32,7 @@ from schemas.codec import DecodeError, codec
 from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES
 
 from . import metrics
-from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, record_of
+from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, copy_row, record_of
 from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
 from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
@@ -107,7 +107,7 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
         await tables.reference.ready.wait()
         await in_order[topic].repair()
         await in_order[topic].prepare(event.message for event in events)
-        rows = PendingRows(tables.accounts)
+        rows = PendingRows(tables.accounts, copy_row)
         stage.begin_batch(rows)
         messages: list[Outgoing] = []
         for event in events:

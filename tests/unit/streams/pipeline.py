@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
-from streams.account import accounts_view, record_of
+from streams.account import accounts_view, copy_row, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
@@ -148,7 +148,7 @@ class Pipeline:
 
     def _account(self, topic: str, partition: int, first_offset: int, records: list[dict], crash: bool) -> None:
         rows = Recording(self.account_rows, record_of)
-        pending = PendingRows(rows)
+        pending = PendingRows(rows, copy_row)
         stage = AccountsStage(rows, self.markets, self.assets, self.partitions)
         stage.begin_batch(pending)
         messages = []
