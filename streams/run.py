@@ -32,6 +32,11 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
     from exchange.kafka_io import ensure_topics
 
     from . import diagnostics
+
+    # uvloop: a worker spends much of its time in the event loop itself (a future per message
+    # sent, a callback per fetch), which uvloop runs in C. Set before anything makes a loop.
+    import uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     settings = Settings.from_env()
     asyncio.run(ensure_topics(settings))
     if read_side:

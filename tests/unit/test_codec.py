@@ -82,6 +82,29 @@ def test_a_message_written_with_version_1_is_read_with_todays_schema():
     assert place["price"] == 15000
 
 
+def test_an_account_row_with_the_version_3_outbox_is_read_with_todays_schema():
+    """Account rows once kept whole outputs (`outbox`); today they keep verdicts (`decided`).
+    A row restored from an older changelog loses the outbox and starts with no verdicts."""
+    old_types = {}
+    for path in [*AVRO_DIR.glob("*.avsc"), *(AVRO_DIR / "history" / "v3").glob("*.avsc")]:
+        raw = json.loads(path.read_text())
+        old_types[f"{raw['namespace']}.{raw['name']}"] = raw
+    old_schema = expand("exchange.AccountState", old_types)
+    result = {"command_id": "c1", "account": "ada", "accepted": True, "reason": None, "order_id": None,
+              "ts": 5, "kind": "Deposit", "asset": "SOL", "amount": 3}
+    row = {"account": "ada", "balances": {"SOL": {"available": 3, "held": 0}}, "last_command_offset": 9,
+           "settled_seq": {}, "deposited": {"SOL": 3}, "outbox": [{"offset": 9, "forward": None, "result": result}],
+           "released": []}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(old_schema), row)
+    fingerprint = int.from_bytes(avro.schema.parse(json.dumps(old_schema)).fingerprint("CRC-64-AVRO"), "big")
+
+    name, state = codec.decode(MARKER + fingerprint.to_bytes(8, "little") + body.getvalue())
+    assert name == "exchange.AccountState"
+    assert state["decided"] == [] and "outbox" not in state
+    assert state["balances"] == {"SOL": {"available": 3, "held": 0}} and state["last_command_offset"] == 9
+
+
 @pytest.mark.parametrize("garbage, reason", [
     (b"", "marker"), (b"{\"json\": true}", "marker"), (MARKER + b"\x00" * 8 + b"x", "fingerprint"),
 ])
