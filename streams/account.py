@@ -68,14 +68,14 @@ def copy_row(key: str, row: dict[str, Any]) -> dict[str, Any]:
     """A copy of an accounts-table row that the rules here can change without touching `row`.
 
     Only what they change in place is copied: balances, the per-market and per-asset counters,
-    and the lists they append to. Decisions and released-order notes are never changed once
-    made, so the lists' items are shared.
+    and the collections they add to. Released-order notes are never changed once made, so the
+    list's items are shared.
     """
     if record_of(key) != ACCOUNT_RECORD:
         return dict(row)  # holds and client-id rows are flat
     return {**row, "balances": {asset: dict(balance) for asset, balance in row["balances"].items()},
             "settled_seq": dict(row["settled_seq"]), "deposited": dict(row["deposited"]),
-            "decided": list(row["decided"]), "released": list(row["released"])}
+            "refused": dict(row["refused"]), "released": list(row["released"])}
 
 
 def counted(row: dict[str, Any], state: dict[str, Any]) -> bool:
@@ -86,7 +86,7 @@ def counted(row: dict[str, Any], state: dict[str, Any]) -> bool:
 
 def new_state(account: str) -> dict[str, Any]:
     return {"account": account, "balances": {}, "last_command_offset": -1, "settled_seq": {}, "deposited": {},
-            "decided": [], "released": []}
+            "undelivered_from": -1, "refused": {}, "released": []}
 
 
 class Account:

@@ -6,13 +6,14 @@ Faust table in a worker, a dict in tests) and the result says what to write and 
 
 Why decisions are recorded: the stage interleaves two input topics, and a replay after a crash
 would interleave them differently, so deciding a command again could give another answer (a
-settlement in between frees funds). So the worker writes the row, recording each decision's
-verdict in `decided`, makes it durable, and only then sends the outputs. A replayed command whose
-row already records it (`last_command_offset`) is not decided again; its outputs are made again
-from the command and the recorded verdict, and downstream drops the duplicates: matching by
-(source partition, source offset), clients by command id. Only the verdict is kept, not the
-outputs: an account row is written at every settlement, and outputs stored in it cost a busy
-worker a millisecond per row to encode.
+settlement in between frees funds). So the worker writes the row, recording the decisions whose
+outputs are not yet delivered (from `undelivered_from` on, accepted unless `refused` names a
+reason), makes it durable, and only then sends the outputs. A replayed command whose row already
+records it (`last_command_offset`) is not decided again; its outputs are made again from the
+command and the recorded verdict, and downstream drops the duplicates: matching by (source
+partition, source offset), clients by command id. Only refusals are stored, not outputs: an
+account row is written at every settlement, and outputs kept in it cost a busy worker a
+millisecond per row to encode.
 """
 
 from __future__ import annotations
@@ -69,20 +70,22 @@ class AccountsStage:
         for command in commands:
             account_id = command["account"]
             account = accounts.get(account_id) or accounts.setdefault(account_id, self._load(account_id))
-            if account_id not in decided and account.state["last_command_offset"] >= offset:
-                decision = _decision(account, offset, command["command_id"])
-                if decision is not None:  # otherwise a later write proved it delivered
-                    self._emit(command, decision["reason"], forwards, result)
-                    # Sent again with this batch: a later decision in it must keep it.
+            state = account.state
+            if account_id not in decided and state["last_command_offset"] >= offset:
+                if offset >= state["undelivered_from"]:  # otherwise a later write proved it delivered
+                    self._emit(command, state["refused"].get(command["command_id"]), forwards, result)
+                    # Sent again with this batch: a later decision in it must keep the verdicts.
                     self._undelivered.add(account_id)
                 continue
             if account_id not in decided:
                 decided.add(account_id)
                 if account_id not in self._undelivered:
                     self._undelivered.add(account_id)
-                    account.state["decided"] = []  # delivered with an earlier batch
+                    state["undelivered_from"] = offset  # what came before went out with an earlier batch
+                    state["refused"] = {}
             reason = self._decide(account, command, offset)
-            account.state["decided"].append({"offset": offset, "command_id": command["command_id"], "reason": reason})
+            if reason is not None:
+                state["refused"][command["command_id"]] = reason
             self._emit(command, reason, forwards, result)
         for account_id in decided:
             account = accounts[account_id]
@@ -153,13 +156,6 @@ class AccountsStage:
         record = {"account": account.account_id, "balances": balances, "ts": now_ms}
         partition = account_partition(account.account_id, self.partitions)
         result.messages.append(Outgoing(BALANCES, account.account_id, record, partition))
-
-
-def _decision(account: Account, offset: int, command_id: str) -> dict | None:
-    for decision in account.state["decided"]:
-        if decision["offset"] == offset and decision["command_id"] == command_id:
-            return decision
-    return None
 
 
 def _result(command: dict, reason: str | None, order_id: int | None = None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Shared by the core worker (worker.py: accounts and matching) and the read worker
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import faust
@@ -17,6 +16,7 @@ from schemas.topics import DEAD_LETTERS
 
 from .metrics import DEAD_LETTERS as DEAD_LETTER_COUNT
 from .outputs import Outgoing
+from .record_batches import producer_of, send_all
 from .serde import UTF8
 
 log = logging.getLogger("exchange.faust_support")
@@ -127,13 +127,15 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
 
 
 async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
-    """Send and wait until Kafka has every message."""
-    futures = []
+    """Send and wait until Kafka has every message; each partition's in the order given."""
+    by_partition: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
     for m in messages:
-        value = codec.encode(m.topic.record, m.record)
-        futures.append(await app.producer.send(m.topic.name, m.key.encode(), value, m.partition, None, None))
-    if futures:
-        await asyncio.gather(*futures)
+        by_partition.setdefault((m.topic.name, m.partition), []).append(
+            (m.key.encode(), codec.encode(m.topic.record, m.record)))
+    producer = producer_of(app)
+    sent = [await send_all(producer, topic, partition, pairs) for (topic, partition), pairs in by_partition.items()]
+    for batches in sent:
+        await batches.last_offset()
 
 
 def dead_letter(message, exc: Exception) -> Outgoing:

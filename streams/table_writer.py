@@ -4,20 +4,21 @@
 producer buffer: a barrier cannot be built on it (the buffer's flush gives up after 0.1 s), each
 message costs Faust's per-message machinery (over 100 µs), and a crash leaves the local store ahead
 of the changelog that another worker would restore from. So rows are encoded once, sent straight
-through the producer to the table's changelog partition, and put into the partition's RocksDB
+to the table's changelog partition as record batches (record_batches.py), and put into the partition's RocksDB
 only when Kafka has them all. Recovery is still Faust's: it replays the changelog past the
 persisted offset recorded here.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Callable
 
 import faust
 from faust.types import TP
 
 from schemas.codec import codec
+
+from .record_batches import producer_of, send_all
 
 
 class TableWriter:
@@ -37,19 +38,35 @@ class TableWriter:
         encoded = {partition: [(key.encode(), None if value is None else codec.encode(self.record_of(key), value))
                                for key, value in rows.items()]
                    for partition, rows in rows_by_partition.items() if rows}
-        sends = {partition: [await self.app.producer.send(topic, key, value, partition, None, None)
-                             for key, value in pairs]
-                 for partition, pairs in encoded.items()}
+        producer = producer_of(self.app)
+        sends = {partition: await send_all(producer, topic, partition, pairs) for partition, pairs in encoded.items()}
         store = self.table.data
         for partition, pairs in encoded.items():
-            sent = await asyncio.gather(*sends[partition])
+            last_offset = await sends[partition].last_offset()
             db = store._db_for_partition(partition)
             for key, value in pairs:
                 if value is None:
                     db.delete(key)
                 else:
                     db.put(key, value)
-            store.set_persisted_offset(TP(topic, partition), max(metadata.offset for metadata in sent))
+            store.set_persisted_offset(TP(topic, partition), last_offset)
+
+
+class StoreRows:
+    """A table's rows read straight from the local RocksDB of the partition each belongs to.
+
+    Faust's table read does not know the partition outside a current event, so it asks every
+    partition's store, and asks twice (contains, then get): a tenth of a busy worker's time.
+    """
+
+    def __init__(self, table: faust.Table, record_of: Callable[[str], str], partition_of: Callable[[str], int]) -> None:
+        self.store = table.data
+        self.record_of = record_of
+        self.partition_of = partition_of
+
+    def get(self, key: str, default=None):
+        raw = self.store._db_for_partition(self.partition_of(key)).get(key.encode())
+        return default if raw is None else codec.decode_as(self.record_of(key), raw)
 
 
 class PendingRows:
@@ -63,7 +80,7 @@ class PendingRows:
     _DELETED = object()
 
     def __init__(self, table, copy_row: Callable[[str, dict], dict]) -> None:
-        self.table = table
+        self.table = table  # anything with get(key, default)
         self.copy_row = copy_row  # (key, row) -> a copy the stage may change
         self.by_partition: dict[int, dict[str, dict | None]] = {}
         self._pending: dict[str, object] = {}

@@ -29,7 +29,7 @@ from exchange.config import Settings
 from exchange.reference_feed import ReferenceFeed
 from exchange.reference import market_spec
 from schemas.codec import DecodeError, codec
-from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES
+from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 
 from . import metrics
 from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, copy_row, record_of
@@ -41,7 +41,7 @@ from .matching_stage import MatchingStage, PendingCommit
 from .outputs import Outgoing
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
-from .table_writer import PendingRows, TableWriter
+from .table_writer import PendingRows, StoreRows, TableWriter
 
 log = logging.getLogger("exchange.worker")
 APP_ID = "exchange"
@@ -79,6 +79,8 @@ class _Tables:
         self.book = register(app, table(app, "book", settings.partitions),
                               AvroRecord("exchange.BookRow"))
         self.accounts_writer = TableWriter(app, self.accounts, record_of)
+        self.account_rows = StoreRows(self.accounts, record_of,
+                                      lambda key: account_partition(key.split("#", 1)[0], settings.partitions))
         self.book_writer = TableWriter(app, self.book, lambda key: "exchange.BookRow")
         # Reference data: every worker reads the whole compacted topic.
         # Reference data: every worker follows the whole compacted topics (see reference_feed.py).
@@ -107,7 +109,7 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
         await tables.reference.ready.wait()
         await in_order[topic].repair()
         await in_order[topic].prepare(event.message for event in events)
-        rows = PendingRows(tables.accounts, copy_row)
+        rows = PendingRows(tables.account_rows, copy_row)
         stage.begin_batch(rows)
         messages: list[Outgoing] = []
         for event in events:

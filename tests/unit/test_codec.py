@@ -83,8 +83,8 @@ def test_a_message_written_with_version_1_is_read_with_todays_schema():
 
 
 def test_an_account_row_with_the_version_3_outbox_is_read_with_todays_schema():
-    """Account rows once kept whole outputs (`outbox`); today they keep verdicts (`decided`).
-    A row restored from an older changelog loses the outbox and starts with no verdicts."""
+    """Account rows once kept whole outputs (`outbox`); today they keep refusals only. A row
+    restored from an older changelog loses the outbox and has nothing left to answer again."""
     old_types = {}
     for path in [*AVRO_DIR.glob("*.avsc"), *(AVRO_DIR / "history" / "v3").glob("*.avsc")]:
         raw = json.loads(path.read_text())
@@ -101,7 +101,7 @@ def test_an_account_row_with_the_version_3_outbox_is_read_with_todays_schema():
 
     name, state = codec.decode(MARKER + fingerprint.to_bytes(8, "little") + body.getvalue())
     assert name == "exchange.AccountState"
-    assert state["decided"] == [] and "outbox" not in state
+    assert state["refused"] == {} and state["undelivered_from"] == -1 and "outbox" not in state
     assert state["balances"] == {"SOL": {"available": 3, "held": 0}} and state["last_command_offset"] == 9
 
 

@@ -29,7 +29,7 @@ def apply(account: Account, rows: dict, ops: list, offset: int) -> int:
         elif kind == "place":
             account.place({"order_id": order_id, "client_order_id": f"c{order_id}", "market": "SOL_USDC",
                            "side": "buy", "type": "limit", "price": 100, "quantity": 1 + amount % 50}, MARKET, offset)
-            account.state["decided"].append({"offset": offset, "command_id": str(offset), "reason": None})
+            account.state["refused"][str(offset)] = "insufficient_funds"
             account.state["last_command_offset"] = offset
         else:
             hold = account.hold(order_id)
