@@ -106,7 +106,7 @@ class _Outputs:
         self.results: list[dict] = []
         self.levels: dict[tuple[str, int], int] = {}
         self.touched: dict[int, None] = {}  # ordered set of order ids whose rows changed
-        self.last_fill: dict[int, tuple[int, str, str]] = {}  # order id -> (seq, account, side)
+        self.last_fill: dict[int, tuple[int, str, str, int]] = {}  # order id -> (seq, account, side, ts)
 
     def add(self, command: dict, engine: Engine) -> None:
         kind, body = command["body"]
@@ -164,7 +164,7 @@ class _Outputs:
                                            (trade.taker_order_id, trade.taker_account, trade.taker_side, trade.taker_fee)):
             self.touched[order_id] = None
             self._settle(owner, trade.seq, "fill", order_id, side, base, trade.quote, fee)
-            self.last_fill[order_id] = (trade.seq, owner, side)
+            self.last_fill[order_id] = (trade.seq, owner, side, trade.ts)
         if trade.maker_fee + trade.taker_fee:
             self._settle(FEE_ACCOUNT, trade.seq, "fee", trade.taker_order_id, trade.taker_side,
                          fee=trade.maker_fee + trade.taker_fee)
@@ -186,12 +186,12 @@ class _Outputs:
         self.updates.append((seq, update))
 
     def finish(self, engine: Engine, now_ms: int) -> StageResult:
-        # Orders that traded and still rest end the batch partly filled.
-        for order_id, (seq, account, side) in self.last_fill.items():
+        # Orders that traded and still rest end the batch partly filled, as of their last trade.
+        for order_id, (seq, account, side, ts) in self.last_fill.items():
             row = engine.order_row(order_id)
             if row is not None:
                 self._update(seq, order_id, account, side, "PARTIALLY_FILLED", row.filled_qty, row.filled_quote,
-                             row.remaining, None, row.ts)
+                             row.remaining, None, ts)
         result = StageResult()
         market, partition = self.market, self.definition["partition"]
         send = result.messages.append

@@ -55,8 +55,10 @@ STATEMENTS = {
     "trade": _insert("trades_by_market_day", TRADE_COLUMNS),
     "account_trade": _insert("trades_by_account", ACCOUNT_TRADE_COLUMNS),
     "ledger": _insert("ledger_by_account", LEDGER_COLUMNS),
-    "order_terms_by_id": _upsert("orders_by_id", "order_id = ?", ORDER_TERMS),
-    "order_terms_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?", ORDER_TERMS[1:]),
+    # An order's first update carries its terms, and writes them with its state in one row each.
+    "order_new_by_id": _upsert("orders_by_id", "order_id = ?", (*ORDER_TERMS, *ORDER_STATE)),
+    "order_new_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?",
+                                    (*ORDER_TERMS[1:], *ORDER_STATE)),
     "order_state_by_id": _upsert("orders_by_id", "order_id = ?", ("account", "market", "side", *ORDER_STATE)),
     "order_state_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?",
                                       ("market", "side", *ORDER_STATE)),
@@ -133,14 +135,15 @@ def order_rows(update: dict) -> list[Write]:
     if update.get("type") is not None:
         terms = (update["side"], update["type"], update["time_in_force"], update["price"], update["quantity"],
                  update["quote_quantity"], update["post_only"], update["client_order_id"], update["created_ts"])
-        writes.append(Write("order_terms_by_id", (account, market, *terms, order_id), seq, by_id))
-        writes.append(Write("order_terms_by_account", (market, *terms, account, order_id), seq, by_account))
+        writes.append(Write("order_new_by_id", (account, market, *terms, *state, order_id), seq, by_id))
+        writes.append(Write("order_new_by_account", (market, *terms, *state, account, order_id), seq, by_account))
         if update["client_order_id"] is not None:
             writes.append(Write("client_order", (account, update["client_order_id"], order_id, market), seq,
                                 ("client", account, update["client_order_id"])))
-    writes.append(Write("order_state_by_id", (account, market, update["side"], *state, order_id), seq, by_id))
-    writes.append(Write("order_state_by_account", (market, update["side"], *state, account, order_id), seq,
-                        by_account))
+    else:
+        writes.append(Write("order_state_by_id", (account, market, update["side"], *state, order_id), seq, by_id))
+        writes.append(Write("order_state_by_account", (market, update["side"], *state, account, order_id), seq,
+                            by_account))
     if update["status"] in OPEN_STATUSES:
         writes.append(Write("open_order", (account, market, order_id), seq, by_account))
     else:

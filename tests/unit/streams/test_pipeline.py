@@ -6,7 +6,7 @@ import pytest
 
 from exchange.commands import cancel, deposit, place, withdraw
 from exchange.reference import make_asset, make_market
-from schemas.topics import FEE_ACCOUNT, ORDERS, TRADES
+from schemas.topics import FEE_ACCOUNT, ORDER_UPDATES, ORDERS, TRADES
 from streams.book_journal import BookJournal
 
 from tests import checks, workload
@@ -47,6 +47,22 @@ def test_a_trade_with_fees_settles_exactly_as_computed_by_hand():
     assert (trade["price"], trade["quantity"], trade["quote"]) == (15000, 1000, 150_000_000)
     assert (trade["maker_fee"], trade["taker_fee"], trade["taker_side"]) == (150_000, 300_000, "buy")
     assert_conserved(pipeline)
+
+
+def test_a_partly_filled_maker_is_updated_as_of_the_trade_not_its_placement():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("alice", "USDC", 1_000_000_000), deposit("bob", "SOL", 10_000_000_000)])
+    pipeline.run()
+    pipeline.submit([place("bob", 1, "SOL_USDC", "sell", 15000, 2000, ts=1_000)])
+    pipeline.run()
+    pipeline.submit([place("alice", 2, "SOL_USDC", "buy", 15000, 500, ts=9_000)])
+    pipeline.run()
+
+    updates = [u for batch in pipeline.records(ORDER_UPDATES.name) for u in batch["updates"]]
+    [partly] = [u for u in updates if u["order_id"] == 1 and u["status"] == "PARTIALLY_FILLED"]
+    assert (partly["ts"], partly["filled_quantity"], partly["remaining_quantity"]) == (9_000, 500, 1500)
+    [placed] = [u for u in updates if u["order_id"] == 1 and u["status"] == "NEW"]
+    assert placed["ts"] == 1_000 and placed["created_ts"] == 1_000
 
 
 def test_refusals_cost_nothing():
