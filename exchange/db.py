@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
 from pathlib import Path
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -71,10 +73,7 @@ def migrate(session: Session, settings: Settings) -> list[str]:
 
 def migrate_when_up(settings: Settings, attempts: int = 60) -> None:
     """Apply the schema, waiting (two minutes at most) for a Cassandra that is still starting."""
-    import logging
-    import time
-
-    for attempt in range(attempts):
+    for _ in range(attempts):
         connection = cluster(settings)
         try:
             migrate(connection.connect(), settings)

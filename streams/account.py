@@ -57,6 +57,11 @@ def client_order_key(account: str, client_order_id: str) -> str:
     return f"{account}#c:{client_order_id}"
 
 
+def account_of(key: str) -> str:
+    """The account an accounts-table row belongs to, from its key."""
+    return key.split("#", 1)[0]
+
+
 def record_of(key: str) -> str:
     """The record type of an accounts-table row, from its key (account ids never contain '#')."""
     if "#" not in key:
@@ -255,7 +260,7 @@ def accounts_view(rows: Mapping[str, dict]) -> dict[str, dict[str, Any]]:
     for key, row in rows.items():
         if record_of(key) != HOLD_RECORD:
             continue
-        state = accounts.get(key.split("#", 1)[0])
+        state = accounts.get(account_of(key))
         if state is not None and not row["released"] and counted(row, state):
             state["holds"][row["order_id"]] = row
     return accounts

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker name; its RocksDB files live in $EXCHANGE_STATE_DIR/workers/<name>")
     parser.add_argument("--loglevel", default="warn", choices=list(LOG_LEVELS))
     parser.add_argument("--metrics-port", type=int, default=None,
-                        help="serve Prometheus metrics on 127.0.0.1 at this port (default: none)")
+                        help="serve Prometheus metrics at this port on BIND_HOST (default 127.0.0.1); default: none")
 
 
 def run(args: argparse.Namespace, read_side: bool = False) -> int:

@@ -32,7 +32,7 @@ from schemas.codec import DecodeError, codec
 from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 
 from . import metrics
-from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, copy_row, record_of
+from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, account_of, copy_row, record_of
 from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
 from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
@@ -80,9 +80,8 @@ class _Tables:
                               AvroRecord("exchange.BookRow"))
         self.accounts_writer = TableWriter(app, self.accounts, record_of)
         self.account_rows = StoreRows(self.accounts, record_of,
-                                      lambda key: account_partition(key.split("#", 1)[0], settings.partitions))
+                                      lambda key: account_partition(account_of(key), settings.partitions))
         self.book_writer = TableWriter(app, self.book, lambda key: "exchange.BookRow")
-        # Reference data: every worker reads the whole compacted topic.
         # Reference data: every worker follows the whole compacted topics (see reference_feed.py).
         self.reference = ReferenceFeed(settings)
         self.markets, self.assets = self.reference.markets, self.reference.assets
