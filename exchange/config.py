@@ -48,7 +48,7 @@ class Settings:
     jwt_secret: str
     jwt_ttl_s: int
     faucet: bool
-    ws_client_queue: int
+    ws_client_buffer: int
     log_format: str
     bind_host: str
 
@@ -99,7 +99,7 @@ class Settings:
             jwt_secret=read.text("JWT_SECRET", ""),
             jwt_ttl_s=read.count("JWT_TTL_SECONDS", 3600),
             faucet=read.choice("EXCHANGE_FAUCET", "off", ("on", "off")) == "on",
-            ws_client_queue=read.count("WS_CLIENT_QUEUE", 2000),
+            ws_client_buffer=read.count("WS_CLIENT_BUFFER", 1 << 20),
             log_format=read.choice("LOG_FORMAT", "json", ("json", "text")),
             bind_host=read.text("BIND_HOST", "127.0.0.1"),
         )
@@ -129,7 +129,7 @@ VARIABLES = {
     "JWT_SECRET": "jwt_secret",
     "JWT_TTL_SECONDS": "jwt_ttl_s",
     "EXCHANGE_FAUCET": "faucet",
-    "WS_CLIENT_QUEUE": "ws_client_queue",
+    "WS_CLIENT_BUFFER": "ws_client_buffer",
     "LOG_FORMAT": "log_format",
     "BIND_HOST": "bind_host",
 }

@@ -14,12 +14,17 @@ from api.security import jwt_secret
 from exchange.config import Settings
 
 from .client import Client
+from .connection import FRAMES, FanoutProtocol
 from .hub import Hub
 
 
 async def websocket(ws: WebSocket) -> None:
     state = ws.app.state
-    await Client(ws, state.hub, state.secret, state.settings.ws_client_queue).serve()
+    if FRAMES not in ws.scope.get("extensions", {}):
+        # Served by something other than `exchange ws` (see run below): no way to fan out.
+        await ws.close(code=1011, reason="this server lacks the hub's frame writer; run `exchange ws`")
+        return
+    await Client(ws, state.hub, state.secret, state.settings.ws_client_buffer).serve()
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -32,7 +37,9 @@ async def metrics(request: Request) -> PlainTextResponse:
     text = ("# TYPE exchange_ws_messages_delivered_total counter\n"
             f"exchange_ws_messages_delivered_total {hub.delivered}\n"
             "# TYPE exchange_ws_subscribed_clients gauge\n"
-            f"exchange_ws_subscribed_clients {len(clients)}\n")
+            f"exchange_ws_subscribed_clients {len(clients)}\n"
+            "# TYPE exchange_ws_clients_cut_off_total counter\n"
+            f"exchange_ws_clients_cut_off_total {hub.clients_cut_off}\n")
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
@@ -56,19 +63,20 @@ def create_app(settings: Settings) -> Starlette:
 
 def run(port: int | None = None) -> int:
     """`exchange ws`: one hub process. uvicorn pings every 20 s and drops a client silent for 60 s."""
-    import warnings
+    import resource
 
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="websockets")
     import uvicorn
 
     from exchange import logs
 
     settings = Settings.from_env()
     logs.configure(settings.log_format, "ws")
-    # ws="websockets": uvicorn's default WebSocket implementation (sans-I/O) buffers whatever is
-    # sent without waiting for the socket, so a client that stops reading would grow the hub's
-    # memory instead of filling its queue; this one waits for the socket to drain.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per client: 1,024 is not many
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    # No per-message compression: frames are built once for every client, and compressing them
+    # per connection would cost more than the fan-out itself. On SIGTERM, connections get 5 s to
+    # close before the process goes anyway.
     uvicorn.run(create_app(settings), host=settings.bind_host, port=port or settings.ws_port, log_level="warning",
-                ws="websockets", ws_ping_interval=20.0, ws_ping_timeout=60.0, ws_max_size=64 * 1024,
-                log_config=None)
+                ws=FanoutProtocol, ws_per_message_deflate=False, ws_ping_interval=20.0, ws_ping_timeout=60.0,
+                ws_max_size=64 * 1024, timeout_graceful_shutdown=5, log_config=None)
     return 0

@@ -2,10 +2,11 @@
 
 The hub reads every partition of the public and private topics itself, with no consumer group
 (and follows assets and markets with exchange/reference_feed.py),
-so any number of hubs can run behind a load balancer, each seeing everything. Each record
-becomes one payload, built once, and is offered to the queue of every client subscribed to its
-stream. A queue that is full means the client stopped keeping up: it is disconnected with a
-reason, and nobody else waits for it.
+so any number of hubs can run behind a load balancer, each seeing everything. Each message
+becomes one WebSocket frame, built once (ws/connection.py says why), queued on every client
+subscribed to its stream; after each batch read from Kafka, every client that got something is
+sent all of it in one write. Nothing here awaits a client: one that stops reading fills its own
+buffer and is cut off (ws/client.py), and nobody else waits for it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from schemas.codec import DecodeError, codec
 from schemas.topics import BALANCES, CANDLES, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
 from . import payloads
+from .connection import text_frame
 
 log = logging.getLogger("exchange.ws.hub")
 FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES)
@@ -37,6 +39,8 @@ class Hub:
         self.public: dict[str, set] = {}  # stream -> clients
         self.private: dict[str, set] = {}  # account -> clients
         self.delivered = 0
+        self.clients_cut_off = 0
+        self._touched: list = []  # clients with frames pending in the batch being read
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
@@ -91,7 +95,9 @@ class Hub:
     async def _run(self) -> None:
         while True:
             try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=200)
+                # Fewer records a read, fewer frames waiting per client; more, fewer writes. At
+                # low rates a read brings one record or two, under load it amortizes the writes.
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=100)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Kafka away: keep trying
@@ -105,24 +111,33 @@ class Hub:
                         self._on(tp.topic, record.key, record.value, now)
                     except (DecodeError, KeyError) as exc:
                         log.warning("unreadable message on %s: %s", tp.topic, exc)
-                    # One record can carry a hundred trades: let the senders drain the queues
-                    # before the next, so only a client that really lags fills its queue.
-                    await asyncio.sleep(0)
+            touched, self._touched = self._touched, []
+            for client in touched:
+                self.delivered += client.flush()
+
+    def _queue(self, client, frame: bytes) -> None:
+        if not client.pending:
+            self._touched.append(client)
+        client.pending.append(frame)
 
     def _publish(self, stream: str, data: dict) -> None:
         clients = self.public.get(stream)
         if clients:
-            frame = orjson.dumps({"stream": stream, "data": data}).decode()
-            for client in list(clients):
-                self.delivered += client.offer(frame)
+            frame = text_frame(orjson.dumps({"stream": stream, "data": data}))
+            touched = self._touched
+            for client in clients:  # the hub's hot loop: one list append per message and client
+                pending = client.pending
+                if not pending:
+                    touched.append(client)
+                pending.append(frame)
 
     def _private(self, account: str, stream: str, data: dict) -> None:
         clients = self.private.get(account)
         if clients:
-            frame = orjson.dumps({"stream": stream, "data": data}).decode()
-            for client in list(clients):
+            frame = text_frame(orjson.dumps({"stream": stream, "data": data}))
+            for client in clients:
                 if stream in client.private_streams:
-                    self.delivered += client.offer(frame)
+                    self._queue(client, frame)
 
     def _on(self, topic: str, key: bytes | None, value: bytes | None, now: int) -> None:
         if topic == BALANCES.name:

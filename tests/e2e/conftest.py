@@ -21,7 +21,7 @@ def stack(infra, tmp_path_factory):
 
     asyncio.run(prepare())
     running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), free_port(),
-                    {"EXCHANGE_FAUCET": "on", "WS_CLIENT_QUEUE": "1000"})
+                    {"EXCHANGE_FAUCET": "on", "WS_CLIENT_BUFFER": "262144"})
     try:
         running.start_all()
         yield running
