@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import random
 import secrets
 import socket
 import time
@@ -234,6 +235,11 @@ async def test_garbage_frames_get_errors_and_the_hub_carries_on(stack):
             await flood.send('{"method": "LIST_SUBSCRIPTIONS", "id": %d}' % i)
         for _ in range(400):
             await asyncio.wait_for(flood.recv(), 10)
+    for seed in range(5):  # bytes that are not WebSocket frames at all: that connection is closed
+        raw = await SilentClient.open(stack, "trades@SOL_USDC")
+        raw.sock.sendall(random.Random(seed).randbytes(2000))
+        await raw.read_to_end(timeout=20)  # returns at EOF: the hub hung up
+        raw.close()
     fine = await connect(stack)
     try:
         assert await call(fine, "SUBSCRIBE", ["trades@SOL_USDC"], 9) == {"result": None, "id": 9}

@@ -1,0 +1,108 @@
+"""A connection's rules, fed whatever a client may send: every message gets exactly one reply,
+a result or an error, and nothing raises. Subscriptions reach the hub only when valid."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.security import DEV_SECRET, issue_token
+from ws.client import MAX_STREAMS, Client
+from ws.connection import FRAMES
+
+
+class Frames:
+    """The frame writer's side of a connection, kept in memory."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def write(self, frames: bytes) -> int:
+        self.sent.append(frames)
+        return 0
+
+    def replies(self) -> list[dict]:
+        out = []
+        for frame in self.sent:
+            assert frame[0] == 0x81  # one text frame per reply
+            size, head = frame[1], 2
+            if size == 126:
+                size, head = int.from_bytes(frame[2:4], "big"), 4
+            assert len(frame) == head + size
+            out.append(orjson.loads(frame[head:]))
+        return out
+
+
+class Hub:
+    markets = {"SOL_USDC"}
+
+    def __init__(self) -> None:
+        self.public: dict[str, set] = {}
+        self.private: dict[str, set] = {}
+
+    def valid_stream(self, stream: str) -> bool:
+        kind, _, symbol = stream.partition("@")
+        return symbol in self.markets and kind in ("trades", "depth", "ticker", "kline_1m")
+
+    def subscribe(self, client, stream: str) -> None:
+        self.public.setdefault(stream, set()).add(client)
+
+    def unsubscribe(self, client, stream: str) -> None:
+        self.public.get(stream, set()).discard(client)
+
+    def follow_account(self, client, account: str) -> None:
+        self.private.setdefault(account, set()).add(client)
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.scope = {"extensions": {FRAMES: Frames()}}
+
+
+def client() -> Client:
+    return Client(Socket(), Hub(), DEV_SECRET)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=12)
+streams = st.sampled_from(["trades@SOL_USDC", "depth@SOL_USDC", "kline_1m@SOL_USDC", "trades@NOPE", "orders",
+                           "balances", "", "x" * 500])
+messages = st.one_of(
+    st.text(max_size=200),  # anything at all
+    json_values.map(lambda v: orjson.dumps(v).decode()),
+    st.fixed_dictionaries({"method": st.sampled_from(["SUBSCRIBE", "UNSUBSCRIBE", "AUTH", "LIST_SUBSCRIPTIONS",
+                                                      "NOPE", None]),
+                           "params": st.one_of(st.lists(streams, max_size=5), json_values),
+                           "id": st.one_of(st.integers(-2**63, 2**63 - 1), st.text(max_size=5), json_values)})
+    .map(lambda m: orjson.dumps(m).decode()),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(messages, min_size=1, max_size=10))
+def test_every_message_gets_one_reply_and_nothing_raises(texts):
+    c = client()
+    for text in texts:
+        before = len(c.ws.scope["extensions"][FRAMES].sent)
+        c._handle(text)
+        replies = c.ws.scope["extensions"][FRAMES].replies()
+        assert len(replies) == before + 1
+        assert ("result" in replies[-1]) != ("error" in replies[-1])
+    # Only valid public streams reach the hub; private ones never without AUTH.
+    assert set(c.hub.public) <= {"trades@SOL_USDC", "depth@SOL_USDC", "kline_1m@SOL_USDC"}
+    assert not c.private_streams and len(c.streams) <= MAX_STREAMS
+
+
+def test_private_streams_open_only_to_a_valid_token_and_one_account():
+    c = client()
+    c._handle('{"method": "SUBSCRIBE", "params": ["orders"], "id": 1}')
+    c._handle('{"method": "AUTH", "params": ["not-a-token"], "id": 2}')
+    c._handle(orjson.dumps({"method": "AUTH", "params": [issue_token(DEV_SECRET, "acct-1", "u", 60)], "id": 3}))
+    c._handle('{"method": "SUBSCRIBE", "params": ["orders", "balances"], "id": 4}')
+    c._handle(orjson.dumps({"method": "AUTH", "params": [issue_token(DEV_SECRET, "acct-2", "v", 60)], "id": 5}))
+    replies = c.ws.scope["extensions"][FRAMES].replies()
+    assert [("error" in r) for r in replies] == [True, True, False, False, True]
+    assert replies[2]["result"] == {"account": "acct-1"}
+    assert c.private_streams == {"orders", "balances"} and c.hub.private == {"acct-1": {c}}
