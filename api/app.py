@@ -15,7 +15,7 @@ from . import admin, api_keys, auth, market_data, openapi, ops, orders, wallet
 from .errors import HANDLERS
 from .feeds import Feeds
 from .ids import OrderIds
-from .security import LoginBrake, jwt_secret
+from .security import LoginBrake, VerifiedTokens, jwt_secret
 from .store import Store
 
 V1 = "/api/v1"
@@ -79,7 +79,7 @@ def create_app(settings: Settings) -> Starlette:
             await state.store.stop()
 
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)
-    app.state.settings, app.state.secret = settings, secret
+    app.state.settings, app.state.secret, app.state.tokens = settings, secret, VerifiedTokens(secret)
     app.state.brake, app.state.ids, app.state.metrics = LoginBrake(), OrderIds(), ops.Metrics()
     app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
     return app

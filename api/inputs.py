@@ -9,7 +9,6 @@ import orjson
 from starlette.requests import Request
 
 from .errors import bad_request, unauthorized
-from .security import read_token
 
 MAX_BODY = 16 * 1024
 DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also accepts "³", which int() refuses
@@ -101,7 +100,7 @@ async def claims(request: Request) -> dict:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise unauthorized()
-    found = read_token(request.app.state.secret, token.strip())
+    found = request.app.state.tokens.read(token.strip())
     if found is None:
         raise unauthorized("the token is invalid or expired")
     return found

@@ -69,6 +69,32 @@ def read_token(secret: str, token: str) -> dict | None:
     return claims if isinstance(claims.get("sub"), str) else None
 
 
+class VerifiedTokens:
+    """Tokens already verified, so a trader's hundredth request skips the signature check.
+
+    Checking a token is about 15 % of the API's CPU per order. A token is the exact string that
+    was verified, so nothing but that token finds its entry; its claims are good until `exp`,
+    which is still checked at every use. At most `size` tokens are kept (the oldest go first).
+    """
+
+    def __init__(self, secret: str, size: int = 10_000) -> None:
+        self.secret, self.size = secret, size
+        self._claims: dict[str, dict] = {}  # insertion-ordered: the first key is the oldest
+
+    def read(self, token: str) -> dict | None:
+        claims = self._claims.get(token)
+        if claims is not None:
+            if claims["exp"] > time.time():
+                return claims
+            del self._claims[token]
+        claims = read_token(self.secret, token)
+        if claims is not None:
+            if len(self._claims) >= self.size:
+                del self._claims[next(iter(self._claims))]
+            self._claims[token] = claims
+        return claims
+
+
 class LoginBrake:
     """Counts failed logins per key (`email:...`, `client:...`) in a sliding window."""
 

@@ -8,7 +8,8 @@ import jwt
 import pytest
 
 from api.ids import OrderIds
-from api.security import DEV_SECRET, LoginBrake, check_password, hash_password, issue_token, jwt_secret, read_token
+from api.security import (DEV_SECRET, LoginBrake, VerifiedTokens, check_password, hash_password, issue_token,
+                          jwt_secret, read_token)
 from exchange.config import ConfigError, Settings
 
 
@@ -60,3 +61,20 @@ def test_order_ids_are_unique_and_grow():
     drawn = [ids.next() for _ in range(20_000)]
     assert drawn == sorted(drawn) and len(set(drawn)) == len(drawn)
     assert 0 < drawn[0] < 2**63
+
+
+def test_verified_tokens_are_remembered_only_as_the_exact_string_and_only_until_they_expire():
+    tokens = VerifiedTokens(DEV_SECRET, size=2)
+    good = issue_token(DEV_SECRET, "acct", "user", 60)
+    assert tokens.read(good)["sub"] == "acct"
+    head, payload, signature = good.split(".")
+    assert tokens.read(f"{head}.{payload}.{signature[:-2]}AA") is None  # a changed signature is checked anew
+    forged = jwt.encode({"sub": "other", "iat": int(time.time()), "exp": int(time.time()) + 60}, "x" * 40, "HS256")
+    assert tokens.read(forged) is None and tokens.read(forged) is None  # refusals are never remembered
+    brief = issue_token(DEV_SECRET, "acct", "user", 1)
+    assert tokens.read(brief)["sub"] == "acct"
+    time.sleep(2.1)
+    assert tokens.read(brief) is None  # remembered, but expired now
+    for account in ("a", "b", "c"):  # the oldest goes when full
+        tokens.read(issue_token(DEV_SECRET, account, "user", 60))
+    assert len(tokens._claims) == 2
