@@ -14,7 +14,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from exchange.config import Settings
 from exchange.demo import define_demo_markets
 from exchange.kafka_io import ensure_topics
 from exchange.up import worker_ready
+from infra.local.runner import free_port
 
 from .load import Connection, cpu_report, cpu_sample
 
@@ -43,12 +43,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="no recorder: the order path alone, with the read side's CPU left out")
     args = parser.parse_args(argv)
     return asyncio.run(_run(Settings.from_env(), args))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Processes:

@@ -30,10 +30,10 @@ from aiokafka import AIOKafkaProducer
 from exchange.config import Settings
 from exchange.kafka_io import ensure_topics, publish
 from exchange.reference import make_asset, make_market
+from infra.local.runner import free_port
 from schemas.codec import codec
 from schemas.topics import ASSETS, DEPTH, MARKETS, TRADES
 
-from .api import free_port
 from .load import cpu_report, cpu_sample
 
 

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
 from exchange.config import Settings
 from infra.local import runner
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from infra.local.runner import free_port
 
 
 def throwaway_settings(state_dir: Path) -> Settings:

@@ -12,8 +12,8 @@ without waiting on a client that no longer reads. Everything else (the handshake
 sends, pings, the close handshake) stays uvicorn's.
 
 It subclasses `uvicorn.protocols.websockets.websockets_sansio_impl.WebSocketsSansIOProtocol`
-and uses its `transport`, `conn`, `queue`, `close_sent`, `disconnected`, `close_timer` and
-`read_paused`: uvicorn internals, listed in the README.
+and uses its `transport`, `conn`, `queue`, `close_sent`, `disconnected`, `close_timer`,
+`read_paused` and `keepalive_timeout`: uvicorn internals, listed in the README.
 """
 
 from __future__ import annotations
@@ -84,3 +84,10 @@ class FanoutProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][FRAMES] = FrameWriter(self)
+
+    def keepalive_timeout(self) -> None:
+        # uvicorn closes a client that stopped answering pings with a plain close, which first
+        # waits for the client to read everything buffered for it; one that stopped answering
+        # has stopped reading too, so its socket would stay open for good.
+        super().keepalive_timeout()
+        self.transport.abort()

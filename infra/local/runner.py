@@ -43,6 +43,13 @@ def _state_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1 (for the benchmarks' and tests' own servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _port_taken(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -23,6 +23,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from exchange.config import Settings
+from infra.local.runner import free_port
 from ws.app import create_app
 from ws.connection import FRAMES, FanoutProtocol, text_frame
 
@@ -76,10 +77,7 @@ class Served:
     """A uvicorn server on a free port, in this loop, with the hub's protocol."""
 
     def __init__(self, endpoint, ping: float | None = None) -> None:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
+        self.port = free_port()
         app = Starlette(routes=[WebSocketRoute("/ws", endpoint)])
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, ws=FanoutProtocol,
                                                     ws_per_message_deflate=False, log_level="warning",
@@ -160,3 +158,23 @@ async def test_a_client_that_does_not_answer_pings_is_dropped_and_one_that_does_
             await asyncio.sleep(1.0)  # three ping intervals
             await answering.send("still here")  # would raise ConnectionClosed had it been dropped
             assert answering.state is websockets.protocol.State.OPEN
+
+
+async def test_a_client_that_stops_reading_and_answering_is_dropped_though_its_buffer_is_full():
+    told = asyncio.Event()
+
+    async def endpoint(ws):
+        await ws.accept()
+        frames = ws.scope["extensions"][FRAMES]
+        chunk = b"".join(text_frame(b'"' + b"x" * 1000 + b'"') for _ in range(100))
+        while (buffered := frames.write(chunk)) is not None and buffered < 1 << 20:
+            pass  # under the hub's limit, but more than the socket takes: a plain close would wait
+        try:
+            await ws.receive_text()
+        except WebSocketDisconnect:
+            told.set()
+
+    async with Served(endpoint, ping=0.3) as served:
+        silent = handshake(served.port)
+        await asyncio.wait_for(told.wait(), 10)  # ping, no pong, dropped: the app hears of it
+        silent.close()
