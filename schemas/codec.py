@@ -81,11 +81,35 @@ def _fingerprint(schema: dict) -> bytes:
     return value.to_bytes(8, "little")
 
 
+def _chooses_records(node: Any) -> bool:
+    """True if a union somewhere in this (expanded) schema has more than one record branch."""
+    if isinstance(node, list):
+        records = [b for b in node if isinstance(b, (dict, str)) and _is_record(b)]
+        return len(records) > 1 or any(_chooses_records(b) for b in node)
+    if isinstance(node, dict):
+        kind = node["type"]
+        if kind == "record":
+            return any(_chooses_records(f["type"]) for f in node["fields"])
+        if kind == "array":
+            return _chooses_records(node["items"])
+        if kind == "map":
+            return _chooses_records(node["values"])
+        return isinstance(kind, (dict, list)) and _chooses_records(kind)
+    return False
+
+
+def _is_record(branch: Any) -> bool:
+    # A dotted name is a reference to a type defined earlier in the schema. Counting it as a
+    # record even when it is an enum errs the safe way: names asked for, decoding a bit slower.
+    return (isinstance(branch, dict) and branch.get("type") == "record") or (
+        isinstance(branch, str) and "." in branch)
+
+
 class Codec:
     def __init__(self, avro_dir: Path = AVRO_DIR) -> None:
         self._types = _load(sorted(avro_dir.glob("*.avsc")))
         self._writers: dict[str, _Writer] = {}
-        self._readers: dict[bytes, tuple[Any, Any]] = {}  # fingerprint -> (writer, reader) schema
+        self._readers: dict[bytes, tuple[Any, Any, bool]] = {}  # fingerprint -> (writer, reader, named)
         for name, raw in self._types.items():
             if raw["type"] != "record":
                 continue
@@ -93,7 +117,7 @@ class Codec:
             parsed = parse_schema(schema)
             writer = _Writer(name, parsed, schema, MARKER + _fingerprint(schema))
             self._writers[name] = writer
-            self._readers[writer.header[2:]] = (parsed, parsed)
+            self._readers[writer.header[2:]] = (parsed, parsed, _chooses_records(schema))
         for generation in sorted(p for p in (avro_dir / "history").glob("*") if p.is_dir()):
             self._register_generation(generation)
 
@@ -102,7 +126,7 @@ class Codec:
         types = {**self._types, **_load(sorted(generation.glob("*.avsc")))}
         for name, writer in self._writers.items():
             old = expand(name, types)
-            self._readers.setdefault(_fingerprint(old), (parse_schema(old), writer.schema))
+            self._readers.setdefault(_fingerprint(old), (parse_schema(old), writer.schema, _chooses_records(old)))
 
     def schema(self, name: str) -> dict:
         """The self-contained JSON schema of a record, as written to the wire."""
@@ -129,14 +153,15 @@ class Codec:
         schemas = self._readers.get(bytes(data[2:HEADER_SIZE]))
         if schemas is None:
             raise DecodeError(f"unknown schema fingerprint {bytes(data[2:HEADER_SIZE]).hex()}")
-        writer, reader = schemas
+        writer, reader, named = schemas
         body = BytesIO(data[HEADER_SIZE:])
         try:
             # Record names are kept only where a union has several records (a Command's body),
-            # so a consumer can tell a PlaceOrder from a CancelOrder.
+            # so a consumer can tell a PlaceOrder from a CancelOrder. Asking for them costs a
+            # quarter of the decoding time, so only types with such a union do.
             record = fastavro.schemaless_reader(
                 body, writer, reader if reader is not writer else None,
-                return_record_name=True, return_record_name_override=True,
+                return_record_name=named, return_record_name_override=named,
             )
         except Exception as exc:  # fastavro raises several kinds on truncated or corrupt bodies
             raise DecodeError(f"corrupt {reader['name']} body: {exc}") from exc
