@@ -75,7 +75,7 @@ def limit(request: Request, default: int = 100, maximum: int = 1000) -> int:
 
 
 def cursor(request: Request) -> int:
-    """A page cursor: the `next` of the previous page (an id or a time); the first page has none."""
+    """A page cursor of a list ordered by a unique id: the `next` of the previous page; the first page has none."""
     value = request.query_params.get("cursor")
     if value is None:
         return 2**63 - 1

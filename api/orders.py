@@ -14,6 +14,7 @@ from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks,
 from . import views
 from .errors import ApiError, bad_request, not_found
 from .inputs import CLIENT_ORDER_ID, account, cursor, decimal_text, flag, json_body, limit, path_id, text
+from .pages import time_cursor, time_page
 
 log = logging.getLogger("exchange.api.orders")
 
@@ -193,9 +194,11 @@ async def order_history(request: Request) -> JSONResponse:
 
 async def my_trades(request: Request) -> JSONResponse:
     owner, size = await account(request), limit(request, 50, 500)
+    ts, skip = time_cursor(request)
     feeds = request.app.state.feeds
-    rows = await request.app.state.store.rows("my_trades", owner, cursor(request), size)
+    rows, next_page = time_page(await request.app.state.store.rows("my_trades", owner, ts, size + skip), ts, skip,
+                                size)
     symbol = request.query_params.get("market")
     items = [views.my_trade(r, feeds.markets[r.market], feeds.assets) for r in rows
              if (symbol is None or r.market == symbol) and r.market in feeds.markets]
-    return JSONResponse({"items": items, "next": str(rows[-1].ts) if len(rows) == size else None})
+    return JSONResponse({"items": items, "next": next_page})

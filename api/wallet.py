@@ -10,8 +10,9 @@ from exchange.reference import DefinitionError, amount_to_atoms
 
 from . import views
 from .errors import ApiError, bad_request, forbidden
-from .inputs import account, claims, cursor, decimal_text, json_body, limit, text
+from .inputs import account, claims, decimal_text, json_body, limit, text
 from .orders import send_and_wait
+from .pages import time_cursor, time_page
 
 
 async def balances(request: Request) -> JSONResponse:
@@ -72,8 +73,9 @@ async def withdraw_funds(request: Request) -> JSONResponse:
 
 async def ledger(request: Request) -> JSONResponse:
     owner, size = await account(request), limit(request, 50, 500)
+    ts, skip = time_cursor(request)
     assets = request.app.state.feeds.assets
-    rows = await request.app.state.store.rows("ledger", owner, cursor(request), size)
+    rows, next_page = time_page(await request.app.state.store.rows("ledger", owner, ts, size + skip), ts, skip, size)
     items = [{"id": r.entry_id, "time": r.ts, "asset": r.asset, "amount": views.amount(assets[r.asset], r.amount),
               "kind": r.kind, "reference": r.reference} for r in rows if r.asset in assets]
-    return JSONResponse({"items": items, "next": str(rows[-1].ts) if len(rows) == size else None})
+    return JSONResponse({"items": items, "next": next_page})
