@@ -11,6 +11,7 @@ from starlette.requests import Request
 from .errors import bad_request, unauthorized
 
 MAX_BODY = 16 * 1024
+NEWEST = 2**63 - 1  # a cursor past every id and every time: the first page
 DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also accepts "³", which int() refuses
 CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,36}")
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,24}")
@@ -78,8 +79,8 @@ def cursor(request: Request) -> int:
     """A page cursor of a list ordered by a unique id: the `next` of the previous page; the first page has none."""
     value = request.query_params.get("cursor")
     if value is None:
-        return 2**63 - 1
-    if not DIGITS.fullmatch(value) or int(value) >= 2**63:
+        return NEWEST
+    if not DIGITS.fullmatch(value) or int(value) > NEWEST:
         raise bad_request("cursor must be the `next` value of the previous page")
     return int(value)
 

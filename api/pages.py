@@ -11,9 +11,8 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from .errors import bad_request
-from .inputs import DIGITS
+from .inputs import DIGITS, NEWEST
 
-NEWEST = 2**63 - 1
 MAX_SKIP = 10_000  # rows of one account in one millisecond; more is a forged cursor
 
 

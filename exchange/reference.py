@@ -18,9 +18,9 @@ and no trailing dot; "0" for zero and a leading "0" before a fraction: "150", "1
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from schemas.topics import account_partition
 from streams.engine import MarketSpec

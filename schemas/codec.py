@@ -84,8 +84,7 @@ def _fingerprint(schema: dict) -> bytes:
 def _chooses_records(node: Any) -> bool:
     """True if a union somewhere in this (expanded) schema has more than one record branch."""
     if isinstance(node, list):
-        records = [b for b in node if isinstance(b, (dict, str)) and _is_record(b)]
-        return len(records) > 1 or any(_chooses_records(b) for b in node)
+        return sum(map(_is_record, node)) > 1 or any(_chooses_records(b) for b in node)
     if isinstance(node, dict):
         kind = node["type"]
         if kind == "record":

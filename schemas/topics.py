@@ -9,7 +9,6 @@ partitioner (murmur2 of the key), the same in every client.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass
 
 from aiokafka.partitioner import murmur2

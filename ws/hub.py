@@ -16,9 +16,10 @@ import logging
 import time
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from exchange.config import Settings
+from exchange.kafka_io import tail
 from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
 from schemas.topics import BALANCES, CANDLES, DEPTH, ORDER_UPDATES, TICKERS, TRADES
@@ -47,15 +48,7 @@ class Hub:
     async def start(self) -> None:
         self._reference_task = asyncio.create_task(self.reference.run())
         await self.reference.ready.wait()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
-                                    fetch_max_wait_ms=10)
-        await consumer.start()
-        tps = [TopicPartition(t.name, p) for t in FEEDS for p in range(self.settings.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)
-        self._consumer = consumer
+        self._consumer = await tail(self.settings, FEEDS, fetch_max_wait_ms=10)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -115,29 +108,24 @@ class Hub:
             for client in touched:
                 self.delivered += client.flush()
 
-    def _queue(self, client, frame: bytes) -> None:
-        if not client.pending:
-            self._touched.append(client)
-        client.pending.append(frame)
+    def _queue(self, clients, frame: bytes) -> None:
+        touched = self._touched
+        for client in clients:  # the hub's hot loop: one list append per message and client
+            pending = client.pending
+            if not pending:
+                touched.append(client)
+            pending.append(frame)
 
     def _publish(self, stream: str, data: dict) -> None:
         clients = self.public.get(stream)
         if clients:
-            frame = text_frame(orjson.dumps({"stream": stream, "data": data}))
-            touched = self._touched
-            for client in clients:  # the hub's hot loop: one list append per message and client
-                pending = client.pending
-                if not pending:
-                    touched.append(client)
-                pending.append(frame)
+            self._queue(clients, text_frame(orjson.dumps({"stream": stream, "data": data})))
 
     def _private(self, account: str, stream: str, data: dict) -> None:
         clients = self.private.get(account)
         if clients:
-            frame = text_frame(orjson.dumps({"stream": stream, "data": data}))
-            for client in clients:
-                if stream in client.private_streams:
-                    self._queue(client, frame)
+            self._queue([c for c in clients if stream in c.private_streams],
+                        text_frame(orjson.dumps({"stream": stream, "data": data})))
 
     def _on(self, topic: str, key: bytes | None, value: bytes | None, now: int) -> None:
         if topic == BALANCES.name:
