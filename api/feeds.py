@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from exchange.config import Settings
+from exchange.kafka_io import tail
 from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
 from schemas.topics import COMMAND_RESULTS, ORDER_UPDATES
@@ -37,16 +38,7 @@ class Feeds:
     async def start(self) -> None:
         self._reference_task = asyncio.create_task(self.reference.run())
         await self.reference.ready.wait()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False,
-                                    fetch_max_wait_ms=20)
-        await consumer.start()
-        outcomes = [TopicPartition(t.name, p) for t in (ORDER_UPDATES, COMMAND_RESULTS)
-                    for p in range(self.settings.partitions)]
-        consumer.assign(outcomes)
-        await consumer.seek_to_end(*outcomes)
-        for tp in outcomes:
-            await consumer.position(tp)
-        self._consumer = consumer
+        self._consumer = await tail(self.settings, (ORDER_UPDATES, COMMAND_RESULTS), fetch_max_wait_ms=20)
         self._task = asyncio.create_task(self._run())
         self.ready.set()
 

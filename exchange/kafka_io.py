@@ -1,13 +1,14 @@
-"""Small aiokafka helpers for processes that are not Faust workers (the CLI, later the API).
+"""Small aiokafka helpers for processes that are not Faust workers (the CLI, the API, the hub).
 
 Each call opens its own client and closes it before returning: these are operator actions and
 start-up reads, not a hot path, so a connection per call keeps them independent and leak-free.
+The exception is `tail`, whose consumer its caller reads for as long as it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -116,6 +117,23 @@ async def read_compacted(settings: Settings, topic: Topic) -> dict[str, dict]:
         return current
     finally:
         await consumer.stop()
+
+
+async def tail(settings: Settings, topics: Iterable[Topic], fetch_max_wait_ms: int) -> AIOKafkaConsumer:
+    """A started consumer of every partition of these topics, from their current ends on.
+
+    No consumer group: every process that tails sees everything (several API processes or hubs
+    side by side), and none commits anything.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=fetch_max_wait_ms)
+    await consumer.start()
+    assigned = [TopicPartition(topic.name, p) for topic in topics for p in range(settings.partitions)]
+    consumer.assign(assigned)
+    await consumer.seek_to_end(*assigned)
+    for tp in assigned:
+        await consumer.position(tp)  # resolve the ends now, before anything is published
+    return consumer
 
 
 async def publish(settings: Settings, topic: Topic, key: str, record: dict, partition: int | None = None) -> None:
