@@ -8,6 +8,7 @@ accounts stage needs (it owns those accounts). Used by the API, the benchmarks a
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import uuid
 from collections import defaultdict
@@ -53,7 +54,20 @@ def deposit(account: str, asset: str, amount: int, reference: str = "") -> dict[
 
 
 def withdraw(account: str, asset: str, amount: int, reference: str = "") -> dict[str, Any]:
-    return command(account, "Withdraw", {"asset": asset, "amount": amount, "reference": reference})
+    """A withdrawal's id is its command id, made to sort by time so an account's list pages by it."""
+    return command(account, "Withdraw", {"asset": asset, "amount": amount, "reference": reference},
+                   command_id=time_ordered_id())
+
+
+def settle_withdrawal(account: str, withdrawal_id: str, asset: str, amount: int, completed: bool,
+                      reference: str = "") -> dict[str, Any]:
+    return command(account, "SettleWithdrawal", {"withdrawal_id": withdrawal_id, "asset": asset, "amount": amount,
+                                                 "completed": completed, "reference": reference})
+
+
+def time_ordered_id() -> str:
+    """32 hex digits like a uuid's: the time in ms, then 80 random bits."""
+    return f"{now_ms():012x}{secrets.token_hex(10)}"
 
 
 class CommandProducer:

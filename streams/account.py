@@ -5,10 +5,12 @@ I/O. Amounts are integer atoms.
 
 A hold is taken when an order is accepted and is the most the order can ever cost: fills take from
 it, and when the order ends its remainder is released. So available funds never go negative and
-no fill can spend money the account does not have.
+no fill can spend money the account does not have. A withdrawal is held the same way, from its
+request until an operator settles it: completed, the funds leave; failed, they are available again.
 
 Rows (all of one account live in its partition, so one changelog partition keeps their order):
-- `<account>`: `exchange.AccountState`, balances and what makes commands and settlements apply once;
+- `<account>`: `exchange.AccountState`, balances, pending withdrawals, and what makes commands and
+  settlements apply once;
 - `<account>#<order id>`: `exchange.Hold`, one per open order, so an account with thousands of
   open orders still writes a few small rows per change instead of one huge one;
 - `<account>#c:<client order id>`: `exchange.ClientOrder`, which order holds a client order id.
@@ -38,6 +40,13 @@ MARKET_BUY_NEEDS_FUNDS = "market_buy_needs_quote_quantity"
 INSUFFICIENT_FUNDS = "insufficient_funds"
 DUPLICATE_ORDER_ID = "duplicate_order_id"
 DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+TOO_MANY_WITHDRAWALS = "too_many_pending_withdrawals"
+UNKNOWN_WITHDRAWAL = "unknown_withdrawal"
+WITHDRAWAL_MISMATCH = "withdrawal_mismatch"
+
+# Pending withdrawals live in the account row, which is written at every fill: a bound keeps
+# that row small whatever a client asks for.
+MAX_PENDING_WITHDRAWALS = 50
 
 
 class LedgerError(RuntimeError):
@@ -80,7 +89,8 @@ def copy_row(key: str, row: dict[str, Any]) -> dict[str, Any]:
         return dict(row)  # holds and client-id rows are flat
     return {**row, "balances": {asset: dict(balance) for asset, balance in row["balances"].items()},
             "settled_seq": dict(row["settled_seq"]), "deposited": dict(row["deposited"]),
-            "refused": dict(row["refused"]), "released": list(row["released"])}
+            "refused": dict(row["refused"]), "released": list(row["released"]),
+            "withdrawals": dict(row["withdrawals"])}
 
 
 def counted(row: dict[str, Any], state: dict[str, Any]) -> bool:
@@ -91,7 +101,7 @@ def counted(row: dict[str, Any], state: dict[str, Any]) -> bool:
 
 def new_state(account: str) -> dict[str, Any]:
     return {"account": account, "balances": {}, "last_command_offset": -1, "settled_seq": {}, "deposited": {},
-            "undelivered_from": -1, "refused": {}, "released": []}
+            "undelivered_from": -1, "refused": {}, "released": [], "withdrawals": {}}
 
 
 class Account:
@@ -160,14 +170,33 @@ class Account:
         deposited[asset] = deposited.get(asset, 0) + amount
         return None
 
-    def withdraw(self, asset: str, amount: int) -> str | None:
+    def withdraw(self, withdrawal_id: str, asset: str, amount: int) -> str | None:
+        """Hold the funds of a withdrawal until an operator says it was completed or failed."""
         if amount <= 0:
             return INVALID_AMOUNT
         if self.balance(asset)["available"] < amount:
             return INSUFFICIENT_FUNDS
-        self._move(asset, available=-amount)
-        deposited = self.state["deposited"]
-        deposited[asset] = deposited.get(asset, 0) - amount
+        pending = self.state["withdrawals"]
+        if len(pending) >= MAX_PENDING_WITHDRAWALS:
+            return TOO_MANY_WITHDRAWALS
+        self._move(asset, available=-amount, held=amount)
+        pending[withdrawal_id] = {"asset": asset, "amount": amount}
+        return None
+
+    def settle_withdrawal(self, withdrawal_id: str, asset: str, amount: int, completed: bool) -> str | None:
+        """A completed withdrawal's funds leave the exchange; a failed one's are available again."""
+        pending = self.state["withdrawals"].get(withdrawal_id)
+        if pending is None:
+            return UNKNOWN_WITHDRAWAL  # never requested, or settled already
+        if pending != {"asset": asset, "amount": amount}:
+            return WITHDRAWAL_MISMATCH
+        del self.state["withdrawals"][withdrawal_id]
+        if completed:
+            self._move(asset, held=-amount)
+            deposited = self.state["deposited"]
+            deposited[asset] = deposited.get(asset, 0) - amount
+        else:
+            self._move(asset, available=amount, held=-amount)
         return None
 
     # -- orders ------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from .account import UNKNOWN_ASSET, UNKNOWN_MARKET, Account, new_state
 from .outputs import Outgoing, StageResult
 
 PLACE, CANCEL, CANCEL_ALL = "exchange.PlaceOrder", "exchange.CancelOrder", "exchange.CancelAll"
-DEPOSIT, WITHDRAW = "exchange.Deposit", "exchange.Withdraw"
+DEPOSIT, WITHDRAW, SETTLE_WITHDRAWAL = "exchange.Deposit", "exchange.Withdraw", "exchange.SettleWithdrawal"
+MONEY = (DEPOSIT, WITHDRAW, SETTLE_WITHDRAWAL)
 
 
 class AccountsStage:
@@ -111,8 +112,11 @@ class AccountsStage:
             return None if body["market"] in self.markets else UNKNOWN_MARKET
         if body["asset"] not in self.assets:
             return UNKNOWN_ASSET
-        move = account.deposit if kind == DEPOSIT else account.withdraw
-        return move(body["asset"], body["amount"])
+        if kind == DEPOSIT:
+            return account.deposit(body["asset"], body["amount"])
+        if kind == WITHDRAW:
+            return account.withdraw(command["command_id"], body["asset"], body["amount"])
+        return account.settle_withdrawal(body["withdrawal_id"], body["asset"], body["amount"], body["completed"])
 
     def _emit(self, command: dict, reason: str | None, forwards: dict[str, list[dict]], result: StageResult) -> None:
         """A decided command's outputs, which follow from the command and the verdict alone (so a
@@ -123,8 +127,10 @@ class AccountsStage:
             forwards.setdefault(body["market"], []).append(command)
             return
         outcome = _result(command, reason, body.get("order_id"))
-        if kind in (DEPOSIT, WITHDRAW):
-            outcome.update(asset=body["asset"], amount=body["amount"])
+        if kind in MONEY:
+            outcome.update(asset=body["asset"], amount=body["amount"], reference=body["reference"])
+        if kind == SETTLE_WITHDRAWAL:
+            outcome.update(withdrawal_id=body["withdrawal_id"], completed=body["completed"])
         partition = account_partition(outcome["account"], self.partitions)
         result.messages.append(Outgoing(COMMAND_RESULTS, outcome["account"], outcome, partition))
 

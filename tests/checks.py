@@ -44,13 +44,15 @@ def unique_trades(trade_batches: list[dict]) -> dict[tuple[str, int], dict]:
 
 def assert_money_conserved(accounts: dict[str, dict]) -> None:
     """Per asset: all balances, the fee account's included, equal deposits minus withdrawals;
-    nothing is negative; each account's held balance is exactly the sum of its holds."""
+    nothing is negative; each account's held balance is exactly the sum of its holds and pending
+    withdrawals."""
     totals, deposited = Counter(), Counter()
     for state in accounts.values():
         for asset, balance in state["balances"].items():
             assert balance["available"] >= 0 and balance["held"] >= 0, (state["account"], asset, balance)
             totals[asset] += balance["available"] + balance["held"]
             held = sum(h["amount"] for h in state["holds"].values() if h["asset"] == asset)
+            held += sum(w["amount"] for w in state["withdrawals"].values() if w["asset"] == asset)
             assert held == balance["held"], (state["account"], asset, held, balance)
         deposited.update(state["deposited"])
     assert +totals == +deposited

@@ -14,7 +14,8 @@ SOL, USDC = make_asset("SOL", 9, 0), make_asset("USDC", 6, 0)
 MARKET = make_market("SOL_USDC", SOL, USDC, tick="0.01", step="0.001", maker_fee="0.001", taker_fee="0.002",
                      partition=0, ts=0)
 
-operations = st.lists(st.tuples(st.sampled_from(["deposit", "withdraw", "place", "fill", "release"]),
+operations = st.lists(st.tuples(st.sampled_from(["deposit", "withdraw", "complete", "fail", "place", "fill",
+                                                 "release"]),
                                 st.integers(1, 6), st.integers(1, 10**6)), max_size=25)
 
 
@@ -25,7 +26,11 @@ def apply(account: Account, rows: dict, ops: list, offset: int) -> int:
         if kind == "deposit":
             account.deposit("USDC", amount)
         elif kind == "withdraw":
-            account.withdraw("USDC", amount)
+            account.withdraw(f"w{order_id}", "USDC", amount)
+        elif kind in ("complete", "fail"):
+            pending = account.state["withdrawals"].get(f"w{order_id}")
+            if pending is not None:
+                account.settle_withdrawal(f"w{order_id}", "USDC", pending["amount"], kind == "complete")
         elif kind == "place":
             account.place({"order_id": order_id, "client_order_id": f"c{order_id}", "market": "SOL_USDC",
                            "side": "buy", "type": "limit", "price": 100, "quantity": 1 + amount % 50}, MARKET, offset)

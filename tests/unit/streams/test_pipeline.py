@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.commands import cancel, deposit, place, withdraw
+from exchange.commands import cancel, deposit, place, settle_withdrawal, withdraw
 from exchange.reference import make_asset, make_market
 from schemas.topics import FEE_ACCOUNT, ORDER_UPDATES, ORDERS, TRADES
+from streams.account import MAX_PENDING_WITHDRAWALS
 from streams.book_journal import BookJournal
 
 from tests import checks, workload
@@ -85,6 +86,50 @@ def test_refusals_cost_nothing():
     assert [c["body"][0] for c in forwarded["commands"]] == ["exchange.CancelOrder"]
 
 
+def test_a_withdrawal_is_held_until_it_is_completed_or_failed():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("dave", "USDC", 1_000)])
+    pipeline.run()
+    first, second = withdraw("dave", "USDC", 600, "addr-1"), withdraw("dave", "USDC", 300, "addr-2")
+    pipeline.submit([first, second, withdraw("dave", "USDC", 101)])  # the third finds 100 available
+    pipeline.run()
+    assert balances(pipeline, "dave") == {"USDC": (100, 900)}
+    assert pipeline.accounts["dave"]["deposited"] == {"USDC": 1_000}
+
+    def settle(request, completed, amount=None):
+        body = request["body"][1]
+        return settle_withdrawal("dave", request["command_id"], body["asset"], amount or body["amount"], completed)
+
+    pipeline.submit([settle(first, True, amount=599), settle(first, True), settle(second, False),
+                     settle(first, False), settle(second, True)])
+    pipeline.run()
+    # 600 left the exchange; 300 came back to available; a settled withdrawal cannot settle again.
+    assert balances(pipeline, "dave") == {"USDC": (400, 0)}
+    assert pipeline.accounts["dave"]["deposited"] == {"USDC": 400}
+    assert pipeline.accounts["dave"]["withdrawals"] == {}
+    results = [r for p in pipeline.logs["exchange.command-results"] for r in p]
+    assert [(r["kind"], r["accepted"], r["reason"]) for r in results[1:]] == [
+        ("Withdraw", True, None), ("Withdraw", True, None), ("Withdraw", False, "insufficient_funds"),
+        ("SettleWithdrawal", False, "withdrawal_mismatch"), ("SettleWithdrawal", True, None),
+        ("SettleWithdrawal", True, None), ("SettleWithdrawal", False, "unknown_withdrawal"),
+        ("SettleWithdrawal", False, "unknown_withdrawal")]
+    assert (results[1]["reference"], results[1]["amount"]) == ("addr-1", 600)
+    assert [(r["withdrawal_id"], r["completed"]) for r in results[5:7]] == [
+        (first["command_id"], True), (second["command_id"], False)]
+    assert_conserved(pipeline)
+
+
+def test_pending_withdrawals_per_account_are_bounded():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("erin", "USDT", 1_000)])
+    pipeline.run()
+    pipeline.submit([withdraw("erin", "USDT", 1) for _ in range(MAX_PENDING_WITHDRAWALS + 1)])
+    pipeline.run()
+    refused = [r["reason"] for p in pipeline.logs["exchange.command-results"] for r in p if not r["accepted"]]
+    assert refused == ["too_many_pending_withdrawals"]
+    assert balances(pipeline, "erin") == {"USDT": (1_000 - MAX_PENDING_WITHDRAWALS, MAX_PENDING_WITHDRAWALS)}
+
+
 def random_workload(seed: int, n: int) -> list[list[dict]]:
     accounts = workload.traders(MARKETS, PARTITIONS, per_market=6, prefix=f"t{seed}")
     return workload.random_workload(seed, MARKETS, accounts, n, first_order_id=1_000_000)
@@ -127,6 +172,8 @@ def test_random_flow_keeps_money_books_and_trades_consistent(seed):
     pipeline = run(random_workload(seed, 1500), crash_rate=0.0, seed=seed)
     assert_consistent(pipeline)
     assert len(unique_trades(pipeline)) > 50
+    settled = [r for p in pipeline.logs["exchange.command-results"] for r in p if r["kind"] == "SettleWithdrawal"]
+    assert {r["completed"] for r in settled if r["accepted"]} == {True, False}
 
 
 @pytest.mark.parametrize("seed", range(6))
