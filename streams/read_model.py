@@ -7,7 +7,8 @@ keeps for the cells. The timestamp comes from the event's own order, never from 
 - balances: the Kafka offset of the balance message (an account's updates share a partition);
 - candles and tickers: the last trade id they include;
 - depth snapshots: their last update id;
-- trades and ledger entries never change, so theirs is the trade id or 0.
+- trades and ledger entries never change, so theirs is the trade id or 0;
+- withdrawals: 1 for the request, 2 for its settlement, which follows it.
 
 Cassandra keeps, per cell, the value with the highest timestamp, and a delete wins only over
 older writes. So an event read twice, or replayed from the start of its topic, rewrites what is
@@ -48,6 +49,9 @@ CANDLE_COLUMNS = ("market", "interval", "open_time", "close_time", "open", "high
                   "quote_volume", "trade_count", "closed")
 TICKER_COLUMNS = ("market", "open_time", "close_time", "open", "high", "low", "last", "volume", "quote_volume",
                   "trade_count", "first_trade_id", "last_trade_id")
+WITHDRAWAL_COLUMNS = ("account", "withdrawal_id", "asset", "amount", "address", "status", "requested_ts")
+WITHDRAWAL_SETTLED = ("asset", "amount", "status", "settled_ts", "settle_reference")
+REQUESTED, SETTLED = 1, 2  # withdrawals' write timestamps
 
 # Values come first and the timestamp last in every statement's parameters; for UPDATE the
 # timestamp is bound first, so those are built with it in front (see Write.parameters).
@@ -70,6 +74,14 @@ STATEMENTS = {
     "candle": _insert("candles", CANDLE_COLUMNS),
     "ticker": _insert("tickers", TICKER_COLUMNS),
     "depth": _insert("depth_snapshots", ("market", "last_update_id", "snapshot")),
+    "withdrawal_by_account": _insert("withdrawals_by_account", WITHDRAWAL_COLUMNS),
+    "withdrawal_by_id": _insert("withdrawals_by_id", WITHDRAWAL_COLUMNS),
+    "pending_withdrawal": _insert("pending_withdrawals", ("asset", "withdrawal_id", "account", "amount", "address",
+                                                          "requested_ts")),
+    "withdrawal_settled_by_account": _upsert("withdrawals_by_account", "account = ? AND withdrawal_id = ?",
+                                             WITHDRAWAL_SETTLED),
+    "withdrawal_settled_by_id": _upsert("withdrawals_by_id", "withdrawal_id = ?", ("account", *WITHDRAWAL_SETTLED)),
+    "withdrawal_done": "DELETE FROM pending_withdrawals USING TIMESTAMP ? WHERE asset = ? AND withdrawal_id = ?",
 }
 READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?"}
 _TIMESTAMP_FIRST = {name for name, cql in STATEMENTS.items() if not cql.startswith("INSERT")}
@@ -158,15 +170,45 @@ def balance_rows(update: dict, offset: int) -> list[Write]:
 
 
 def command_result_rows(result: dict) -> list[Write]:
-    """A deposit or withdrawal that was done is a ledger entry; other results write nothing."""
-    if not result["accepted"] or result.get("kind") not in ("Deposit", "Withdraw"):
+    """A deposit is a ledger entry; a withdrawal is listed from its request, and is a ledger entry
+    once completed. Refusals and other results write nothing."""
+    if not result["accepted"]:
         return []
-    deposit = result["kind"] == "Deposit"
-    account = result["account"]
-    values = (account, result["ts"], result["command_id"], result["asset"],
-              result["amount"] if deposit else -result["amount"], "deposit" if deposit else "withdrawal",
-              result["command_id"])
-    return [Write("ledger", values, 0, ("account", account))]
+    kind, account, ts = result.get("kind"), result["account"], result["ts"]
+    if kind == "Deposit":
+        values = (account, ts, result["command_id"], result["asset"], result["amount"], "deposit",
+                  result["command_id"])
+        return [Write("ledger", values, 0, ("account", account))]
+    if kind == "Withdraw":
+        return _withdrawal_requested(result)
+    if kind == "SettleWithdrawal":
+        return _withdrawal_settled(result)
+    return []
+
+
+def _withdrawal_requested(result: dict) -> list[Write]:
+    account, withdrawal_id, asset, amount = result["account"], result["command_id"], result["asset"], result["amount"]
+    address = result.get("reference") or ""
+    values = (account, withdrawal_id, asset, amount, address, "processing", result["ts"])
+    return [Write("withdrawal_by_account", values, REQUESTED, ("account", account)),
+            Write("withdrawal_by_id", values, REQUESTED, ("withdrawal", withdrawal_id)),
+            Write("pending_withdrawal", (asset, withdrawal_id, account, amount, address, result["ts"]), REQUESTED,
+                  ("pending_withdrawals", asset))]
+
+
+def _withdrawal_settled(result: dict) -> list[Write]:
+    account, withdrawal_id, asset, amount = result["account"], result["withdrawal_id"], result["asset"], result["amount"]
+    status = "completed" if result["completed"] else "failed"
+    settled = (asset, amount, status, result["ts"], result.get("reference") or "")
+    writes = [Write("withdrawal_settled_by_account", (*settled, account, withdrawal_id), SETTLED, ("account", account)),
+              Write("withdrawal_settled_by_id", (account, *settled, withdrawal_id), SETTLED,
+                    ("withdrawal", withdrawal_id)),
+              Write("withdrawal_done", (asset, withdrawal_id), SETTLED, ("pending_withdrawals", asset))]
+    if result["completed"]:
+        values = (account, result["ts"], withdrawal_id, asset, -amount, "withdrawal",
+                  result.get("reference") or withdrawal_id)
+        writes.append(Write("ledger", values, 0, ("account", account)))
+    return writes
 
 
 def candle_rows(candle: dict) -> list[Write]:

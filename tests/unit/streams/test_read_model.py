@@ -86,6 +86,25 @@ def test_order_rows_end_in_the_orders_last_state_and_open_orders_are_the_books(p
     assert open_orders == resting
 
 
+def test_withdrawal_rows_follow_each_withdrawal_to_its_end(pipeline):
+    db = FakeCassandra()
+    db.apply(read_side_writes(pipeline))
+    held = {(withdrawal_id, account, pending["asset"], pending["amount"])
+            for account, state in pipeline.accounts.items() for withdrawal_id, pending in state["withdrawals"].items()}
+    assert held  # the workload leaves some unsettled
+    assert {(w, row["account"], asset, row["amount"]) for (asset, w), row in db.rows("pending_withdrawals").items()} \
+        == held
+    by_id = {key[0]: row for key, row in db.rows("withdrawals_by_id").items()}
+    assert {(w, r["account"], r["asset"], r["amount"]) for w, r in by_id.items() if r["status"] == "processing"} == held
+    assert {r["status"] for r in by_id.values()} == {"processing", "completed", "failed"}
+    by_account = {(account, w): row for (account, w), row in db.rows("withdrawals_by_account").items()}
+    assert by_account == {(row["account"], w): {k: v for k, v in row.items() if k != "account"}
+                          for w, row in by_id.items()}
+    ledger = {key[2]: row for key, row in db.rows("ledger_by_account").items() if row["kind"] == "withdrawal"}
+    assert {w: -row["amount"] for w, row in ledger.items()} == \
+        {w: row["amount"] for w, row in by_id.items() if row["status"] == "completed"}
+
+
 def test_rows_applied_twice_in_any_order_change_nothing(pipeline):
     writes = read_side_writes(pipeline)
     once = FakeCassandra()
@@ -95,7 +114,8 @@ def test_rows_applied_twice_in_any_order_change_nothing(pipeline):
     random.Random(1).shuffle(twice)
     shuffled.apply(twice)
     for table in ("trades_by_market_day", "trades_by_account", "orders_by_id", "orders_by_account",
-                  "open_orders_by_account", "balances_by_account", "ledger_by_account"):
+                  "open_orders_by_account", "balances_by_account", "ledger_by_account", "withdrawals_by_account",
+                  "withdrawals_by_id", "pending_withdrawals"):
         assert shuffled.rows(table) == once.rows(table), table
 
 
