@@ -16,13 +16,13 @@ from .errors import ApiError, bad_request, conflict, forbidden, not_found
 from .inputs import claims, json_body, text
 
 
-async def _admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     if (await claims(request)).get("role") != "admin":
         raise forbidden("administrators only")
 
 
 async def create_asset(request: Request) -> JSONResponse:
-    await _admin(request)
+    await require_admin(request)
     body = await json_body(request, {"symbol", "decimals"})
     symbol, decimals = text(body, "symbol", max_len=10), body.get("decimals")
     if not isinstance(decimals, int) or isinstance(decimals, bool):
@@ -43,7 +43,7 @@ async def create_asset(request: Request) -> JSONResponse:
 
 
 async def create_market(request: Request) -> JSONResponse:
-    await _admin(request)
+    await require_admin(request)
     body = await json_body(request, {"symbol", "base", "quote", "tick", "step", "min_notional", "maker_fee",
                                      "taker_fee"})
     feeds, settings = request.app.state.feeds, request.app.state.settings
@@ -68,7 +68,7 @@ async def create_market(request: Request) -> JSONResponse:
 
 
 async def _set_status(request: Request, status: str) -> JSONResponse:
-    await _admin(request)
+    await require_admin(request)
     feeds = request.app.state.feeds
     market = feeds.markets.get(request.path_params["market"])
     if market is None:

@@ -11,7 +11,7 @@ from exchange.commands import CommandBatcher, CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
-from . import admin, api_keys, auth, market_data, openapi, ops, orders, wallet
+from . import admin, api_keys, auth, market_data, openapi, ops, orders, wallet, withdrawals
 from .errors import HANDLERS
 from .feeds import Feeds
 from .ids import OrderIds
@@ -34,9 +34,14 @@ ROUTES = [
     Route(f"{V1}/admin/markets", admin.create_market, methods=["POST"]),
     Route(f"{V1}/admin/markets/{{market}}/halt", admin.halt_market, methods=["POST"]),
     Route(f"{V1}/admin/markets/{{market}}/resume", admin.resume_market, methods=["POST"]),
+    Route(f"{V1}/admin/withdrawals", withdrawals.pending_withdrawals, methods=["GET"]),
+    Route(f"{V1}/admin/withdrawals/{{withdrawal_id}}/complete", withdrawals.complete_withdrawal, methods=["POST"]),
+    Route(f"{V1}/admin/withdrawals/{{withdrawal_id}}/fail", withdrawals.fail_withdrawal, methods=["POST"]),
     Route(f"{V1}/balances", wallet.balances, methods=["GET"]),
     Route(f"{V1}/wallet/deposits", wallet.deposit_funds, methods=["POST"]),
-    Route(f"{V1}/wallet/withdrawals", wallet.withdraw_funds, methods=["POST"]),
+    Route(f"{V1}/wallet/withdrawals", withdrawals.request_withdrawal, methods=["POST"]),
+    Route(f"{V1}/wallet/withdrawals", withdrawals.own_withdrawals, methods=["GET"]),
+    Route(f"{V1}/wallet/withdrawals/{{withdrawal_id}}", withdrawals.own_withdrawal, methods=["GET"]),
     Route(f"{V1}/wallet/ledger", wallet.ledger, methods=["GET"]),
     Route(f"{V1}/orders", orders.place_order, methods=["POST"]),
     Route(f"{V1}/orders", orders.open_orders, methods=["GET"]),

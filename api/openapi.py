@@ -30,6 +30,17 @@ LOGIN = {"type": "object", "required": ["email", "password"], "additionalPropert
          "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}
 MOVE = {"type": "object", "required": ["asset", "amount"], "additionalProperties": False,
         "properties": {"asset": {"type": "string"}, "amount": DECIMAL, "account": {"type": "string"}}}
+WITHDRAW = {"type": "object", "required": ["asset", "amount", "address"], "additionalProperties": False,
+            "properties": {"asset": {"type": "string"}, "amount": DECIMAL,
+                           "address": {"type": "string", "pattern": "^[A-Za-z0-9:._-]{1,128}$"}}}
+SETTLE = {"type": "object", "additionalProperties": False,
+          "properties": {"reference": {"type": "string", "pattern": "^[A-Za-z0-9:._-]{1,128}$"}}}
+WITHDRAWAL = {"type": "object", "required": ["id", "asset", "amount", "address", "status", "requested_at"],
+              "properties": {"id": {"type": "string"}, "asset": {"type": "string"}, "amount": DECIMAL,
+                             "address": {"type": "string"}, "account": {"type": "string"},
+                             "status": {"type": "string", "enum": ["pending", "processing", "completed", "failed"]},
+                             "requested_at": {"type": "integer"}, "settled_at": {"type": ["integer", "null"]},
+                             "reference": {"type": ["string", "null"]}}}
 LIST = {"type": "object", "required": ["items", "next"],
         "properties": {"items": {"type": "array"}, "next": {"type": ["string", "null"]}}}
 
@@ -55,7 +66,16 @@ OPERATIONS = {
     ("get", "/api/v1/balances"): ("Own balances", None, "200", LIST, True),
     ("post", "/api/v1/wallet/deposits"): ("Deposit (admin, or the development faucet)", MOVE, "201",
                                           {"type": "object"}, True),
-    ("post", "/api/v1/wallet/withdrawals"): ("Withdraw", MOVE, "201", {"type": "object"}, True),
+    ("post", "/api/v1/wallet/withdrawals"): ("Ask to withdraw: 201 once the funds are held (processing), 202 if "
+                                             "that takes longer", WITHDRAW, "201", WITHDRAWAL, True),
+    ("get", "/api/v1/wallet/withdrawals"): ("Own withdrawals, newest first", None, "200", LIST, True),
+    ("get", "/api/v1/wallet/withdrawals/{withdrawal_id}"): ("One own withdrawal", None, "200", WITHDRAWAL, True),
+    ("get", "/api/v1/admin/withdrawals"): ("Withdrawals of an asset still processing, oldest first (admin)", None,
+                                           "200", LIST, True),
+    ("post", "/api/v1/admin/withdrawals/{withdrawal_id}/complete"): (
+        "The funds were sent: they leave the account (admin)", SETTLE, "200", WITHDRAWAL, True),
+    ("post", "/api/v1/admin/withdrawals/{withdrawal_id}/fail"): (
+        "The funds could not be sent: they are released (admin)", SETTLE, "200", WITHDRAWAL, True),
     ("get", "/api/v1/wallet/ledger"): ("Own ledger, newest first", None, "200", LIST, True),
     ("post", "/api/v1/orders"): ("Place an order: 201 with the outcome, 202 if it takes longer", PLACE, "201",
                                  ORDER, True),
@@ -75,16 +95,18 @@ OPERATIONS = {
     ("get", "/metrics"): ("Prometheus metrics", None, "200", {"type": "string"}, False),
     ("get", "/openapi.json"): ("This document", None, "200", {"type": "object"}, False),
 }
-QUERY = {"market": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}, "cursor": {"type": "string"},
+QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}, "cursor": {"type": "string"},
          "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
 QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
            "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
            "/api/v1/orders/history": ["market", "limit", "cursor"], "/api/v1/my/trades": ["market", "limit", "cursor"],
-           "/api/v1/wallet/ledger": ["limit", "cursor"]}
+           "/api/v1/wallet/ledger": ["limit", "cursor"], "/api/v1/wallet/withdrawals": ["limit", "cursor"],
+           "/api/v1/admin/withdrawals": ["asset", "limit", "cursor"]}
 
 REQUIRED = {("get", "/api/v1/depth", "market"), ("get", "/api/v1/trades", "market"),
             ("get", "/api/v1/ticker", "market"), ("get", "/api/v1/klines", "market"),
-            ("delete", "/api/v1/orders", "market")}
+            ("delete", "/api/v1/orders", "market"), ("get", "/api/v1/admin/withdrawals", "asset")}
+OPTIONAL_BODY = ("/complete", "/fail")  # an operator may give no reference
 
 
 def build() -> dict:
@@ -94,11 +116,11 @@ def build() -> dict:
             status: {"description": "success", "content": {"application/json": {"schema": schema}}},
             "default": {"description": "an error", "content": {"application/json": {"schema": ERROR}}}}}
         if body is not None:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+            operation["requestBody"] = {"required": not path.endswith(OPTIONAL_BODY), "content": {"application/json": {"schema": body}}}
         if secured:
             operation["security"] = [{"bearer": []}]
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for name in ("market", "order_id", "key_id") if "{" + name + "}" in path]
+                      for name in ("market", "order_id", "key_id", "withdrawal_id") if "{" + name + "}" in path]
         if method in ("get", "delete"):
             parameters += [{"name": n, "in": "query", "required": (method, path, n) in REQUIRED, "schema": QUERY[n]}
                            for n in QUERIES.get(path, [])]

@@ -1,11 +1,11 @@
-"""Own money: balances, deposits, withdrawals and the ledger."""
+"""Own money: balances, deposits and the ledger (withdrawals have a module of their own)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from exchange.commands import deposit, withdraw
+from exchange.commands import deposit
 from exchange.reference import DefinitionError, amount_to_atoms
 
 from . import views
@@ -24,7 +24,7 @@ async def balances(request: Request) -> JSONResponse:
     return JSONResponse({"items": items, "next": None})
 
 
-def _asset_and_atoms(request: Request, body: dict) -> tuple[str, int]:
+def asset_and_atoms(request: Request, body: dict) -> tuple[str, int]:
     symbol = text(body, "asset", max_len=10)
     asset = request.app.state.feeds.assets.get(symbol)
     if asset is None:
@@ -60,15 +60,8 @@ async def deposit_funds(request: Request) -> JSONResponse:
             raise forbidden("the faucet credits your own account only")
     if not isinstance(target, str) or not target:
         raise bad_request("account must be an account id")
-    asset, atoms = _asset_and_atoms(request, body)
+    asset, atoms = asset_and_atoms(request, body)
     return await _move(request, deposit(target, asset, atoms, "deposit over the API"), asset, atoms)
-
-
-async def withdraw_funds(request: Request) -> JSONResponse:
-    owner = await account(request)
-    body = await json_body(request, {"asset", "amount"})
-    asset, atoms = _asset_and_atoms(request, body)
-    return await _move(request, withdraw(owner, asset, atoms, "withdrawal over the API"), asset, atoms)
 
 
 async def ledger(request: Request) -> JSONResponse:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import subprocess
+import sys
 import time
 
 import httpx
@@ -212,19 +214,21 @@ def test_the_openapi_document_lists_every_route_and_market_data_answers(stack, h
     assert "exchange_api_requests_total" in http.get("/metrics").text
 
 
-def test_only_admins_define_and_halt_markets(stack, http):
-    import subprocess
-    import sys
-
-    _, user_auth = new_user(stack, "grace")
-    assert http.post("/api/v1/admin/markets/SOL_USDC/halt", headers=user_auth).status_code == 403
+def new_admin(stack, http) -> dict:
+    """A user made an administrator with the operators' command; its auth header."""
     email = f"admin-{secrets.token_hex(4)}@example.com"
     assert http.post("/api/v1/auth/signup", json={"username": "admin", "email": email,
                                                   "password": "admin-pass"}).status_code == 201
     subprocess.run([sys.executable, "-m", "exchange.cli", "user", "admin", email], env=stack.env, check=True,
                    capture_output=True)
-    admin = {"Authorization": "Bearer " + http.post("/api/v1/auth/login", json={
+    return {"Authorization": "Bearer " + http.post("/api/v1/auth/login", json={
         "email": email, "password": "admin-pass"}).json()["token"]}
+
+
+def test_only_admins_define_and_halt_markets(stack, http):
+    _, user_auth = new_user(stack, "grace")
+    assert http.post("/api/v1/admin/markets/SOL_USDC/halt", headers=user_auth).status_code == 403
+    admin = new_admin(stack, http)
     symbol = "T" + secrets.token_hex(3).upper()
     assert http.post("/api/v1/admin/assets", json={"symbol": symbol, "decimals": 6}, headers=admin).status_code == 201
     assert http.post("/api/v1/admin/assets", json={"symbol": symbol, "decimals": 8},
@@ -239,6 +243,57 @@ def test_only_admins_define_and_halt_markets(stack, http):
                                                 "side": "buy"}, headers=user_auth)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "market_halted"
     assert http.post(f"/api/v1/admin/markets/{symbol}_USDC/resume", headers=admin).json()["status"] == "open"
+
+
+def test_withdrawals_are_held_then_completed_or_failed_by_an_operator(stack, http):
+    _, auth = new_user(stack, "ivan")
+    _, other = new_user(stack, "judy")
+    admin = new_admin(stack, http)
+    assert eventually(lambda: balances(http, auth).get("USDC")) == ("100000", "0")
+
+    def withdraw(amount: str, address: str = "sol:addr-1"):
+        return http.post("/api/v1/wallet/withdrawals", json={"asset": "USDC", "amount": amount, "address": address},
+                         headers=auth)
+
+    first, second = withdraw("250.5"), withdraw("100", "sol:addr-2")
+    assert (first.status_code, first.json()["status"], first.json()["amount"]) == (201, "processing", "250.5"), \
+        first.text
+    assert second.status_code == 201, second.text
+    refused = withdraw("99749.6")  # 0.1 more than is still available
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "insufficient_funds")
+    assert withdraw("1", "has space").status_code == 400
+    assert http.post("/api/v1/wallet/withdrawals", json={"asset": "USDC", "amount": "1"},
+                     headers=auth).status_code == 400  # no address
+    assert eventually(lambda: balances(http, auth)["USDC"] == ("99649.5", "350.5")), balances(http, auth)
+    first_id, second_id = first.json()["id"], second.json()["id"]
+    listed = eventually(lambda: http.get("/api/v1/wallet/withdrawals", headers=auth).json()["items"])
+    assert [(w["id"], w["status"], w["address"]) for w in listed] == [
+        (second_id, "processing", "sol:addr-2"), (first_id, "processing", "sol:addr-1")]
+    assert http.get(f"/api/v1/wallet/withdrawals/{first_id}", headers=other).status_code == 404  # not judy's
+    assert http.post(f"/api/v1/admin/withdrawals/{first_id}/complete", headers=other).status_code == 403
+    queue = http.get("/api/v1/admin/withdrawals", params={"asset": "USDC"}, headers=admin)
+    assert queue.status_code == 200, queue.text
+    assert {first_id, second_id} <= {w["id"] for w in queue.json()["items"]}
+
+    done = http.post(f"/api/v1/admin/withdrawals/{first_id}/complete", json={"reference": "tx-0f1e"}, headers=admin)
+    assert (done.status_code, done.json()["status"], done.json()["reference"]) == (200, "completed", "tx-0f1e"), \
+        done.text
+    again = http.post(f"/api/v1/admin/withdrawals/{first_id}/fail", headers=admin)
+    assert again.status_code == 409, again.text  # settled once, whatever the read side shows yet
+    failed = http.post(f"/api/v1/admin/withdrawals/{second_id}/fail", headers=admin)
+    assert (failed.status_code, failed.json()["status"]) == (200, "failed"), failed.text
+
+    # 250.5 left; 100 came back.
+    assert eventually(lambda: balances(http, auth)["USDC"] == ("99749.5", "0")), balances(http, auth)
+    assert eventually(lambda: http.get(f"/api/v1/wallet/withdrawals/{second_id}", headers=auth).json()["status"]
+                      == "failed")
+    shown = http.get(f"/api/v1/wallet/withdrawals/{first_id}", headers=auth).json()
+    assert (shown["status"], shown["reference"], shown["settled_at"] is not None) == ("completed", "tx-0f1e", True)
+    ledger = http.get("/api/v1/wallet/ledger", headers=auth).json()["items"]
+    assert [(e["kind"], e["amount"], e["reference"]) for e in ledger if e["kind"] == "withdrawal"] == [
+        ("withdrawal", "-250.5", "tx-0f1e")]
+    queue = http.get("/api/v1/admin/withdrawals", params={"asset": "USDC"}, headers=admin).json()["items"]
+    assert not {first_id, second_id} & {w["id"] for w in queue}
 
 
 def test_api_keys_sign_requests_until_revoked(stack, http):
@@ -270,8 +325,6 @@ def test_api_keys_sign_requests_until_revoked(stack, http):
 
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(stack):
     import shutil
-    import subprocess
-    import sys
     from pathlib import Path
 
     _, auth = new_user(stack, "fuzzer")

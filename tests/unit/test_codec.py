@@ -105,6 +105,33 @@ def test_an_account_row_with_the_version_3_outbox_is_read_with_todays_schema():
     assert state["balances"] == {"SOL": {"available": 3, "held": 0}} and state["last_command_offset"] == 9
 
 
+def test_rows_and_results_from_before_two_phase_withdrawals_are_read_with_todays_schemas():
+    """Version 4 had no pending withdrawals in the account row and no settlement fields in a result."""
+    old_types = {}
+    for path in [*AVRO_DIR.glob("*.avsc"), *(AVRO_DIR / "history" / "v4").glob("*.avsc")]:
+        raw = json.loads(path.read_text())
+        old_types[f"{raw['namespace']}.{raw['name']}"] = raw
+
+    def old_message(name: str, record: dict) -> bytes:
+        schema = expand(name, old_types)
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record)
+        fingerprint = int.from_bytes(avro.schema.parse(json.dumps(schema)).fingerprint("CRC-64-AVRO"), "big")
+        return MARKER + fingerprint.to_bytes(8, "little") + body.getvalue()
+
+    row = {"account": "ada", "balances": {"SOL": {"available": 3, "held": 0}}, "last_command_offset": 9,
+           "settled_seq": {}, "deposited": {"SOL": 3}, "undelivered_from": 9, "refused": {}, "released": []}
+    assert codec.decode(old_message("exchange.AccountState", row)) == ("exchange.AccountState",
+                                                                        {**row, "withdrawals": {}})
+    result = {"command_id": "c1", "account": "ada", "accepted": True, "reason": None, "order_id": None,
+              "ts": 5, "kind": "Withdraw", "asset": "SOL", "amount": 3}
+    assert codec.decode(old_message("exchange.CommandResult", result))[1] == {
+        **result, "reference": None, "withdrawal_id": None, "completed": None}
+    name, batch = codec.decode(old_message("exchange.CommandBatch", command_batch(("exchange.Deposit", {
+        "asset": "SOL", "amount": 3, "reference": ""}))))
+    assert name == "exchange.CommandBatch" and batch["commands"][0]["body"][0] == "exchange.Deposit"
+
+
 @pytest.mark.parametrize("garbage, reason", [
     (b"", "marker"), (b"{\"json\": true}", "marker"), (MARKER + b"\x00" * 8 + b"x", "fingerprint"),
 ])
