@@ -15,10 +15,63 @@ from typing import Callable
 
 import faust
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from schemas.codec import codec
 
 from .record_batches import producer_of, send_all
+
+
+class StoreRows:
+    """A table's rows read straight from the local RocksDB of the partition each belongs to, and
+    remembered decoded.
+
+    Faust's table read does not know the partition outside a current event, so it asks every
+    partition's store, and asks twice (contains, then get): a tenth of a busy worker's time.
+    Decoding an account row costs more than copying it, and the same accounts trade again and
+    again, so rows this worker wrote or read are kept decoded (handed out as copies, since the
+    stages change what they read). Faust's recovery writes the store behind our back, so the
+    worker forgets them all whenever partitions move.
+    """
+
+    MAX_REMEMBERED = 200_000  # rows; past it all are forgotten, and the busy ones come back first
+
+    def __init__(self, table: faust.Table, record_of: Callable[[str], str], partition_of: Callable[[str], int],
+                 copy_row: Callable[[str, dict], dict]) -> None:
+        self.store = table.data
+        self.record_of = record_of
+        self.partition_of = partition_of
+        self.copy_row = copy_row
+        self._decoded: dict[str, dict | None] = {}
+        self.generation = 0  # moves on with every forget(): a batch begun before does not count
+
+    def get(self, key: str, default=None):
+        row = self._decoded.get(key, _UNKNOWN)
+        if row is _UNKNOWN:
+            raw = self.store._db_for_partition(self.partition_of(key)).get(key.encode())
+            row = None if raw is None else codec.decode_as(self.record_of(key), raw)
+            self._remember(key, row)
+        return default if row is None else self.copy_row(key, row)
+
+    def written(self, rows_by_partition: dict[int, dict[str, dict | None]], generation: int) -> None:
+        """Rows a batch begun at `generation` just wrote; these objects are never changed again."""
+        if generation != self.generation:
+            return  # partitions moved meanwhile: recovery may have written newer rows
+        for rows in rows_by_partition.values():
+            for key, row in rows.items():
+                self._remember(key, row)
+
+    def forget(self) -> None:
+        self._decoded = {}
+        self.generation += 1
+
+    def _remember(self, key: str, row: dict | None) -> None:
+        if len(self._decoded) >= self.MAX_REMEMBERED:
+            self._decoded = {}
+        self._decoded[key] = row
+
+
+_UNKNOWN = object()
 
 
 class TableWriter:
@@ -43,30 +96,14 @@ class TableWriter:
         store = self.table.data
         for partition, pairs in encoded.items():
             last_offset = await sends[partition].last_offset()
-            db = store._db_for_partition(partition)
+            batch = WriteBatch(raw_mode=True)  # one RocksDB write per partition, not one per row
             for key, value in pairs:
                 if value is None:
-                    db.delete(key)
+                    batch.delete(key)
                 else:
-                    db.put(key, value)
+                    batch.put(key, value)
+            store._db_for_partition(partition).write(batch)
             store.set_persisted_offset(TP(topic, partition), last_offset)
-
-
-class StoreRows:
-    """A table's rows read straight from the local RocksDB of the partition each belongs to.
-
-    Faust's table read does not know the partition outside a current event, so it asks every
-    partition's store, and asks twice (contains, then get): a tenth of a busy worker's time.
-    """
-
-    def __init__(self, table: faust.Table, record_of: Callable[[str], str], partition_of: Callable[[str], int]) -> None:
-        self.store = table.data
-        self.record_of = record_of
-        self.partition_of = partition_of
-
-    def get(self, key: str, default=None):
-        raw = self.store._db_for_partition(self.partition_of(key)).get(key.encode())
-        return default if raw is None else codec.decode_as(self.record_of(key), raw)
 
 
 class PendingRows:

@@ -81,9 +81,9 @@ class _Tables:
                                   account_rows)
         self.book = register(app, table(app, "book", settings.partitions),
                               AvroRecord("exchange.BookRow"))
-        self.accounts_writer = TableWriter(app, self.accounts, record_of)
         self.account_rows = StoreRows(self.accounts, record_of,
-                                      lambda key: account_partition(account_of(key), settings.partitions))
+                                      lambda key: account_partition(account_of(key), settings.partitions), copy_row)
+        self.accounts_writer = TableWriter(app, self.accounts, record_of)
         self.book_writer = TableWriter(app, self.book, lambda key: "exchange.BookRow")
         # Reference data: every worker follows the whole compacted topics (see reference_feed.py).
         self.reference = ReferenceFeed(settings)
@@ -105,12 +105,14 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
     async def _partitions_moved(sender, assigned, **kwargs) -> None:
         for order in in_order.values():
             order.keep_only(assigned)
+        tables.account_rows.forget()  # recovery may rewrite any row of what is assigned now
 
     async def handle(events, topic) -> None:
         started = time.perf_counter()
         await tables.reference.ready.wait()
         await in_order[topic].repair()
         await in_order[topic].prepare(event.message for event in events)
+        generation = tables.account_rows.generation
         rows = PendingRows(tables.account_rows, copy_row)
         stage.begin_batch(rows)
         messages: list[Outgoing] = []
@@ -131,6 +133,7 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
             rows.stage(message.partition, result.rows)
             messages.extend(result.messages)
         await tables.accounts_writer.write_many(rows.by_partition)
+        tables.account_rows.written(rows.by_partition, generation)
         await deliver(app, messages)
         _count_decisions(messages)
         metrics.BATCH_SECONDS.labels(f"accounts-{topic.name.split('.')[-1]}").observe(time.perf_counter() - started)
