@@ -8,9 +8,10 @@ Older versions of named types live in `avro/history/<generation>/`. Each generat
 types as they were; every record is registered under it too, so a message written by an older
 producer resolves to today's reader schema (new fields take their defaults).
 
-fastavro does the decoding: its C extension is several times faster than the reference `avro`
-package, which the tests use to check that what we write is standard Avro. Encoding is done by
-functions compiled from the schemas (writers.py), three times faster again than fastavro's.
+Messages are written and read by functions compiled from the schemas (writers.py, readers.py),
+faster than fastavro's C extension, which interprets the schema at every value; fastavro reads
+messages of older schema versions, resolving them to today's. The tests check the bytes against
+fastavro and the reference `avro` package.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
+from .readers import Reader, compile_reader
 from .writers import Writer, compile_writer
 
 MARKER = b"\xc3\x01"
@@ -41,7 +43,7 @@ class _Writer:
     schema: Any  # fastavro's parsed form
     json: dict
     header: bytes
-    write: Writer  # compiled from the schema (writers.py); fastavro's parsed schema is for reading
+    write: Writer  # compiled from the schema (writers.py)
 
 
 def _load(files: list[Path]) -> dict[str, dict]:
@@ -108,11 +110,31 @@ def _is_record(branch: Any) -> bool:
         isinstance(branch, str) and "." in branch)
 
 
+@dataclass(frozen=True)
+class _Reader:
+    name: str  # the record type, as today's schema names it
+    read: Reader  # (message, where its body starts) -> (record, where it ends)
+
+
+def _resolving(writer: Any, reader: Any, named: bool) -> Reader:
+    """fastavro reading an older version of a record as today's (new fields take defaults)."""
+
+    def read(data: bytes, start: int) -> tuple[dict, int]:
+        body = BytesIO(data[start:])
+        # Record names are kept only where a union has several records (a Command's body), so a
+        # consumer can tell a PlaceOrder from a CancelOrder, as the compiled readers do.
+        record = fastavro.schemaless_reader(body, writer, reader, return_record_name=named,
+                                            return_record_name_override=named)
+        return record, start + body.tell()
+
+    return read
+
+
 class Codec:
     def __init__(self, avro_dir: Path = AVRO_DIR) -> None:
         self._types = _load(sorted(avro_dir.glob("*.avsc")))
         self._writers: dict[str, _Writer] = {}
-        self._readers: dict[bytes, tuple[Any, Any, bool]] = {}  # fingerprint -> (writer, reader, named)
+        self._readers: dict[bytes, _Reader] = {}  # by the writer schema's fingerprint
         for name, raw in self._types.items():
             if raw["type"] != "record":
                 continue
@@ -120,7 +142,7 @@ class Codec:
             parsed = parse_schema(schema)
             writer = _Writer(name, parsed, schema, MARKER + _fingerprint(schema), compile_writer(schema))
             self._writers[name] = writer
-            self._readers[writer.header[2:]] = (parsed, parsed, _chooses_records(schema))
+            self._readers[writer.header[2:]] = _Reader(name, compile_reader(schema))
         for generation in sorted(p for p in (avro_dir / "history").glob("*") if p.is_dir()):
             self._register_generation(generation)
 
@@ -129,7 +151,8 @@ class Codec:
         types = {**self._types, **_load(sorted(generation.glob("*.avsc")))}
         for name, writer in self._writers.items():
             old = expand(name, types)
-            self._readers.setdefault(_fingerprint(old), (parse_schema(old), writer.schema, _chooses_records(old)))
+            self._readers.setdefault(_fingerprint(old), _Reader(name, _resolving(parse_schema(old), writer.schema,
+                                                                                 _chooses_records(old))))
 
     def schema(self, name: str) -> dict:
         """The self-contained JSON schema of a record, as written to the wire."""
@@ -152,24 +175,16 @@ class Codec:
         """The record's full schema name and its fields, read with today's schema."""
         if not isinstance(data, (bytes, bytearray, memoryview)) or data[:2] != MARKER or len(data) < HEADER_SIZE:
             raise DecodeError("not an Avro single-object message (missing C3 01 marker)")
-        schemas = self._readers.get(bytes(data[2:HEADER_SIZE]))
-        if schemas is None:
+        reader = self._readers.get(bytes(data[2:HEADER_SIZE]))
+        if reader is None:
             raise DecodeError(f"unknown schema fingerprint {bytes(data[2:HEADER_SIZE]).hex()}")
-        writer, reader, named = schemas
-        body = BytesIO(data[HEADER_SIZE:])
         try:
-            # Record names are kept only where a union has several records (a Command's body),
-            # so a consumer can tell a PlaceOrder from a CancelOrder. Asking for them costs a
-            # quarter of the decoding time, so only types with such a union do.
-            record = fastavro.schemaless_reader(
-                body, writer, reader if reader is not writer else None,
-                return_record_name=named, return_record_name_override=named,
-            )
-        except Exception as exc:  # fastavro raises several kinds on truncated or corrupt bodies
-            raise DecodeError(f"corrupt {reader['name']} body: {exc}") from exc
-        if body.tell() != len(data) - HEADER_SIZE:
-            raise DecodeError(f"{reader['name']} body has {len(data) - HEADER_SIZE - body.tell()} trailing bytes")
-        return reader["name"], record
+            record, end = reader.read(data, HEADER_SIZE)
+        except Exception as exc:  # truncated or corrupt bodies fail in several ways
+            raise DecodeError(f"corrupt {reader.name} body: {exc}") from exc
+        if end != len(data):
+            raise DecodeError(f"{reader.name} body has {len(data) - end} trailing bytes")
+        return reader.name, record
 
     def decode_as(self, name: str, data: bytes) -> dict[str, Any]:
         """Decode, insisting on one record type (a topic carries exactly one)."""

@@ -17,9 +17,10 @@ from __future__ import annotations
 import struct
 from typing import Any, Callable
 
+from .generated import NAMED, Generator
+
 Writer = Callable[[bytearray, Any], None]
 
-PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes", "string")
 
 
 def write_long(out: bytearray, n: int) -> None:
@@ -49,57 +50,18 @@ def write_double(out: bytearray, value: float) -> None:
     out += struct.pack("<d", value)
 
 
-class _Compiler:
-    """Turns one expanded schema into Python source, a function per named record."""
+class _Writers(Generator):
+    prefix = "w_"
 
-    def __init__(self) -> None:
-        self.named: dict[str, dict] = {}  # full name -> definition, as met in the schema
-        self.functions: dict[str, list[str]] = {}  # record full name -> its function's lines
-        self.constants: dict[str, Any] = {"write_long": write_long, "write_string": write_string,
-                                          "write_bytes": write_bytes, "write_float": write_float,
-                                          "write_double": write_double}
-        self._counter = 0
-
-    def _constant(self, prefix: str, value: Any) -> str:
-        self._counter += 1
-        name = f"{prefix}{self._counter}"
-        self.constants[name] = value
-        return name
-
-    @staticmethod
-    def full_name(node: dict, namespace: str | None) -> str:
-        name = node["name"]
-        if "." in name:
-            return name
-        space = node.get("namespace", namespace)
-        return f"{space}.{name}" if space else name
-
-    def resolve(self, node: Any, namespace: str | None) -> Any:
-        """A named type's definition for a reference to it; anything else as it is."""
-        if isinstance(node, str) and node not in PRIMITIVES:
-            return self.named.get(node) or self.named[f"{namespace}.{node}"]
-        return node
-
-    def record(self, node: dict, namespace: str | None) -> str:
-        """Define the record's function (once) and return its name."""
-        full = self.full_name(node, namespace)
-        function = "w_" + full.replace(".", "_")
-        if full in self.functions:
-            return function
-        self.named[full] = node
-        self.functions[full] = []  # reserved before the fields: a field may refer back by name
-        space = full.rpartition(".")[0] or None
+    def record(self, node: dict, function: str, namespace: str | None) -> list[str]:
         lines = [f"def {function}(out, d):"]
         for field in node["fields"]:
             if "default" in field:
-                value = f"d.get({field['name']!r}, {self._constant('DEFAULT', field['default'])})"
+                value = f"d.get({field['name']!r}, {self.constant('DEFAULT', field['default'])})"
             else:
                 value = f"d[{field['name']!r}]"
-            lines += self.value(field["type"], value, space, "    ")
-        if len(lines) == 1:
-            lines.append("    pass")
-        self.functions[full] = lines
-        return function
+            lines += self.value(field["type"], value, namespace, "    ")
+        return lines if len(lines) > 1 else [*lines, "    pass"]
 
     def enum(self, node: dict, namespace: str | None) -> str:
         """The constant mapping each symbol to its encoded index (made once per enum)."""
@@ -115,8 +77,6 @@ class _Compiler:
         if isinstance(node, list):
             return self.union(node, expr, namespace, indent)
         kind = node if isinstance(node, str) else node["type"]
-        if not isinstance(kind, str) or (isinstance(node, dict) and kind in PRIMITIVES):
-            return self.value(kind, expr, namespace, indent)  # {"type": "long"}, {"type": [...]}, ...
         if kind == "null":
             return []
         if kind == "boolean":
@@ -128,22 +88,21 @@ class _Compiler:
         if kind == "enum":
             return [f"{indent}out += {self.enum(node, namespace)}[{expr}]"]
         if kind == "record":
-            return [f"{indent}{self.record(node, namespace)}(out, {expr})"]
+            return [f"{indent}{self.function_of(node, namespace)}(out, {expr})"]
         if kind in ("array", "map"):
             return self.collection(node, expr, namespace, indent)
         raise ValueError(f"unsupported Avro type {kind!r}")
 
     def collection(self, node: dict, expr: str, namespace: str | None, indent: str) -> list[str]:
         """One block holding every item, then the empty block that ends it (as fastavro writes)."""
-        self._counter += 1
-        items, item = f"items{self._counter}", f"item{self._counter}"
+        items, item = self.fresh("items"), self.fresh("item")
         lines = [f"{indent}{items} = {expr}", f"{indent}if {items}:",
                  f"{indent}    write_long(out, len({items}))"]
         if node["type"] == "array":
             lines.append(f"{indent}    for {item} in {items}:")
             lines += self.value(node["items"], item, namespace, indent + "        ")
         else:
-            key = f"key{self._counter}"
+            key = self.fresh("key")
             lines.append(f"{indent}    for {key}, {item} in {items}.items():")
             lines.append(f"{indent}        write_string(out, {key})")
             lines += self.value(node["values"], item, namespace, indent + "        ")
@@ -151,9 +110,7 @@ class _Compiler:
         return lines
 
     def union(self, branches: list, expr: str, namespace: str | None, indent: str) -> list[str]:
-        self._counter += 1
-        n = self._counter
-        value, branch = f"v{n}", f"branch{n}"
+        value, branch = self.fresh("v"), self.fresh("branch")
         resolved = [self.resolve(b, namespace) for b in branches]
         if len(branches) == 2 and branches[0] == "null":  # the optional value: most unions here
             return [f"{indent}{value} = {expr}", f"{indent}if {value} is None:", f"{indent}    out.append(0)",
@@ -161,10 +118,10 @@ class _Compiler:
                     *self.value(branches[1], value, namespace, indent + "    ")]
         lines = [f"{indent}{value} = {expr}"]
         names = {self.full_name(b, namespace): index for index, b in enumerate(resolved)
-                 if isinstance(b, dict) and b.get("type") in ("record", "enum", "fixed")}
+                 if isinstance(b, dict) and b.get("type") in NAMED}
         if names:  # `(name, value)` chooses a named branch, as fastavro's tuple notation does
             lines += [f"{indent}if type({value}) is tuple:",
-                      f"{indent}    {branch}, {value} = {self._constant('BRANCH', names)}[{value}[0]], {value}[1]",
+                      f"{indent}    {branch}, {value} = {self.constant('BRANCH', names)}[{value}[0]], {value}[1]",
                       f"{indent}else:", f"{indent}    {branch} = {self._guess(resolved, value)}"]
         else:
             lines.append(f"{indent}{branch} = {self._guess(resolved, value)}")
@@ -203,9 +160,6 @@ def _ambiguous(value: Any) -> int:
 
 def compile_writer(schema: dict) -> Writer:
     """A function writing a record of this (expanded, self-contained) schema into a bytearray."""
-    compiler = _Compiler()
-    entry = compiler.record(schema, schema.get("namespace"))
-    source = "\n\n".join("\n".join(lines) for lines in compiler.functions.values())
-    namespace = {**compiler.constants, "_ambiguous": _ambiguous}
-    exec(compile(source, f"<avro writer {schema['name']}>", "exec"), namespace)  # noqa: S102 - our own schemas
-    return namespace[entry]
+    constants = {"write_long": write_long, "write_string": write_string, "write_bytes": write_bytes,
+                 "write_float": write_float, "write_double": write_double, "_ambiguous": _ambiguous}
+    return _Writers(constants).compile(schema, "writer")
