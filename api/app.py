@@ -11,7 +11,7 @@ from exchange.commands import CommandBatcher, CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
-from . import admin, api_keys, auth, market_data, openapi, ops, orders, wallet, withdrawals
+from . import admin, api_keys, auth, ledger, market_data, openapi, ops, orders, wallet, withdrawals
 from .errors import HANDLERS
 from .feeds import Feeds
 from .ids import OrderIds
@@ -42,7 +42,7 @@ ROUTES = [
     Route(f"{V1}/wallet/withdrawals", withdrawals.request_withdrawal, methods=["POST"]),
     Route(f"{V1}/wallet/withdrawals", withdrawals.own_withdrawals, methods=["GET"]),
     Route(f"{V1}/wallet/withdrawals/{{withdrawal_id}}", withdrawals.own_withdrawal, methods=["GET"]),
-    Route(f"{V1}/wallet/ledger", wallet.ledger, methods=["GET"]),
+    Route(f"{V1}/wallet/ledger", ledger.ledger, methods=["GET"]),
     Route(f"{V1}/orders", orders.place_order, methods=["POST"]),
     Route(f"{V1}/orders", orders.open_orders, methods=["GET"]),
     Route(f"{V1}/orders", orders.cancel_all_orders, methods=["DELETE"]),

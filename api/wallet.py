@@ -1,4 +1,4 @@
-"""Own money: balances, deposits and the ledger (withdrawals have a module of their own)."""
+"""Own money: balances and deposits (withdrawals and the ledger have modules of their own)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from exchange.reference import DefinitionError, amount_to_atoms
 
 from . import views
 from .errors import ApiError, bad_request, forbidden
-from .inputs import account, claims, decimal_text, json_body, limit, text
+from .inputs import account, claims, decimal_text, json_body, text
 from .orders import send_and_wait
-from .pages import time_cursor, time_page
 
 
 async def balances(request: Request) -> JSONResponse:
@@ -62,13 +61,3 @@ async def deposit_funds(request: Request) -> JSONResponse:
         raise bad_request("account must be an account id")
     asset, atoms = asset_and_atoms(request, body)
     return await _move(request, deposit(target, asset, atoms, "deposit over the API"), asset, atoms)
-
-
-async def ledger(request: Request) -> JSONResponse:
-    owner, size = await account(request), limit(request, 50, 500)
-    ts, skip = time_cursor(request)
-    assets = request.app.state.feeds.assets
-    rows, next_page = time_page(await request.app.state.store.rows("ledger", owner, ts, size + skip), ts, skip, size)
-    items = [{"id": r.entry_id, "time": r.ts, "asset": r.asset, "amount": views.amount(assets[r.asset], r.amount),
-              "kind": r.kind, "reference": r.reference} for r in rows if r.asset in assets]
-    return JSONResponse({"items": items, "next": next_page})

@@ -3,7 +3,7 @@
 Starts a recorder process of its own against the configured Kafka and Cassandra, defines fresh
 markets, puts N synthetic trades on exchange.trades (in batches, as matching does), and times
 from the first send until the recorder group has committed every input message, that is until
-Cassandra has acknowledged every row: per trade a market row, two fills, six ledger legs and
+Cassandra has acknowledged every row: per trade a market row, two fills and
 the fee account's entry, plus the candles and tickers marketdata derives from them.
 """
 

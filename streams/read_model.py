@@ -105,35 +105,42 @@ def day_of(ts_ms: int) -> str:
 
 
 def trade_rows(trade: dict, market: dict) -> list[Write]:
-    """A trade: the market's row, each side's fill, and each side's ledger legs and fees."""
+    """A trade: the market's row, each side's fill and the fee account's income. A fill's ledger
+    legs are not rows of their own: they follow from the fill (fill_legs), so the API derives
+    them when it reads the ledger, and a trade costs five Cassandra rows fewer."""
     symbol, trade_id, ts = trade["market"], trade["trade_id"], trade["ts"]
     writes = [Write("trade", (symbol, day_of(ts), trade_id, trade["price"], trade["quantity"], trade["quote"],
                               trade["taker_side"], trade["maker_order_id"], trade["taker_order_id"], ts),
                     trade_id, ("trades", symbol, day_of(ts)))]
-    base = trade["quantity"] * market["base_per_step"]
     sides = (("maker", trade["maker_account"], trade["maker_order_id"], OPPOSITE[trade["taker_side"]],
               trade["maker_fee"]),
              ("taker", trade["taker_account"], trade["taker_order_id"], trade["taker_side"], trade["taker_fee"]))
     for role, account, order_id, side, fee in sides:
-        partition = ("account", account)
         writes.append(Write("account_trade", (account, ts, symbol, trade_id, role, order_id, side, trade["price"],
-                                              trade["quantity"], trade["quote"], fee), trade_id, partition))
-        sign = 1 if side == "buy" else -1
-        entry = f"{symbol}:{trade_id}:{role}"
-        reference = f"trade {symbol} {trade_id}"
-        legs = [(f"{entry}:base", market["base"], sign * base, "fill"),
-                (f"{entry}:quote", market["quote"], -sign * trade["quote"], "fill")]
-        if fee:
-            legs.append((f"{entry}:fee", market["quote"], -fee, "fee"))
-        for entry_id, asset, amount, kind in legs:
-            writes.append(Write("ledger", (account, ts, entry_id, asset, amount, kind, reference), trade_id,
-                                partition))
+                                              trade["quantity"], trade["quote"], fee), trade_id, ("account", account)))
     fees = trade["maker_fee"] + trade["taker_fee"]
     if fees:
         writes.append(Write("ledger", (FEE_ACCOUNT, ts, f"{symbol}:{trade_id}:fees", market["quote"], fees,
                                        "fee_income", f"trade {symbol} {trade_id}"),
                             trade_id, ("account", FEE_ACCOUNT)))
     return writes
+
+
+DERIVED_KINDS = ("fill", "fee")  # ledger entries made from fills, never stored (older versions did)
+
+
+def fill_legs(fill, market: dict) -> list[tuple[str, str, int, str, str]]:
+    """A fill's ledger entries, (entry id, asset, amount, kind, reference): the base it bought
+    or sold, the quote it paid or got, and its fee (always in quote). `fill` is a
+    trades_by_account row."""
+    sign = 1 if fill.side == "buy" else -1
+    entry = f"{fill.market}:{fill.trade_id}:{fill.role}"
+    reference = f"trade {fill.market} {fill.trade_id}"
+    legs = [(f"{entry}:base", market["base"], sign * fill.quantity * market["base_per_step"], "fill", reference),
+            (f"{entry}:quote", market["quote"], -sign * fill.quote, "fill", reference)]
+    if fill.fee:
+        legs.append((f"{entry}:fee", market["quote"], -fill.fee, "fee", reference))
+    return legs
 
 
 def order_rows(update: dict) -> list[Write]:

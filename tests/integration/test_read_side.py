@@ -17,7 +17,7 @@ from infra.local.toolchain import find_java
 from schemas.codec import codec
 from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES
 from streams.depth_book import DepthBook
-from streams.read_model import day_of
+from streams.read_model import day_of, fill_legs
 from streams.marketdata import INTERVALS, MINUTE_MS
 from streams.read_worker import READ_APP_ID, RECORDED
 from tests import workload
@@ -178,10 +178,14 @@ def check_rows(run: Run) -> None:
                 if r.account in run.names and r.account != FEE_ACCOUNT and (r.available, r.held) != (0, 0)}
     assert balances == {(a, asset): (b["available"], b["held"]) for a, s in result.accounts.items()
                         if a != FEE_ACCOUNT for asset, b in s["balances"].items() if (b["available"], b["held"]) != (0, 0)}
-    ledger: dict[tuple, int] = defaultdict(int)
+    ledger: dict[tuple, int] = defaultdict(int)  # stored entries and the legs derived from fills, as the API shows
     for r in run.select("SELECT * FROM ledger_by_account"):
         if r.account in run.names and r.account != FEE_ACCOUNT:
             ledger[(r.account, r.asset)] += r.amount
+    for fill in fills:
+        if fill.account in run.names and fill.account != FEE_ACCOUNT:
+            for _entry, asset, amount, _kind, _reference in fill_legs(fill, markets[fill.market]):
+                ledger[(fill.account, asset)] += amount
     assert {k: v for k, v in ledger.items() if v} == {k: a + h for k, (a, h) in balances.items()}
 
 
