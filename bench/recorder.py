@@ -23,7 +23,7 @@ from schemas.topics import TRADES
 
 from .pipeline import WorkerProcess, define, wait_caught_up
 
-ROWS_PER_TRADE = 10
+ROWS_PER_TRADE = 4  # market row, two fills, fee income (fill legs are derived when read)
 
 
 def main(argv: list[str] | None = None) -> int:
