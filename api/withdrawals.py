@@ -105,6 +105,8 @@ async def pending_withdrawals(request: Request) -> JSONResponse:
     await require_admin(request)
     size = limit(request, 100, 1000)
     symbol = request.query_params.get("asset")
+    if symbol is None:
+        raise bad_request("asset is required: operators work one asset's queue at a time", "missing_field")
     if symbol not in request.app.state.feeds.assets:
         raise ApiError(404, "unknown_asset", f"no asset {symbol}")
     after = request.query_params.get("cursor", "")

@@ -271,6 +271,7 @@ def test_withdrawals_are_held_then_completed_or_failed_by_an_operator(stack, htt
         (second_id, "processing", "sol:addr-2"), (first_id, "processing", "sol:addr-1")]
     assert http.get(f"/api/v1/wallet/withdrawals/{first_id}", headers=other).status_code == 404  # not judy's
     assert http.post(f"/api/v1/admin/withdrawals/{first_id}/complete", headers=other).status_code == 403
+    assert http.get("/api/v1/admin/withdrawals", headers=admin).status_code == 400  # which asset's queue?
     queue = http.get("/api/v1/admin/withdrawals", params={"asset": "USDC"}, headers=admin)
     assert queue.status_code == 200, queue.text
     assert {first_id, second_id} <= {w["id"] for w in queue.json()["items"]}

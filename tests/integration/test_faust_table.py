@@ -83,6 +83,32 @@ async def wait_for_totals(worker: CounterWorker, bootstrap: str, expected: dict[
         await consumer.stop()
 
 
+async def wait_for_changelog(worker: CounterWorker, bootstrap: str, expected: dict[bytes, int],
+                             timeout: float = 60.0) -> None:
+    """Read the table's changelog until it holds `expected` writes per key.
+
+    Faust queues a table write's changelog message in its producer buffer and sends it a moment
+    later; a worker stopped in that moment can drop it (the exchange's own stages write their
+    changelogs themselves for this reason, see streams/table_writer.py). What this test checks is
+    what a complete changelog brings back, so it stops the worker only once the changelog is.
+    """
+    topic = f"{worker.env['COUNTER_APP_ID']}-counts-changelog"
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    writes: dict[bytes, int] = {}
+    try:
+        async def follow() -> None:
+            while any(writes.get(k, 0) < v for k, v in expected.items()):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        writes[record.key] = writes.get(record.key, 0) + 1
+        await asyncio.wait_for(follow(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"expected {expected} changelog writes, found {writes}") from None
+    finally:
+        await consumer.stop()
+
+
 async def test_table_state_survives_restart_and_loss_of_local_rocksdb(infra, tmp_path):
     bootstrap = infra.kafka_bootstrap
     worker = CounterWorker(infra, tmp_path / "faust-data")
@@ -92,6 +118,7 @@ async def test_table_state_survives_restart_and_loss_of_local_rocksdb(infra, tmp
         worker.start()
         await send_increments(bootstrap, worker.topic_in, [b"a", b"a", b"b", b"a", b"b"])
         await wait_for_totals(worker, bootstrap, {b"a": 3, b"b": 2})
+        await wait_for_changelog(worker, bootstrap, {b"a": 3, b"b": 2})
         worker.stop()
         rocksdb_dirs = list(worker.data_dir.rglob("*.db"))
         assert rocksdb_dirs, "the table should be stored in RocksDB under the data dir"
@@ -100,6 +127,7 @@ async def test_table_state_survives_restart_and_loss_of_local_rocksdb(infra, tmp
         worker.start()
         await send_increments(bootstrap, worker.topic_in, [b"a", b"b"])
         await wait_for_totals(worker, bootstrap, {b"a": 4, b"b": 3})
+        await wait_for_changelog(worker, bootstrap, {b"a": 4, b"b": 3})
         worker.stop()
 
         # With the local files gone, only the changelog topic can bring the counts back.
