@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from . import withdrawals
+
 DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message"],
@@ -30,11 +32,12 @@ LOGIN = {"type": "object", "required": ["email", "password"], "additionalPropert
          "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}
 MOVE = {"type": "object", "required": ["asset", "amount"], "additionalProperties": False,
         "properties": {"asset": {"type": "string"}, "amount": DECIMAL, "account": {"type": "string"}}}
+ADDRESS = {"type": "string", "pattern": f"^{withdrawals.ADDRESS.pattern}$"}  # also a settlement's reference
 WITHDRAW = {"type": "object", "required": ["asset", "amount", "address"], "additionalProperties": False,
             "properties": {"asset": {"type": "string"}, "amount": DECIMAL,
-                           "address": {"type": "string", "pattern": "^[A-Za-z0-9:._-]{1,128}$"}}}
+                           "address": ADDRESS}}
 SETTLE = {"type": "object", "additionalProperties": False,
-          "properties": {"reference": {"type": "string", "pattern": "^[A-Za-z0-9:._-]{1,128}$"}}}
+          "properties": {"reference": ADDRESS}}
 WITHDRAWAL = {"type": "object", "required": ["id", "asset", "amount", "address", "status", "requested_at"],
               "properties": {"id": {"type": "string"}, "asset": {"type": "string"}, "amount": DECIMAL,
                              "address": {"type": "string"}, "account": {"type": "string"},
