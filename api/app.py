@@ -94,11 +94,12 @@ def run(port: int | None = None) -> int:
     """`exchange api`: one API process."""
     import uvicorn
 
-    from exchange import logs
+    from exchange import gc_tuning, logs
 
     settings = Settings.from_env()
     logs.configure(settings.log_format, "api")
     app = create_app(settings)
+    gc_tuning.tune()
     # log_config=None: uvicorn's records go through the root handler configured above.
     uvicorn.run(app, host=settings.bind_host, port=port or settings.api_port, log_level="warning", access_log=False,
                 log_config=None)

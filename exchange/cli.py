@@ -122,6 +122,8 @@ def _bench(args: argparse.Namespace) -> int:
         from bench import api as module
     elif args.which == "ws":
         from bench import ws as module
+    elif args.which == "stages":
+        from bench import stages as module
     else:
         from bench import pipeline as module
     return module.main(args.rest)
@@ -312,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     infra.set_defaults(run=_infra)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "recorder", "api", "ws"])
+    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "stages", "recorder", "api", "ws"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 

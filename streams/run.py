@@ -27,7 +27,7 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
     # Imported here: `exchange --help` and the other subcommands need not load Faust.
     import faust
 
-    from exchange import logs
+    from exchange import gc_tuning, logs
     from exchange.config import Settings
     from exchange.kafka_io import ensure_topics
 
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
     # aiokafka and Faust built a debug record for every message (a tenth to a fifth of the
     # worker's time, and of a restore's) only for the handlers to drop it.
     worker.spinner = None
+    gc_tuning.tune()
     worker.execute_from_commandline()
     return 0
 

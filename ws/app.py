@@ -67,12 +67,13 @@ def run(port: int | None = None) -> int:
 
     import uvicorn
 
-    from exchange import logs
+    from exchange import gc_tuning, logs
 
     settings = Settings.from_env()
     logs.configure(settings.log_format, "ws")
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per client: 1,024 is not many
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    gc_tuning.tune()
     # No per-message compression: frames are built once for every client, and compressing them
     # per connection would cost more than the fan-out itself. On SIGTERM, connections get 5 s to
     # close before the process goes anyway.

@@ -1,0 +1,182 @@
+"""`exchange bench stages`: the worker's own work per command, with Kafka and Faust taken away.
+
+Runs the pipeline benchmark's order flow through the accounts and matching stages in one
+process, doing per message what the worker does besides moving bytes: decode the input, decide,
+encode the rows it writes and the messages it sends. Inputs wait in in-memory queues, rows live
+in dicts (kept decoded, handed out as copies, as `StoreRows` does).
+
+So it prints the ceiling of pure Python on one core: `exchange bench pipeline` can never go
+faster, and the gap between the two is what Faust, aiokafka and the round trips cost. With
+`--profile` it prints where the time goes (cProfile, which slows everything down about twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+from collections import defaultdict, deque
+
+from bench.pipeline import OrderFlow
+from exchange import gc_tuning
+from exchange.commands import deposit
+from exchange.reference import make_asset, make_market, market_spec
+from schemas.codec import codec
+from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
+from streams.account import copy_row, record_of
+from streams.accounts_stage import AccountsStage
+from streams.book_journal import BookJournal
+from streams.matching_stage import MatchingStage
+from streams.table_writer import PendingRows
+
+PARTITIONS = 4
+TRADERS_PER_MARKET = 20  # as in `exchange bench pipeline`
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exchange bench stages", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000, help="commands")
+    parser.add_argument("--batch", type=int, default=500, help="commands per produce round")
+    parser.add_argument("--profile", action="store_true", help="print the 30 costliest functions")
+    args = parser.parse_args(argv)
+    gc_tuning.tune()  # as a worker process does
+    worker = InProcessWorker(*define())
+    worker.submit([deposit(a, asset, 10**17) for market, names in worker.traders.items() for a in names
+                   for asset in (worker.markets[market]["base"], worker.markets[market]["quote"])])
+    worker.drain()
+    flow = OrderFlow(worker.markets, worker.traders)
+    # Encoded before the clock starts: the API, not the worker, encodes commands.
+    rounds = [worker.encoded(flow.batch(args.batch)) for _ in range(args.n // args.batch)]
+    profile = cProfile.Profile() if args.profile else None
+    started = time.perf_counter()
+    if profile:
+        profile.enable()
+    for messages in rounds:
+        worker.submit_encoded(messages)
+        worker.drain()
+    if profile:
+        profile.disable()
+    elapsed = time.perf_counter() - started
+    n = len(rounds) * args.batch
+    print(f"stages alone: {n / elapsed:,.0f} commands/s ({n} commands in {elapsed:.1f} s, "
+          f"{elapsed / n * 1e6:.0f} µs each; batches of {args.batch}, one process, no Kafka)")
+    print(f"  {worker.trades:,} trades, {worker.messages:,} messages and {worker.rows:,} table rows encoded")
+    if profile:
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+    return 0
+
+
+def define() -> tuple[dict[str, dict], dict[str, list[str]]]:
+    """Markets and traders shaped as `exchange bench pipeline` defines them: one market per partition."""
+    quote = make_asset("QBENCH", 6, 0)
+    markets, traders = {}, {}
+    for partition in range(PARTITIONS):
+        base = make_asset(f"BBENCH{partition}", 8, 0)
+        symbol = f"{base['symbol']}_{quote['symbol']}"
+        markets[symbol] = make_market(symbol, base, quote, tick="0.01", step="0.0001", maker_fee="0.001",
+                                      taker_fee="0.002", partition=partition, ts=0)
+        names = (f"bench-{partition}-{i}" for i in range(10**6))
+        traders[symbol] = [a for a in names if account_partition(a, PARTITIONS) == partition][:TRADERS_PER_MARKET]
+    return markets, traders
+
+
+class InProcessWorker:
+    def __init__(self, markets: dict[str, dict], traders: dict[str, list[str]]) -> None:
+        self.markets, self.traders = markets, traders
+        assets = {m[side]: {"symbol": m[side]} for m in markets.values() for side in ("base", "quote")}
+        self.account_rows: dict[str, dict] = {}
+        self.accounts = AccountsStage(self.account_rows, markets, assets, PARTITIONS)
+        self.matching = {p: MatchingStage(BookJournal({}), markets, market_spec, PARTITIONS) for p in range(PARTITIONS)}
+        self.queues: dict[str, deque] = defaultdict(deque)  # topic name -> (partition, offset, bytes)
+        self.offsets: dict[tuple[str, int], int] = defaultdict(int)
+        self.trades = self.messages = self.rows = 0
+
+    def submit(self, commands: list[dict]) -> None:
+        self.submit_encoded(self.encoded(commands))
+
+    @staticmethod
+    def encoded(commands: list[dict]) -> list[tuple[int, bytes]]:
+        """One exchange.commands message per partition, as `CommandProducer` makes them."""
+        by_partition = defaultdict(list)
+        for command in commands:
+            by_partition[account_partition(command["account"], PARTITIONS)].append(command)
+        return [(partition, codec.encode(COMMANDS.record, {"commands": batch}))
+                for partition, batch in by_partition.items()]
+
+    def submit_encoded(self, messages: list[tuple[int, bytes]]) -> None:
+        for partition, value in messages:
+            self._queue(COMMANDS, partition, value)
+
+    def drain(self) -> None:
+        """Run every queued message through its stage, and what that sends, until all is quiet."""
+        while any(self.queues.values()):
+            for topic in (COMMANDS, ORDERS, SETTLEMENTS):
+                queue = self.queues[topic.name]
+                while queue:
+                    partition, offset, value = queue.popleft()
+                    if topic is ORDERS:
+                        self._match(partition, value)
+                    else:
+                        self._account(topic, partition, offset, value)
+
+    def _account(self, topic, partition: int, offset: int, value: bytes) -> None:
+        rows = PendingRows(_Store(self.account_rows), copy_row)
+        self.accounts.begin_batch(rows)
+        record = codec.decode_as(topic.record, value)
+        if topic is COMMANDS:
+            result = self.accounts.on_commands(partition, offset, record["commands"], 0)
+        else:
+            result = self.accounts.on_settlements(record, 0)
+        rows.stage(partition, result.rows)
+        self._write(rows.by_partition.get(partition, {}), record_of, self.account_rows)
+        self._send(result.messages)
+
+    def _match(self, partition: int, value: bytes) -> None:
+        stage = self.matching[partition]
+        result, commit = stage.on_batch(codec.decode_as(ORDERS.record, value), 0)
+        self._send(result.messages)
+        if commit is not None:
+            self._write(stage.commit(commit), lambda key: "exchange.BookRow", stage.journal.table)
+
+    def _write(self, rows: dict[str, dict | None], record_of, table: dict) -> None:
+        for key, row in rows.items():
+            if row is None:
+                table.pop(key, None)
+            else:
+                codec.encode(record_of(key), row)  # what the changelog and RocksDB get
+                table[key] = row
+        self.rows += len(rows)
+
+    def _send(self, messages) -> None:
+        for m in messages:
+            self._put(m.topic, m.partition, m.record)
+            if m.topic.name.endswith("trades"):
+                self.trades += len(m.record["trades"])
+
+    def _put(self, topic, partition: int, record: dict) -> None:
+        value = codec.encode(topic.record, record)
+        self.messages += 1
+        if topic in (ORDERS, SETTLEMENTS):
+            self._queue(topic, partition, value)
+
+    def _queue(self, topic, partition: int, value: bytes) -> None:
+        offset = self.offsets[(topic.name, partition)]
+        self.offsets[(topic.name, partition)] += 1
+        self.queues[topic.name].append((partition, offset, value))
+
+
+class _Store:
+    """Rows handed out as copies, as `StoreRows` hands out the rows it keeps decoded."""
+
+    def __init__(self, rows: dict[str, dict]) -> None:
+        self.rows = rows
+
+    def get(self, key: str, default=None):
+        row = self.rows.get(key)
+        return default if row is None else copy_row(key, row)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
