@@ -3,7 +3,7 @@
 Runs the pipeline benchmark's order flow through the accounts and matching stages in one
 process, doing per message what the worker does besides moving bytes: decode the input, decide,
 encode the rows it writes and the messages it sends. Inputs wait in in-memory queues, rows live
-in dicts (kept decoded, handed out as copies, as `StoreRows` does).
+in dicts of encoded rows per partition, read through the worker's `StoreRows`.
 
 So it prints the ceiling of pure Python on one core: `exchange bench pipeline` can never go
 faster, and the gap between the two is what Faust, aiokafka and the round trips cost. With
@@ -24,11 +24,11 @@ from exchange.commands import deposit
 from exchange.reference import make_asset, make_market, market_spec
 from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
-from streams.account import copy_row, record_of
+from streams.account import account_of, copy_row, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
-from streams.table_writer import PendingRows
+from streams.table_writer import PendingRows, StoreRows
 
 PARTITIONS = 4
 TRADERS_PER_MARKET = 20  # as in `exchange bench pipeline`
@@ -86,7 +86,9 @@ class InProcessWorker:
     def __init__(self, markets: dict[str, dict], traders: dict[str, list[str]]) -> None:
         self.markets, self.traders = markets, traders
         assets = {m[side]: {"symbol": m[side]} for m in markets.values() for side in ("base", "quote")}
-        self.account_rows: dict[str, dict] = {}
+        self.store = _Store()
+        self.account_rows = StoreRows(self.store, record_of, lambda key: account_partition(account_of(key), PARTITIONS),
+                                      copy_row)
         self.accounts = AccountsStage(self.account_rows, markets, assets, PARTITIONS)
         self.matching = {p: MatchingStage(BookJournal({}), markets, market_spec, PARTITIONS) for p in range(PARTITIONS)}
         self.queues: dict[str, deque] = defaultdict(deque)  # topic name -> (partition, offset, bytes)
@@ -122,7 +124,7 @@ class InProcessWorker:
                         self._account(topic, partition, offset, value)
 
     def _account(self, topic, partition: int, offset: int, value: bytes) -> None:
-        rows = PendingRows(_Store(self.account_rows), copy_row)
+        rows = PendingRows(self.account_rows, copy_row)
         self.accounts.begin_batch(rows)
         record = codec.decode_as(topic.record, value)
         if topic is COMMANDS:
@@ -130,7 +132,14 @@ class InProcessWorker:
         else:
             result = self.accounts.on_settlements(record, 0)
         rows.stage(partition, result.rows)
-        self._write(rows.by_partition.get(partition, {}), record_of, self.account_rows)
+        written = rows.by_partition.get(partition, {})
+        for key, value in self._write(written, record_of, {}).items():  # what TableWriter does
+            database = self.store.data._db_for_partition(partition)
+            if value is None:
+                database.pop(key.encode(), None)
+            else:
+                database[key.encode()] = value
+        self.account_rows.written({partition: written}, self.account_rows.generation)
         self._send(result.messages)
 
     def _match(self, partition: int, value: bytes) -> None:
@@ -140,14 +149,17 @@ class InProcessWorker:
         if commit is not None:
             self._write(stage.commit(commit), lambda key: "exchange.BookRow", stage.journal.table)
 
-    def _write(self, rows: dict[str, dict | None], record_of, table: dict) -> None:
+    def _write(self, rows: dict[str, dict | None], record_of, table: dict) -> dict[str, bytes | None]:
+        encoded = {}
         for key, row in rows.items():
             if row is None:
                 table.pop(key, None)
+                encoded[key] = None
             else:
-                codec.encode(record_of(key), row)  # what the changelog and RocksDB get
+                encoded[key] = codec.encode(record_of(key), row)  # what the changelog and RocksDB get
                 table[key] = row
         self.rows += len(rows)
+        return encoded
 
     def _send(self, messages) -> None:
         for m in messages:
@@ -168,14 +180,14 @@ class InProcessWorker:
 
 
 class _Store:
-    """Rows handed out as copies, as `StoreRows` hands out the rows it keeps decoded."""
+    """Stands in for a Faust table's RocksDB store: encoded rows, one dict per partition."""
 
-    def __init__(self, rows: dict[str, dict]) -> None:
-        self.rows = rows
+    def __init__(self) -> None:
+        self.data = self
+        self._partitions: dict[int, dict[bytes, bytes]] = defaultdict(dict)
 
-    def get(self, key: str, default=None):
-        row = self.rows.get(key)
-        return default if row is None else copy_row(key, row)
+    def _db_for_partition(self, partition: int) -> dict[bytes, bytes]:
+        return self._partitions[partition]
 
 
 if __name__ == "__main__":
