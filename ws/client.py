@@ -24,7 +24,7 @@ from .connection import FRAMES, FrameWriter, text_frame
 BUFFER_LIMIT = 1 << 20  # bytes
 MAX_STREAMS = 100
 RATE, BURST = 10.0, 20.0  # inbound messages per second
-PRIVATE = ("orders", "balances")
+PRIVATE = ("orders", "balances", "withdrawals")
 
 
 class Client:

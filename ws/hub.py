@@ -22,13 +22,13 @@ from exchange.config import Settings
 from exchange.kafka_io import tail
 from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
-from schemas.topics import BALANCES, CANDLES, DEPTH, ORDER_UPDATES, TICKERS, TRADES
+from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
 from . import payloads
 from .connection import text_frame
 
 log = logging.getLogger("exchange.ws.hub")
-FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES)
+FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS)
 
 
 class Hub:
@@ -132,6 +132,13 @@ class Hub:
             update = codec.decode_as(BALANCES.record, value)
             if update["account"] in self.private:
                 self._private(update["account"], "balances", payloads.balance_update(update, self.assets, now))
+            return
+        if topic == COMMAND_RESULTS.name:  # keyed by account; only withdrawals are shown
+            if key is not None and key.decode() in self.private:
+                result = codec.decode_as(COMMAND_RESULTS.record, value)
+                change = payloads.withdrawal(result, self.assets, now)
+                if change is not None:
+                    self._private(result["account"], "withdrawals", change)
             return
         symbol = key.decode()
         market = self.markets.get(symbol)

@@ -57,3 +57,23 @@ def balance_update(b: dict, assets: dict, now: int) -> dict:
     return {"e": "balanceUpdate", "E": now,
             "B": [{"a": x["asset"], "f": _amount(assets[x["asset"]], x["available"]),
                    "l": _amount(assets[x["asset"]], x["held"])} for x in b["balances"] if x["asset"] in assets]}
+
+
+def withdrawal(result: dict, assets: dict, now: int) -> dict | None:
+    """A withdrawal's change from the accounts stage's answer: requested (funds held, or refused
+    with a reason) or settled by an operator. None for what is not a withdrawal or changed nothing
+    (a settlement refused as already settled)."""
+    kind = result.get("kind")
+    asset = assets.get(result.get("asset"))
+    if kind not in ("Withdraw", "SettleWithdrawal") or asset is None:
+        return None
+    if kind == "Withdraw":
+        status = "processing" if result["accepted"] else "rejected"
+        withdrawal_id, extra = result["command_id"], {"address": result.get("reference")}
+    elif result["accepted"]:
+        status = "completed" if result["completed"] else "failed"
+        withdrawal_id, extra = result["withdrawal_id"], {"ref": result.get("reference")}
+    else:
+        return None
+    return {"e": "withdrawalUpdate", "E": now, "i": withdrawal_id, "a": asset["symbol"],
+            "q": _amount(asset, result["amount"]), "X": status, "r": result.get("reason"), "T": result["ts"], **extra}

@@ -22,7 +22,7 @@ from schemas.codec import codec
 from schemas.topics import ASSETS, MARKETS, TRADES
 
 from .markets import fresh_market
-from .test_api import fund, new_user
+from .test_api import balances, eventually, fund, new_admin, new_user
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -172,6 +172,41 @@ async def test_private_streams_need_auth_and_stay_apart(stack):
         assert seen == {mine.json()["order_id"]} and theirs.json()["order_id"] not in seen
     finally:
         await ws.close()
+
+
+async def test_withdrawals_show_up_on_their_owners_private_stream_only(stack):
+    _, ivy = new_user(stack, "wsivy")
+    _, ken = new_user(stack, "wsken")
+    mine, theirs = await connect(stack), await connect(stack)
+    try:
+        for ws, auth in ((mine, ivy), (theirs, ken)):
+            assert "result" in await call(ws, "AUTH", [auth["Authorization"].split()[1]], 1)
+            assert await call(ws, "SUBSCRIBE", ["withdrawals"], 2) == {"result": None, "id": 2}
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            admin = new_admin(stack, http)
+            assert eventually(lambda: balances(http, ivy).get("USDC")) == ("100000", "0")
+            asked = http.post("/api/v1/wallet/withdrawals", headers=ivy,
+                              json={"asset": "USDC", "amount": "12.5", "address": "sol:ws-1"})
+            assert asked.status_code == 201, asked.text
+            too_much = http.post("/api/v1/wallet/withdrawals", headers=ivy,
+                                 json={"asset": "USDC", "amount": "1000000", "address": "sol:ws-1"})
+            assert too_much.status_code == 422, too_much.text
+            done = http.post(f"/api/v1/admin/withdrawals/{asked.json()['id']}/complete", headers=admin,
+                             json={"reference": "tx-ws"})
+            assert done.status_code == 200, done.text
+        frames = await collect(mine, lambda fs: any(f.get("stream") == "withdrawals" and f["data"]["X"] == "completed"
+                                                    for f in fs))
+        changes = [f["data"] for f in frames if f.get("stream") == "withdrawals"]
+        ident = asked.json()["id"]
+        # One account's results share a partition, so they arrive in the order they were decided.
+        assert [(c["X"], c["q"], c["r"]) for c in changes] == [
+            ("processing", "12.5", None), ("rejected", "1000000", "insufficient_funds"), ("completed", "12.5", None)]
+        assert (changes[0]["i"], changes[0]["address"], changes[2]["i"], changes[2]["ref"]) == (
+            ident, "sol:ws-1", ident, "tx-ws")
+        assert not [f for f in await drain(theirs, quiet_s=1.0) if f.get("stream") == "withdrawals"]
+    finally:
+        await mine.close()
+        await theirs.close()
 
 
 async def test_a_slow_client_is_cut_off_while_a_fast_one_gets_everything(stack, infra):
