@@ -4,7 +4,6 @@ compacted topics `exchange asset|market` writes; every process picks them up fro
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.commands import now_ms
 from exchange.kafka_io import publish
@@ -14,6 +13,7 @@ from schemas.topics import ASSETS, MARKETS
 from . import views
 from .errors import ApiError, bad_request, conflict, forbidden, not_found
 from .inputs import claims, json_body, text
+from .responses import JSONResponse
 
 
 async def require_admin(request: Request) -> None:

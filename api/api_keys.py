@@ -18,12 +18,12 @@ import secrets
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.commands import now_ms
 
 from .errors import not_found, unauthorized
 from .inputs import DIGITS, account, json_body, text
+from .responses import JSONResponse
 
 RECV_WINDOW_MS = 30_000
 MAX_KEYS = 20

@@ -6,12 +6,12 @@ import asyncio
 import secrets
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.commands import deposit, now_ms
 
 from .errors import ApiError, conflict, not_found, unauthorized
 from .inputs import EMAIL, USERNAME, claims, json_body, text
+from .responses import JSONResponse
 from .security import check_password, hash_password, issue_token
 
 # In development (what `make run` uses) a new account gets these, so the seed flow trades at once.

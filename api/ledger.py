@@ -13,13 +13,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from streams.read_model import DERIVED_KINDS, fill_legs
 
 from . import views
 from .inputs import account, limit
 from .pages import time_cursor, time_page
+from .responses import JSONResponse
 
 MAX_SCAN = 10_000  # stored rows read to skip legs older versions stored, before giving up on more
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.reference import percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from schemas.codec import codec
@@ -13,6 +12,7 @@ from schemas.codec import codec
 from . import views
 from .errors import ApiError, bad_request, not_found
 from .inputs import limit
+from .responses import JSONResponse
 
 INTERVALS = ("1m", "5m", "15m", "1h", "4h", "1d")
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from . import withdrawals
+from .responses import JSONResponse
 
 DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {

@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.commands import cancel, cancel_all, place
 from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks, qty_to_steps
@@ -15,6 +14,7 @@ from . import views
 from .errors import ApiError, bad_request, not_found
 from .inputs import CLIENT_ORDER_ID, account, cursor, decimal_text, flag, json_body, limit, path_id, text
 from .pages import time_cursor, time_page
+from .responses import JSONResponse
 
 log = logging.getLogger("exchange.api.orders")
 

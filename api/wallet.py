@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.commands import deposit
 from exchange.reference import DefinitionError, amount_to_atoms
@@ -12,6 +11,7 @@ from . import views
 from .errors import ApiError, bad_request, forbidden
 from .inputs import account, claims, decimal_text, json_body, text
 from .orders import send_and_wait
+from .responses import JSONResponse
 
 
 async def balances(request: Request) -> JSONResponse:

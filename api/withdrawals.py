@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from exchange.commands import settle_withdrawal, withdraw
 
@@ -20,6 +19,7 @@ from .admin import require_admin
 from .errors import ApiError, bad_request, not_found
 from .inputs import account, json_body, limit, text
 from .orders import send_and_wait
+from .responses import JSONResponse
 from .wallet import asset_and_atoms
 
 # Destination addresses and chain references of every chain we know fit this; anything else
