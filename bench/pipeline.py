@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import random
 import signal
@@ -119,8 +120,9 @@ async def define(settings: Settings) -> tuple[dict[str, dict], dict[str, list[st
         markets[symbol] = make_market(symbol, b, quote, tick="0.01", step="0.0001", maker_fee="0.001",
                                       taker_fee="0.002", partition=partition, ts=0)
         await publish(settings, MARKETS, symbol, markets[symbol])
-        names = (f"bench-{tag}-{partition}-{i}" for i in range(10**6))
-        traders[symbol] = [a for a in names if account_partition(a, settings.partitions) == partition][:20]
+        names = (f"bench-{tag}-{partition}-{i}" for i in itertools.count())
+        traders[symbol] = list(itertools.islice(
+            (a for a in names if account_partition(a, settings.partitions) == partition), 20))
     return markets, traders
 
 

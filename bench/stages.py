@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import itertools
 import pstats
 import time
 from collections import defaultdict, deque
@@ -23,7 +24,7 @@ from exchange import gc_tuning
 from exchange.commands import deposit
 from exchange.reference import make_asset, make_market, market_spec
 from schemas.codec import codec
-from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
+from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 from streams.account import account_of, copy_row, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
@@ -77,8 +78,9 @@ def define() -> tuple[dict[str, dict], dict[str, list[str]]]:
         symbol = f"{base['symbol']}_{quote['symbol']}"
         markets[symbol] = make_market(symbol, base, quote, tick="0.01", step="0.0001", maker_fee="0.001",
                                       taker_fee="0.002", partition=partition, ts=0)
-        names = (f"bench-{partition}-{i}" for i in range(10**6))
-        traders[symbol] = [a for a in names if account_partition(a, PARTITIONS) == partition][:TRADERS_PER_MARKET]
+        names = (f"bench-{partition}-{i}" for i in itertools.count())
+        traders[symbol] = list(itertools.islice((a for a in names if account_partition(a, PARTITIONS) == partition),
+                                                TRADERS_PER_MARKET))
     return markets, traders
 
 
@@ -133,8 +135,8 @@ class InProcessWorker:
             result = self.accounts.on_settlements(record, 0)
         rows.stage(partition, result.rows)
         written = rows.by_partition.get(partition, {})
-        for key, value in self._write(written, record_of, {}).items():  # what TableWriter does
-            database = self.store.data._db_for_partition(partition)
+        database = self.store.data._db_for_partition(partition)
+        for key, value in self._encode(written, record_of).items():  # as TableWriter writes them
             if value is None:
                 database.pop(key.encode(), None)
             else:
@@ -147,24 +149,23 @@ class InProcessWorker:
         result, commit = stage.on_batch(codec.decode_as(ORDERS.record, value), 0)
         self._send(result.messages)
         if commit is not None:
-            self._write(stage.commit(commit), lambda key: "exchange.BookRow", stage.journal.table)
+            rows = stage.commit(commit)
+            self._encode(rows, lambda key: "exchange.BookRow")
+            for key, row in rows.items():
+                if row is None:
+                    stage.journal.table.pop(key, None)
+                else:
+                    stage.journal.table[key] = row
 
-    def _write(self, rows: dict[str, dict | None], record_of, table: dict) -> dict[str, bytes | None]:
-        encoded = {}
-        for key, row in rows.items():
-            if row is None:
-                table.pop(key, None)
-                encoded[key] = None
-            else:
-                encoded[key] = codec.encode(record_of(key), row)  # what the changelog and RocksDB get
-                table[key] = row
+    def _encode(self, rows: dict[str, dict | None], record_of) -> dict[str, bytes | None]:
+        """Rows as the changelog and RocksDB get them (None deletes)."""
         self.rows += len(rows)
-        return encoded
+        return {key: None if row is None else codec.encode(record_of(key), row) for key, row in rows.items()}
 
     def _send(self, messages) -> None:
         for m in messages:
             self._put(m.topic, m.partition, m.record)
-            if m.topic.name.endswith("trades"):
+            if m.topic is TRADES:
                 self.trades += len(m.record["trades"])
 
     def _put(self, topic, partition: int, record: dict) -> None:
