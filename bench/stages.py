@@ -7,7 +7,7 @@ in dicts of encoded rows per partition, read through the worker's `StoreRows`.
 
 So it prints the ceiling of pure Python on one core: `exchange bench pipeline` can never go
 faster, and the gap between the two is what Faust, aiokafka and the round trips cost. With
-`--profile` it prints where the time goes (cProfile, which slows everything down about twice).
+`--profile` it prints where the time goes (cProfile, which slows everything down about three times).
 """
 
 from __future__ import annotations
