@@ -58,8 +58,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         producer = CommandProducer(settings)
         await producer.start()
         try:
-            await producer.send([deposit(a, asset, 10**17) for market, names in traders.items() for a in names
-                                 for asset in (markets[market]["base"], markets[market]["quote"])])
+            await producer.send(funding(markets, traders, 10**17))
             await wait_caught_up(settings)
             print(f"measuring: {args.n:,} commands as fast as they go ...", flush=True)
             started = time.perf_counter()
@@ -107,22 +106,40 @@ class OrderFlow:
         return place(account, order_id, market, side, price, rng.randint(5, 40), time_in_force="IOC")
 
 
-async def define(settings: Settings) -> tuple[dict[str, dict], dict[str, list[str]]]:
-    tag = "".join(random.choices(string.ascii_uppercase, k=4))
-    base, quote = make_asset(f"B{tag}", 8, 0), make_asset(f"Q{tag}", 6, 0)
-    for asset in (base, quote):
-        await publish(settings, ASSETS, asset["symbol"], asset)
-    markets, traders = {}, {}
-    for partition in range(settings.partitions):
-        b = {**base, "symbol": f"B{tag}{partition}"}
-        await publish(settings, ASSETS, b["symbol"], b)
-        symbol = f"{b['symbol']}_{quote['symbol']}"
-        markets[symbol] = make_market(symbol, b, quote, tick="0.01", step="0.0001", maker_fee="0.001",
+TRADERS_PER_MARKET = 20
+
+
+def bench_markets(tag: str, partitions: int) -> tuple[list[dict], dict[str, dict], dict[str, list[str]]]:
+    """The benchmarks' assets, one market per partition, and each market's traders: accounts of
+    the market's partition, so a command's accounts and matching work stay on one partition."""
+    quote = make_asset(f"Q{tag}", 6, 0)
+    assets, markets, traders = [quote], {}, {}
+    for partition in range(partitions):
+        base = make_asset(f"B{tag}{partition}", 8, 0)
+        assets.append(base)
+        symbol = f"{base['symbol']}_{quote['symbol']}"
+        markets[symbol] = make_market(symbol, base, quote, tick="0.01", step="0.0001", maker_fee="0.001",
                                       taker_fee="0.002", partition=partition, ts=0)
-        await publish(settings, MARKETS, symbol, markets[symbol])
         names = (f"bench-{tag}-{partition}-{i}" for i in itertools.count())
         traders[symbol] = list(itertools.islice(
-            (a for a in names if account_partition(a, settings.partitions) == partition), 20))
+            (a for a in names if account_partition(a, partitions) == partition), TRADERS_PER_MARKET))
+    return assets, markets, traders
+
+
+def funding(markets: dict[str, dict], traders: dict[str, list[str]], atoms: int) -> list[dict]:
+    """Deposits of `atoms` of both its market's assets for every trader."""
+    return [deposit(account, asset, atoms) for market, names in traders.items() for account in names
+            for asset in (markets[market]["base"], markets[market]["quote"])]
+
+
+async def define(settings: Settings) -> tuple[dict[str, dict], dict[str, list[str]]]:
+    """Fresh benchmark markets (bench_markets), published: assets first, so every market's are known."""
+    tag = "".join(random.choices(string.ascii_uppercase, k=4))
+    assets, markets, traders = bench_markets(tag, settings.partitions)
+    for asset in assets:
+        await publish(settings, ASSETS, asset["symbol"], asset)
+    for symbol, market in markets.items():
+        await publish(settings, MARKETS, symbol, market)
     return markets, traders
 
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import itertools
 import pstats
 import time
 from collections import defaultdict, deque
 
-from bench.pipeline import OrderFlow
+from bench.pipeline import OrderFlow, bench_markets, funding
 from exchange import gc_tuning
-from exchange.commands import deposit
-from exchange.reference import make_asset, make_market, market_spec
+from exchange.reference import market_spec
 from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 from streams.account import account_of, copy_row, record_of
@@ -31,8 +29,7 @@ from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
 from streams.table_writer import PendingRows, StoreRows
 
-PARTITIONS = 4
-TRADERS_PER_MARKET = 20  # as in `exchange bench pipeline`
+PARTITIONS = 4  # as the pipeline benchmark runs with the default settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print the 30 costliest functions")
     args = parser.parse_args(argv)
     gc_tuning.tune()  # as a worker process does
-    worker = InProcessWorker(*define())
-    worker.submit([deposit(a, asset, 10**17) for market, names in worker.traders.items() for a in names
-                   for asset in (worker.markets[market]["base"], worker.markets[market]["quote"])])
+    _, markets, traders = bench_markets("BENCH", PARTITIONS)
+    worker = InProcessWorker(markets, traders)
+    worker.submit(funding(markets, traders, 10**17))
     worker.drain()
     flow = OrderFlow(worker.markets, worker.traders)
     # Encoded before the clock starts: the API, not the worker, encodes commands.
@@ -67,21 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     if profile:
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
     return 0
-
-
-def define() -> tuple[dict[str, dict], dict[str, list[str]]]:
-    """Markets and traders shaped as `exchange bench pipeline` defines them: one market per partition."""
-    quote = make_asset("QBENCH", 6, 0)
-    markets, traders = {}, {}
-    for partition in range(PARTITIONS):
-        base = make_asset(f"BBENCH{partition}", 8, 0)
-        symbol = f"{base['symbol']}_{quote['symbol']}"
-        markets[symbol] = make_market(symbol, base, quote, tick="0.01", step="0.0001", maker_fee="0.001",
-                                      taker_fee="0.002", partition=partition, ts=0)
-        names = (f"bench-{partition}-{i}" for i in itertools.count())
-        traders[symbol] = list(itertools.islice((a for a in names if account_partition(a, PARTITIONS) == partition),
-                                                TRADERS_PER_MARKET))
-    return markets, traders
 
 
 class InProcessWorker:

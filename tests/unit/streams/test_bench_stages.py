@@ -1,17 +1,16 @@
 """`exchange bench stages` runs the real stages faithfully: what it measures is the worker's work."""
 
-from bench.pipeline import OrderFlow
-from bench.stages import InProcessWorker, define
-from exchange.commands import deposit
+from bench.pipeline import OrderFlow, bench_markets, funding
+from bench.stages import PARTITIONS, InProcessWorker
 from schemas.codec import codec
 from streams.account import accounts_view, record_of
 from tests.checks import assert_money_conserved
 
 
 def test_the_in_process_worker_trades_and_conserves_money():
-    worker = InProcessWorker(*define())
-    worker.submit([deposit(a, asset, 10**15) for market, names in worker.traders.items() for a in names
-                   for asset in (worker.markets[market]["base"], worker.markets[market]["quote"])])
+    _, markets, traders = bench_markets("TEST", PARTITIONS)
+    worker = InProcessWorker(markets, traders)
+    worker.submit(funding(markets, traders, 10**15))
     worker.drain()
     flow = OrderFlow(worker.markets, worker.traders)
     for _ in range(6):
