@@ -92,3 +92,20 @@ def test_a_union_of_records_needs_the_branch_named():
     assert codec.decode(codec.header("exchange.Command") + bytes(out))[1]["body"] == (
         "exchange.CancelAll", {"market": "SOL_USDC"})
 
+
+
+def test_remembered_encodings_stay_bounded_and_right(monkeypatch):
+    from schemas import writers
+
+    monkeypatch.setattr(writers, "MAX_REMEMBERED", 8)
+    write = compile_writer(codec.schema("exchange.Hold"))
+    parsed = fastavro.parse_schema(codec.schema("exchange.Hold"))
+    holds = [{"order_id": 2**40 + i, "market": f"M{i % 11}_USDC", "asset": "USDC", "amount": -i * 10**15,
+              "client_order_id": None, "command_offset": i, "settled_seq": 0, "released": False}
+             for i in range(30)]
+    for hold in holds + holds[::-1]:  # the second pass writes values forgotten in the first
+        out, expected = bytearray(), io.BytesIO()
+        write(out, hold)
+        fastavro.schemaless_writer(expected, parsed, hold)
+        assert bytes(out) == expected.getvalue()
+        assert len(writers._LONGS) <= 8 and len(writers._STRINGS) <= 8
