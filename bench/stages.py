@@ -128,10 +128,10 @@ class InProcessWorker:
 
     def _match(self, partition: int, value: bytes) -> None:
         stage = self.matching[partition]
-        result, commit = stage.on_batch(codec.decode_as(ORDERS.record, value), 0)
+        result, commits = stage.on_batches([codec.decode_as(ORDERS.record, value)], 0)
         self._send(result.messages)
-        if commit is not None:
-            rows = stage.commit(commit)
+        if commits:
+            rows = stage.commit_all(commits)
             self._encode(rows, lambda key: "exchange.BookRow")
             for key, row in rows.items():
                 if row is None:

@@ -37,12 +37,6 @@ class PendingCommit:
     watermarks: dict[str, int]
     changed: dict[int, OrderRow | None]
 
-    def after(self, earlier: PendingCommit | None) -> PendingCommit:
-        """This commit and an earlier unwritten one of the same market, as one."""
-        if earlier is None:
-            return self
-        return PendingCommit(self.market, self.seq, self.watermarks, {**earlier.changed, **self.changed})
-
 
 class MatchingStage:
     def __init__(self, journal: BookJournal, markets: Mapping[str, dict], specs, partitions: int) -> None:
@@ -65,20 +59,21 @@ class MatchingStage:
             self.restore([market])
         return self.engines[market]
 
-    def on_batch(self, batch: dict, now_ms: int) -> tuple[StageResult, PendingCommit | None]:
-        market = batch["market"]
-        engine = self.engine(market)
-        source = str(batch["source_partition"])
-        watermarks = self.watermarks[market]
-        if batch["source_offset"] <= watermarks.get(source, -1):
-            return StageResult(), None  # already applied: a re-sent batch
-        outputs = _Outputs(market, self.markets[market], self.partitions, engine.seq)
-        for command in batch["commands"]:
-            outputs.add(command, engine)
-        watermarks[source] = batch["source_offset"]
-        changed = {order_id: engine.order_row(order_id) for order_id in outputs.touched}
-        result = outputs.finish(engine, now_ms)
-        return result, PendingCommit(market, engine.seq, dict(watermarks), changed)
+    def on_batches(self, batches: Iterable[dict], now_ms: int) -> tuple[StageResult, list[PendingCommit]]:
+        """Every message of a take at once: one set of outputs and one commit per market.
+
+        The outputs' cost is per message sent, so a take's messages for a market share them: one
+        trade batch, one order update batch, one depth change and one settlement message per
+        account partition, whatever the number of input messages (about three a take under load).
+        """
+        take = _Take(self)
+        for batch in batches:
+            take.add(batch)
+        return take.finish(now_ms)
+
+    def take(self) -> _Take:
+        """A take to add messages to one by one (so one that fails can be set aside)."""
+        return _Take(self)
 
     def commit(self, pending: PendingCommit) -> dict[str, dict | None]:
         """The table writes (None: delete) that commit the batch, in order."""
@@ -92,8 +87,41 @@ class MatchingStage:
         return writes
 
 
+class _Take:
+    """The messages of one take, applied to the engines as they are added."""
+
+    def __init__(self, stage: MatchingStage) -> None:
+        self.stage = stage
+        self.outputs: dict[str, _Outputs] = {}  # per market, in the order first met
+
+    def add(self, batch: dict) -> None:
+        """Apply one exchange.MarketCommandBatch. Raises KeyError, changing nothing, if its
+        market is unknown; a batch its market already applied (re-sent after a crash) is skipped."""
+        stage, market = self.stage, batch["market"]
+        engine = stage.engine(market)
+        source = str(batch["source_partition"])
+        watermarks = stage.watermarks[market]
+        if batch["source_offset"] <= watermarks.get(source, -1):
+            return
+        outputs = self.outputs.get(market)
+        if outputs is None:
+            outputs = self.outputs[market] = _Outputs(market, stage.markets[market], stage.partitions, engine.seq)
+        for command in batch["commands"]:
+            outputs.add(command, engine)
+        watermarks[source] = batch["source_offset"]
+
+    def finish(self, now_ms: int) -> tuple[StageResult, list[PendingCommit]]:
+        result, commits = StageResult(), []
+        for market, outputs in self.outputs.items():
+            engine = self.stage.engines[market]
+            changed = {order_id: engine.order_row(order_id) for order_id in outputs.touched}
+            result.messages.extend(outputs.finish(engine, now_ms).messages)
+            commits.append(PendingCommit(market, engine.seq, dict(self.stage.watermarks[market]), changed))
+        return result, commits
+
+
 class _Outputs:
-    """Turns the engine's events for one batch into the records each topic carries."""
+    """Turns the engine's events for one market in one take into the records each topic carries."""
 
     def __init__(self, market: str, definition: dict, partitions: int, first_seq: int) -> None:
         self.market = market

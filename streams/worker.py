@@ -37,7 +37,7 @@ from .accounts_stage import AccountsStage
 from .book_journal import BookJournal
 from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
-from .matching_stage import MatchingStage, PendingCommit
+from .matching_stage import MatchingStage
 from .outputs import Outgoing
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
@@ -174,23 +174,24 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
                 stage.restore(pinned)
                 restored = True
             messages: list[Outgoing] = []
-            pending: dict[str, PendingCommit] = {}  # per market: the batch's changes, merged
+            take = stage.take()
+            engine_started = time.perf_counter()
             for event in events:
                 if not in_order.admit(event.message):
                     continue
                 try:
                     batch = codec.decode_as(ORDERS.record, event.value)
-                    engine_started = time.perf_counter()
-                    result, commit = stage.on_batch(batch, now_ms())
+                    take.add(batch)
                 except (DecodeError, KeyError) as exc:
                     messages.append(dead_letter(event.message, exc))
                     continue
-                _count_matching(batch, result.messages, time.perf_counter() - engine_started)
-                messages.extend(result.messages)
-                if commit is not None:
-                    pending[commit.market] = commit.after(pending.get(commit.market))
+                _count_matched(batch)
+            result, commits = take.finish(now_ms())
+            metrics.MATCHING_SECONDS.observe(time.perf_counter() - engine_started)
+            _count_outputs(result.messages)
+            messages.extend(result.messages)
             await deliver(app, messages)
-            await tables.book_writer.write_many({partition: stage.commit_all(pending.values())})
+            await tables.book_writer.write_many({partition: stage.commit_all(commits)})
             metrics.BATCH_SECONDS.labels("matching").observe(time.perf_counter() - started)
 
 
@@ -206,15 +207,17 @@ def _count_decisions(messages: list[Outgoing]) -> None:
                                                    "order_id": result["order_id"], "reason": result["reason"]})
 
 
-def _count_matching(batch: dict, messages: list[Outgoing], engine_seconds: float) -> None:
-    market = batch["market"]
-    metrics.MATCHED.labels(market).inc(len(batch["commands"]))
-    metrics.MATCHING_SECONDS.observe(engine_seconds)
+def _count_matched(batch: dict) -> None:
+    metrics.MATCHED.labels(batch["market"]).inc(len(batch["commands"]))
     now = now_ms()
     for command in batch["commands"]:
         metrics.COMMAND_AGE.observe(max(0, now - command["ts"]) / 1000)
+
+
+def _count_outputs(messages: list[Outgoing]) -> None:
     for m in messages:
         if m.topic is TRADES:
+            market = m.record["market"]
             metrics.TRADES.labels(market).inc(len(m.record["trades"]))
             if log.isEnabledFor(logging.DEBUG):
                 for trade in m.record["trades"]:

@@ -26,6 +26,7 @@ from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDA
 
 from . import payloads
 from .connection import text_frame
+from .replays import LastForwarded
 
 log = logging.getLogger("exchange.ws.hub")
 FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS)
@@ -42,6 +43,8 @@ class Hub:
         self.delivered = 0
         self.clients_cut_off = 0
         self._touched: list = []  # clients with frames pending in the batch being read
+        # Sequence numbers already forwarded: a worker's replay after a crash is not shown twice.
+        self._trades, self._depth, self._orders = LastForwarded(), LastForwarded(), LastForwarded()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
@@ -147,10 +150,16 @@ class Hub:
         if topic == TRADES.name:
             if f"trades@{symbol}" in self.public:
                 for trade in codec.decode_as(TRADES.record, value)["trades"]:
-                    self._publish(f"trades@{symbol}", payloads.trade(trade, market, now))
+                    if self._trades.is_new(symbol, trade["trade_id"]):
+                        self._publish(f"trades@{symbol}", payloads.trade(trade, market, now))
         elif topic == DEPTH.name:
             if f"depth@{symbol}" in self.public:
-                self._publish(f"depth@{symbol}", payloads.depth(codec.decode_as(DEPTH.record, value), market, now))
+                update = codec.decode_as(DEPTH.record, value)
+                # A replayed update may overlap the last one ("U" at or below its "u"): the levels
+                # are quantities, not differences, so applying it is right, as the depth
+                # protocol says. Only one wholly seen before is dropped.
+                if self._depth.is_new(symbol, update["last_update_id"]):
+                    self._publish(f"depth@{symbol}", payloads.depth(update, market, now))
         elif topic == TICKERS.name:
             if f"ticker@{symbol}" in self.public:
                 quote = self.assets[market["quote"]]
@@ -164,5 +173,5 @@ class Hub:
         elif topic == ORDER_UPDATES.name and self.private:
             quote = self.assets[market["quote"]]
             for update in codec.decode_as(ORDER_UPDATES.record, value)["updates"]:
-                if update["account"] in self.private:
+                if update["account"] in self.private and self._orders.is_new(update["order_id"], update["seq"]):
                     self._private(update["account"], "orders", payloads.order_update(update, market, quote, now))

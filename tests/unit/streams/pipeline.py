@@ -181,19 +181,15 @@ class Pipeline:
             stage = self.matching[partition] = MatchingStage(BookJournal(rows), self.markets, market_spec,
                                                              self.partitions)
         stage.journal.table = rows
-        messages, commits = [], {}
-        for record in records:
-            result, commit = stage.on_batch(record, now_ms=0)
-            messages.extend(result.messages)
-            if commit is not None:
-                commits[commit.market] = commit.after(commits.get(commit.market))
+        result, commits = stage.on_batches(records, now_ms=0)
+        messages = result.messages
         # Protocol: outputs delivered first, then the journal's rows.
         if crash and self.random.random() < 0.5:
             self._send(messages[: self.random.randint(0, len(messages))])
             self._crash()
             return
         self._send(messages)
-        rows.write(stage.commit_all(commits.values()))
+        rows.write(stage.commit_all(commits))
         if crash:
             rows.land(self.random.randint(0, len(rows.pending)))
             self._crash()
