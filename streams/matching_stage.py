@@ -1,11 +1,13 @@
 """The matching stage: runs one engine per market of a partition and says what its events mean.
 
-Input: `exchange.MarketCommandBatch` messages of one `exchange.orders` partition. Output per
-batch: trades, order updates and depth changes (keyed by market), settlements (keyed by account),
-and refused cancels. Pure: engines are rebuilt from a `BookJournal` over the stage's table, and
-the worker sends the outputs, waits until Kafka has them, and only then commits the batch to the
-journal. A crash in between replays the batch from the journal's rolled-back state, producing the
-same events with the same sequence numbers, which every consumer can recognise as duplicates.
+Input: `exchange.MarketCommandBatch` messages of one `exchange.orders` partition, taken several
+at a time by the worker. Output per market per take: trades, order updates and depth changes
+(keyed by market), settlements (keyed by account), and refused cancels. Pure: engines are rebuilt
+from a `BookJournal` over the stage's table, and the worker sends the outputs, waits until Kafka
+has them, and only then commits the take to the journal. A crash in between replays the input
+from the journal's rolled-back state, producing the same events with the same sequence numbers
+(perhaps in other messages, if the replay takes the input in other groups), which every consumer
+recognises as duplicates.
 
 A batch from a (source partition, source offset) that the market already applied is skipped:
 the accounts stage re-sends a batch after a crash.
