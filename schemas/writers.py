@@ -46,23 +46,23 @@ _LONGS: dict[int, bytes] = {}
 _STRINGS: dict[str, bytes] = {}
 
 
-def long_bytes(n: int) -> bytes:
-    """The encoding of `n`, computed and remembered (the generated code looks in _LONGS first)."""
-    out = bytearray()
-    write_long(out, n)
-    if len(_LONGS) >= MAX_REMEMBERED:
-        _LONGS.clear()
-    encoded = _LONGS[n] = bytes(out)
-    return encoded
+def _remembering(cache: dict, write: Callable[[bytearray, Any], None]) -> Callable[[Any], bytes]:
+    """A function returning a value's encoding, computed and remembered (the generated code looks
+    in `cache` first and calls it only when the value is not there)."""
+
+    def encoding(value) -> bytes:
+        out = bytearray()
+        write(out, value)
+        if len(cache) >= MAX_REMEMBERED:
+            cache.clear()
+        encoded = cache[value] = bytes(out)
+        return encoded
+
+    return encoding
 
 
-def string_bytes(text: str) -> bytes:
-    out = bytearray()
-    write_string(out, text)
-    if len(_STRINGS) >= MAX_REMEMBERED:
-        _STRINGS.clear()
-    encoded = _STRINGS[text] = bytes(out)
-    return encoded
+long_bytes = _remembering(_LONGS, write_long)
+string_bytes = _remembering(_STRINGS, write_string)
 
 
 def write_bytes(out: bytearray, data: bytes) -> None:
