@@ -25,7 +25,8 @@ COMMAND_RESULTS = Counter("exchange_command_results_total",
 FORWARDED = Counter("exchange_commands_forwarded_total", "Commands accepted and forwarded to matching")
 MATCHED = Counter("exchange_matching_commands_total", "Commands run by a market's engine", ["market"])
 TRADES = Counter("exchange_trades_total", "Trades made", ["market"])
-MATCHING_SECONDS = Histogram("exchange_matching_seconds", "Engine time for one take of exchange.orders messages (one agent batch)",
+MATCHING_SECONDS = Histogram("exchange_matching_seconds",
+                             "Time to decode and match one take of exchange.orders messages (one agent batch)",
                              buckets=LATENCY_BUCKETS)
 COMMAND_AGE = Histogram("exchange_command_age_seconds",
                         "From a command's timestamp (when the API or producer made it) to its matching",
