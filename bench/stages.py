@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 
 from bench.pipeline import OrderFlow, bench_markets, funding
 from exchange import gc_tuning
+from exchange.commands import by_partition
 from exchange.reference import market_spec
 from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
@@ -85,11 +86,8 @@ class InProcessWorker:
     @staticmethod
     def encoded(commands: list[dict]) -> list[tuple[int, bytes]]:
         """One exchange.commands message per partition, as `CommandProducer` makes them."""
-        by_partition = defaultdict(list)
-        for command in commands:
-            by_partition[account_partition(command["account"], PARTITIONS)].append(command)
         return [(partition, codec.encode(COMMANDS.record, {"commands": batch}))
-                for partition, batch in by_partition.items()]
+                for partition, batch in by_partition(commands, PARTITIONS).items()]
 
     def submit_encoded(self, messages: list[tuple[int, bytes]]) -> None:
         for partition, value in messages:

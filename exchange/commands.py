@@ -70,6 +70,15 @@ def time_ordered_id() -> str:
     return f"{now_ms():012x}{secrets.token_hex(10)}"
 
 
+def by_partition(commands: list[dict[str, Any]], partitions: int) -> dict[int, list[dict[str, Any]]]:
+    """Commands grouped by their account's `exchange.commands` partition, each group in the order
+    given: the commands of one message."""
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for command in commands:
+        groups[account_partition(command["account"], partitions)].append(command)
+    return groups
+
+
 class CommandProducer:
     def __init__(self, settings: Settings, linger_ms: int = 0) -> None:
         self.partitions = settings.partitions
@@ -92,11 +101,8 @@ class CommandProducer:
 
     async def send(self, commands: list[dict[str, Any]], wait: bool = True) -> list:
         """One message per partition, commands in the given order; returns the delivery futures."""
-        by_partition: dict[int, list[dict]] = defaultdict(list)
-        for cmd in commands:
-            by_partition[account_partition(cmd["account"], self.partitions)].append(cmd)
         futures = []
-        for partition, batch in by_partition.items():
+        for partition, batch in by_partition(commands, self.partitions).items():
             value = codec.encode(COMMANDS.record, {"commands": batch})
             futures.append(await self.producer.send(COMMANDS.name, value, key=batch[0]["account"].encode(),
                                                     partition=partition))

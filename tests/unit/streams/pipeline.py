@@ -13,12 +13,13 @@ import random
 from collections import defaultdict
 
 from schemas.codec import codec
-from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, account_partition
+from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS
 from streams.account import accounts_view, copy_row, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
 from streams.table_writer import PendingRows
+from exchange.commands import by_partition
 from exchange.reference import market_spec
 
 
@@ -109,10 +110,7 @@ class Pipeline:
 
     def submit(self, commands: list[dict]) -> None:
         """What the API does: one exchange.commands message per partition of the batch."""
-        by_partition = defaultdict(list)
-        for command in commands:
-            by_partition[account_partition(command["account"], self.partitions)].append(command)
-        for partition, batch in by_partition.items():
+        for partition, batch in by_partition(commands, self.partitions).items():
             self.logs[COMMANDS.name][partition].append({"commands": batch})
 
     # -- consuming --------------------------------------------------------------------------
