@@ -111,8 +111,7 @@ def worker_breakdown(before: str, after: str) -> str:
     """Where an order's time went inside the worker, from its Prometheus histograms."""
     parts = []
     for title, name, labels in (("API -> matching", "exchange_command_age_seconds", {}),
-                                ("accounts batch", "exchange_stage_batch_seconds", {"stage": "accounts-commands"}),
-                                ("settlements batch", "exchange_stage_batch_seconds", {"stage": "accounts-settlements"}),
+                                ("accounts batch", "exchange_stage_batch_seconds", {"stage": "accounts"}),
                                 ("matching batch", "exchange_stage_batch_seconds", {"stage": "matching"})):
         old = _buckets(before, name, labels)
         buckets = {bound: n - old.get(bound, 0.0) for bound, n in _buckets(after, name, labels).items()}

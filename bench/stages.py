@@ -114,6 +114,7 @@ class InProcessWorker:
         else:
             result = self.accounts.on_settlements(record, 0)
         rows.stage(partition, result.rows)
+        result.messages.extend(self.accounts.end_batch())
         written = rows.by_partition.get(partition, {})
         database = self.store.data._db_for_partition(partition)
         for key, value in self._encode(written, record_of).items():  # as TableWriter writes them

@@ -39,6 +39,7 @@ class AccountsStage:
         self.partitions = partitions
         self._undelivered: set[str] = set()  # accounts whose outbox holds this batch's outputs
         self._written: set[str] = set()  # accounts with rows in this batch
+        self._fresh: dict[int, _Forwards] = {}  # source partition -> forwards merged over the batch
 
     def begin_batch(self, rows: Mapping[str, dict]) -> None:
         """Start a batch of messages whose rows are written, then outputs sent, together.
@@ -50,6 +51,15 @@ class AccountsStage:
         self.rows = rows
         self._undelivered = set()
         self._written = set()
+        self._fresh = {}
+
+    def end_batch(self) -> list[Outgoing]:
+        """The batch's merged forwards: one per market per source partition (see `_forward`)."""
+        messages = []
+        for partition, fresh in self._fresh.items():
+            messages.extend(fresh.messages(partition))
+        self._fresh = {}
+        return messages
 
     def _load(self, account_id: str) -> Account:
         state = self.rows.get(account_id)
@@ -68,11 +78,13 @@ class AccountsStage:
         accounts: dict[str, Account] = {}
         decided: set[str] = set()
         forwards: dict[str, list[dict]] = {}
+        replayed = False
         for command in commands:
             account_id = command["account"]
             account = accounts.get(account_id) or accounts.setdefault(account_id, self._load(account_id))
             state = account.state
             if account_id not in decided and state["last_command_offset"] >= offset:
+                replayed = True
                 if offset >= state["undelivered_from"]:  # otherwise a later write proved it delivered
                     self._emit(command, state["refused"].get(command["command_id"]), forwards, result)
                     # Sent again with this batch: a later decision in it must keep the verdicts.
@@ -92,14 +104,38 @@ class AccountsStage:
             account = accounts[account_id]
             account.state["last_command_offset"] = offset
             self._write(account, result)
-        for market, batch in forwards.items():
-            record = {"market": market, "source_partition": partition, "source_offset": offset, "commands": batch}
-            result.messages.append(Outgoing(ORDERS, market, record, self.markets[market]["partition"]))
+        self._forward(partition, offset, forwards, replayed, result)
         for account_id, account in accounts.items():
             # A replay re-sends every balance: the update it may have lost is not recorded.
             assets = account.changed_assets if account_id in decided else set(account.state["balances"])
             self._balance_update(account, assets, now_ms, result)
         return result
+
+    def _forward(self, partition: int, offset: int, forwards: dict[str, list[dict]], replayed: bool,
+                 result: StageResult) -> None:
+        """Send a message's accepted order commands to their markets.
+
+        Matching applies a forward only if its source offset is above the last one it applied
+        from that source partition. A message decided for the first time was never forwarded, so
+        the batch's first-time messages of a partition go out together, one forward per market
+        carrying the last offset of them: under load that is several input messages per forward,
+        and the cost is per message. A replayed message may have been forwarded already (alone or
+        with later ones, under a later offset), so it goes alone, with its own offset, and
+        matching skips it if it had it. Replays come before first-time messages within a
+        partition, so the order holds.
+        """
+        # Resolved now, so an unknown market fails this message (the worker dead-letters it)
+        # before the batch's merged forwards change.
+        targets = {market: (self.markets[market]["partition"], commands) for market, commands in forwards.items()}
+        fresh = self._fresh.get(partition)
+        if replayed:
+            if fresh is not None:  # keep the partition's order (a replay after a first-time message cannot happen)
+                result.messages.extend(self._fresh.pop(partition).messages(partition))
+            result.messages.extend(_Forwards(offset, targets).messages(partition))
+        elif fresh is None:
+            self._fresh[partition] = _Forwards(offset, targets)
+        else:
+            fresh.add(offset, targets)
 
     def _decide(self, account: Account, command: dict, offset: int) -> str | None:
         """Apply a command to the account; the reason it is refused, or None."""
@@ -162,6 +198,24 @@ class AccountsStage:
         record = {"account": account.account_id, "balances": balances, "ts": now_ms}
         partition = account_partition(account.account_id, self.partitions)
         result.messages.append(Outgoing(BALANCES, account.account_id, record, partition))
+
+
+class _Forwards:
+    """Accepted order commands of one source partition, per market, up to a source offset."""
+
+    def __init__(self, offset: int, targets: dict[str, tuple[int, list[dict]]]) -> None:
+        self.offset = offset
+        self.targets = targets  # market -> (exchange.orders partition, commands)
+
+    def add(self, offset: int, targets: dict[str, tuple[int, list[dict]]]) -> None:
+        self.offset = offset
+        for market, (partition, commands) in targets.items():
+            self.targets.setdefault(market, (partition, []))[1].extend(commands)
+
+    def messages(self, source_partition: int) -> list[Outgoing]:
+        return [Outgoing(ORDERS, market, {"market": market, "source_partition": source_partition,
+                                          "source_offset": self.offset, "commands": commands}, partition)
+                for market, (partition, commands) in self.targets.items()]
 
 
 def _result(command: dict, reason: str | None, order_id: int | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ matching_stage.py for why each order of steps is the safe one):
 Faust commits an input offset only after its event is done, and nothing is done before what it
 wrote is on Kafka, so a committed offset never outruns its effects.
 
-An unexpected exception in an accounts agent stops the worker instead of restarting the agent:
+An unexpected exception in the accounts agent stops the worker instead of restarting the agent:
 Faust would restart it silently, and the event it was on, never acknowledged, would hold that
 partition's committed offset back. A stopped worker is restarted and replays from the committed
 offset. (The matching agent cannot do the same; see there.)
@@ -17,7 +17,6 @@ offset. (The matching agent cannot do the same; see there.)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -42,18 +41,18 @@ from .outputs import Outgoing
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import PendingRows, StoreRows, TableWriter
+from .take import take_ready
 
 log = logging.getLogger("exchange.worker")
 APP_ID = "exchange"
 
-# An agent takes what has arrived, up to this many messages, waiting at most this long for more:
-# one table write and one send barrier then serve the whole batch, two Kafka round trips of a few
-# ms each. The window trades latency for fewer round trips under load. Measured on a fresh broker
-# (2 cores): the REST benchmark, 128 connections, orders/s (p99), and the pipeline benchmark at
-# 5,000 commands/s in messages of 500, trade p99:
-#   20 ms: 1,353 (144 ms), 1.4 s | 10 ms: 1,517 (122 ms), 1.8 s | 5 ms: 1,663 (126 ms), 2.0 s |
-#   2 ms: 1,948 (104 ms), 4.4 s (batches too small to amortize the round trips at that load).
-# (The 20 ms and 2 ms REST figures are from a broker a benchmark had already used.)
+# An agent takes what has arrived as soon as it is there (take.py), up to this many messages,
+# gathering queued ones for at most this long: one table write and one send barrier, two Kafka
+# round trips of a few ms each, then serve the whole take. Under load, what arrives while a take
+# waits on Kafka makes the next one, so takes grow with the load without a fixed wait per hop.
+# Faust's take_events waited out a fixed window instead (5 ms, at every hop): side by side on a
+# fresh broker, the pipeline benchmark at 5,000 commands/s had trade p50 686-815 ms, p99
+# 848-1,409 ms with it, and p50 190-224 ms, p99 304-498 ms with take.py and merged forwards.
 BATCH_MESSAGES = 200
 BATCH_WINDOW = 0.005  # seconds
 
@@ -63,7 +62,7 @@ def build_app(settings: Settings, name: str, metrics_port: int | None = None) ->
     inputs = {COMMANDS.name, SETTLEMENTS.name, ORDERS.name}
     metrics.install(app, metrics_port, inputs, settings.bind_host)
     tables = _Tables(app, settings)
-    _accounts_agents(app, settings, tables)
+    _accounts_agent(app, settings, tables)
     _matching_agent(app, settings, tables)
     guard = StallGuard(app, inputs)
 
@@ -94,32 +93,33 @@ class _Tables:
             await self.reference.run()
 
 
-def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> None:
+def _accounts_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
+    # One agent reads both of the stage's inputs, so a take's commands and settlements share one
+    # rows write and one delivery, and nothing else writes account rows while it waits on Kafka.
+    # The stage decides a command once whatever the interleaving (see accounts_stage.py).
     stage = AccountsStage(tables.accounts, tables.markets, tables.assets, settings.partitions)
-    # Two agents write the same account rows; one batch at a time, start to finish, keeps a row
-    # from changing under a decision that is waiting for Kafka.
-    one_at_a_time = asyncio.Lock()
-    in_order = {COMMANDS: InputOrder(lambda: app.consumer), SETTLEMENTS: InputOrder(lambda: app.consumer)}
+    in_order = InputOrder(lambda: app.consumer)
+    inputs = {COMMANDS.name: COMMANDS, SETTLEMENTS.name: SETTLEMENTS}
 
     @app.on_partitions_assigned.connect
     async def _partitions_moved(sender, assigned, **kwargs) -> None:
-        for order in in_order.values():
-            order.keep_only(assigned)
+        in_order.keep_only(assigned)
         tables.account_rows.forget()  # recovery may rewrite any row of what is assigned now
 
-    async def handle(events, topic) -> None:
+    async def handle(events) -> None:
         started = time.perf_counter()
         await tables.reference.ready.wait()
-        await in_order[topic].repair()
-        await in_order[topic].prepare(event.message for event in events)
+        await in_order.repair()
+        await in_order.prepare(event.message for event in events)
         generation = tables.account_rows.generation
         rows = PendingRows(tables.account_rows, copy_row)
         stage.begin_batch(rows)
         messages: list[Outgoing] = []
         for event in events:
             message = event.message
-            if not in_order[topic].admit(message):
+            if not in_order.admit(message):
                 continue
+            topic = inputs[message.topic]
             try:
                 record = codec.decode_as(topic.record, event.value)
                 if topic is COMMANDS:
@@ -132,24 +132,18 @@ def _accounts_agents(app: faust.App, settings: Settings, tables: _Tables) -> Non
                 continue
             rows.stage(message.partition, result.rows)
             messages.extend(result.messages)
+        messages.extend(stage.end_batch())
         await tables.accounts_writer.write_many(rows.by_partition)
         tables.account_rows.written(rows.by_partition, generation)
         await deliver(app, messages)
         _count_decisions(messages)
-        metrics.BATCH_SECONDS.labels(f"accounts-{topic.name.split('.')[-1]}").observe(time.perf_counter() - started)
+        metrics.BATCH_SECONDS.labels("accounts").observe(time.perf_counter() - started)
 
-    @app.agent(raw_topic(app, COMMANDS.name), name="accounts-commands", supervisor_strategy=CrashingSupervisor)
-    async def commands(stream):
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
-            async with one_at_a_time:
-                await handle(events, COMMANDS)
-
-    @app.agent(raw_topic(app, SETTLEMENTS.name), name="accounts-settlements",
+    @app.agent(raw_topic(app, COMMANDS.name, SETTLEMENTS.name), name="accounts",
                supervisor_strategy=CrashingSupervisor)
-    async def settlements(stream):
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
-            async with one_at_a_time:
-                await handle(events, SETTLEMENTS)
+    async def accounts(stream):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
+            await handle(events)
 
 
 def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
@@ -163,7 +157,7 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
         stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
         in_order = InputOrder(lambda: app.consumer)
         restored = False
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             started = time.perf_counter()
             await tables.reference.ready.wait()
             await in_order.repair()

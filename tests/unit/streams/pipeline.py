@@ -157,6 +157,7 @@ class Pipeline:
                 result = stage.on_settlements(record, now_ms=0)
             pending.stage(partition, result.rows)
             messages.extend(result.messages)
+        messages.extend(stage.end_batch())
         rows.write(pending.by_partition.get(partition, {}))
         # Protocol: rows durable first (a flush), then outputs. A crash during the flush leaves a
         # prefix of the rows and sends nothing; a crash while sending leaves every row and a prefix
