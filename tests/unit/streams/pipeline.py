@@ -128,29 +128,45 @@ class Pipeline:
         raise AssertionError("pipeline did not settle")
 
     def step(self, topic: str, partition: int) -> None:
-        """Process a batch of the next 1 to max_batch messages of a partition, as an agent does."""
-        offset = self.position[(topic, partition)]
-        available = len(self.logs[topic][partition]) - offset
-        records = self.logs[topic][partition][offset: offset + self.random.randint(1, min(available, self.max_batch))]
-        crash = self.random.random() < self.crash_rate
+        """Process a take of 1 to max_batch messages of a partition, as an agent does. The
+        accounts agent reads commands and settlements together, so half its takes also hold
+        the next messages of the other topic's same partition, interleaved at random."""
         if topic == ORDERS.name:
+            records = [record for _, record in self._next(topic, partition)]
+            crash = self.random.random() < self.crash_rate
             self._match(partition, records, crash)
+            taken = {topic: len(records)}
         else:
-            self._account(topic, partition, offset, records, crash)
+            inputs = [(topic, offset, record) for offset, record in self._next(topic, partition)]
+            other = SETTLEMENTS.name if topic == COMMANDS.name else COMMANDS.name
+            if self.random.random() < 0.5 and self.position[(other, partition)] < len(self.logs[other][partition]):
+                more = [(other, offset, record) for offset, record in self._next(other, partition)]
+                inputs = _interleave(inputs, more, self.random)
+            crash = self.random.random() < self.crash_rate
+            self._account(partition, inputs, crash)
+            taken = {t: sum(1 for name, _, _ in inputs if name == t) for t in (topic, other)}
         if crash:
             return
-        self.position[(topic, partition)] = offset + len(records)
+        for name, count in taken.items():
+            self.position[(name, partition)] += count
         if self.random.random() < 0.3:  # Faust commits now and then, not after every message
             for key, value in self.position.items():
                 self.committed[key] = value
 
-    def _account(self, topic: str, partition: int, first_offset: int, records: list[dict], crash: bool) -> None:
+    def _next(self, topic: str, partition: int) -> list[tuple[int, dict]]:
+        """The next 1 to max_batch (offset, record) of a partition."""
+        offset = self.position[(topic, partition)]
+        available = len(self.logs[topic][partition]) - offset
+        records = self.logs[topic][partition][offset: offset + self.random.randint(1, min(available, self.max_batch))]
+        return list(enumerate(records, offset))
+
+    def _account(self, partition: int, inputs: list[tuple[str, int, dict]], crash: bool) -> None:
         rows = Recording(self.account_rows, record_of)
         pending = PendingRows(rows, copy_row)
         stage = AccountsStage(rows, self.markets, self.assets, self.partitions)
         stage.begin_batch(pending)
         messages = []
-        for offset, record in enumerate(records, first_offset):
+        for topic, offset, record in inputs:
             if topic == COMMANDS.name:
                 result = stage.on_commands(partition, offset, record["commands"], now_ms=0)
             else:
@@ -207,3 +223,16 @@ class Pipeline:
 
     def records(self, topic_name: str) -> list[dict]:
         return [record for partition in self.logs[topic_name] for record in partition]
+
+
+def _interleave(first: list, second: list, rng: random.Random) -> list:
+    """Both lists merged at random, each keeping its own order."""
+    merged, i, j = [], 0, 0
+    while i < len(first) or j < len(second):
+        if j == len(second) or (i < len(first) and rng.random() < 0.5):
+            merged.append(first[i])
+            i += 1
+        else:
+            merged.append(second[j])
+            j += 1
+    return merged
