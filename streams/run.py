@@ -56,6 +56,7 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
         diagnostics.install(asyncio.get_running_loop(), app)
 
     process = f"{'recorder' if read_side else 'worker'}-{args.name}"
+    logs.lighten_records()
     logging_config = logs.dict_config(settings.log_format, process, LOG_LEVELS[args.loglevel])
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, logging_config=logging_config)
     # No progress spinner: to spin on every log record it sets the root logger to DEBUG, so
