@@ -95,6 +95,7 @@ def test_every_process_serves_the_metrics_the_dashboard_draws(stack):
     assert sample(worker, "exchange_trades_total", market=MARKET) > 0
     assert sample(worker, "exchange_commands_total") > 0
     assert sample(worker, "exchange_command_age_seconds_count") > 0
+    assert sample(worker, "faust_total_events_total") > 0  # what the dashboard's events panel draws
     assert sample(texts["recorder"], "exchange_recorder_rows_total") > 0
     assert sample(texts["api"], "exchange_api_requests_total", route="/api/v1/orders", status="201") > 0
     assert any(line.startswith("exchange_consumer_lag_messages{") and 'topic="exchange.commands"' in line
