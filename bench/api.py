@@ -5,6 +5,9 @@ markets), signs up traders (each credited demo balances, as in development), the
 orders from `--connections` concurrent HTTP clients for `--seconds`: buys and sells around one
 price, so some trade and some rest. Every request waits for the engine's outcome (201), or 202
 after the API's 2 s wait. Prints orders/s and the p50/p99 of the request latency.
+
+First it prints the ceiling: a bare Starlette route loaded the same way for 5 s
+(http_ceiling.py), so what an order costs beyond the web framework shows.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from exchange.kafka_io import ensure_topics
 from exchange.up import worker_ready
 from infra.local.runner import free_port
 
+from . import http_ceiling
 from .load import Connection, cpu_report, cpu_sample
+
+CEILING_SECONDS = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +85,7 @@ class Processes:
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
+    print(await http_ceiling.measure(CEILING_SECONDS, args.connections), flush=True)
     await ensure_topics(settings)
     await define_demo_markets(settings)
     port = free_port()
