@@ -36,11 +36,15 @@ from .outputs import Outgoing
 from .serde import AvroRecord
 from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import TableWriter
+from .take import take_ready
 
 log = logging.getLogger("exchange.read_worker")
 READ_APP_ID = "exchange-read"
+# Both agents take what has arrived (take.py): Faust's take_events acknowledged a batch even
+# when the agent raised or was stopped in the middle of it, so a recorder that crashed on a
+# message, or was stopped while writing, skipped what it had not written.
 BATCH_MESSAGES = 500
-BATCH_WINDOW = 0.005  # seconds
+BATCH_WINDOW = 0.005  # seconds: the longest a take gathers messages already queued
 RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH)
 
 
@@ -99,7 +103,7 @@ def _marketdata_agent(app: faust.App, settings: Settings) -> None:
 
     @app.agent(raw_topic(app, TRADES.name), name="marketdata")
     async def marketdata(stream):
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             await in_order.repair()
             await in_order.prepare(event.message for event in events)
             messages: list[Outgoing] = []
@@ -170,7 +174,7 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
 
     @app.agent(raw_topic(app, *by_name), name="recorder")
     async def recorder(stream):
-        async for events in stream.take_events(BATCH_MESSAGES, within=BATCH_WINDOW):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             started = time.perf_counter()
             await connected.wait()
             await reference.ready.wait()

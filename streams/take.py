@@ -9,11 +9,12 @@ part of an order's latency below saturation.
 load the batches grow by themselves: whatever arrived while one batch was processed (mostly
 waiting for Kafka) makes the next. Idle, it waits for the first event without polling.
 
-It keeps `take_events`' contract, on the same Faust internals it uses: events are acknowledged
-after the batch is done, never more than `max_messages` at a time, and the stream's background
-drainer (`_enable_passive`) fills the buffer through a processor. While a batch is processed
-the drainer holds at most one more event, so the rest waits in the channel's queue, and the
-buffer is filled from there once the batch is done.
+It keeps `take_events`' contract, on the same Faust internals, with one difference: events are
+acknowledged only once their batch is done, never when the agent gives up on it (take_events
+acknowledges them either way). Never more than `max_messages` at a time; the stream's
+background drainer (`_enable_passive`) fills the buffer through a processor. While a batch is
+processed the drainer holds at most one more event, so the rest waits in the channel's queue,
+and the buffer is filled from there once the batch is done.
 """
 
 from __future__ import annotations
@@ -64,11 +65,17 @@ async def take_ready(stream: StreamT, max_messages: int, within: float) -> Async
         while not full.is_set() and not queue.empty() and loop.time() < deadline:
             await asyncio.sleep(0)
         consuming = loop.create_future()
+        done = False
         try:
             yield list(events)
+            done = True
         finally:
-            for event in events:
-                await stream.ack(event)
+            # Only a batch its agent got through is acknowledged. Faust's take_events acknowledges
+            # in `finally`, so a batch whose agent raised or was cancelled (a crash, a rebalance,
+            # SIGTERM mid-batch) was committed without its effects, and skipped after a restart.
+            if done:
+                for event in events:
+                    await stream.ack(event)
             events.clear()
             arrived.clear()
             notify(consuming)
