@@ -100,6 +100,54 @@ class Write:
         return (*self.values, self.timestamp)
 
 
+# The row each of these statements writes, from its values: a later write of the same row with
+# a higher timestamp replaces it cell by cell. An open order's row and its delete are one row.
+_ROW_OF = {
+    "balance": lambda v: ("balance", v[0], v[1]),
+    "candle": lambda v: ("candle", v[0], v[1], v[2]),
+    "ticker": lambda v: ("ticker", v[0]),
+    "order_state_by_id": lambda v: ("order_state_by_id", v[-1]),
+    "order_state_by_account": lambda v: ("order_state_by_account", v[-2], v[-1]),
+    "open_order": lambda v: ("open_order", *v),
+    "closed_order": lambda v: ("open_order", *v),
+}
+
+
+def newest_only(writes: list[Write]) -> list[Write]:
+    """Writes with the same outcome in Cassandra: of those that rewrite one row, the newest.
+
+    A recorder's batch carries several balances of one account, states of one order, versions of
+    one candle; Cassandra keeps the cell with the highest timestamp anyway, so the older writes
+    cost requests and compaction for nothing. An older write is kept when the newer one leaves a
+    cell unset that it sets (a null is bound as unset, so the older value would have stayed), and
+    so are two different writes with the same timestamp (Cassandra breaks that tie by value).
+    """
+    newest: dict[tuple, Write] = {}
+    kept: list[Write] = []
+    for write in writes:
+        row_of = _ROW_OF.get(write.statement)
+        if row_of is None:
+            kept.append(write)
+            continue
+        row = row_of(write.values)
+        other = newest.get(row)
+        if other is None:
+            newest[row] = write
+            continue
+        older, newer = (other, write) if other.timestamp <= write.timestamp else (write, other)
+        newest[row] = newer
+        if older.timestamp == newer.timestamp and older != newer or not _covers(newer, older):
+            kept.append(older)
+    return kept + list(newest.values())
+
+
+def _covers(newer: Write, older: Write) -> bool:
+    """Whether `newer` sets every cell `older` sets (an open order's insert and delete set none)."""
+    if newer.statement != older.statement:
+        return True
+    return all(n is not None for n, o in zip(newer.values, older.values) if o is not None)
+
+
 def day_of(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
 

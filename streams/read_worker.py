@@ -201,6 +201,7 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
             for book in changed_books.values():
                 snapshot = codec.encode("exchange.DepthSnapshot", book.snapshot())
                 writes.extend(read_model.depth_rows(book.market, book.last_update_id, snapshot))
+            writes = read_model.newest_only(writes)
             await sink.write(writes)
             await deliver(app, dead)
             metrics.ROWS_WRITTEN.inc(len(writes))
