@@ -57,27 +57,34 @@ async def take_ready(stream: StreamT, max_messages: int, within: float) -> Async
     stream.add_processor(add_to_buffer)
     stream._enable_passive(stream.channel)
     queue = stream.channel.queue
-    while not stream.should_stop:
-        if await stream.wait_for_stopped(arrived):
-            break
-        # Let the drainer move what is already queued: one event per turn of the loop.
-        deadline = loop.time() + within
-        while not full.is_set() and not queue.empty() and loop.time() < deadline:
-            await asyncio.sleep(0)
-        consuming = loop.create_future()
-        done = False
-        try:
-            yield list(events)
-            done = True
-        finally:
-            # Only a batch its agent got through is acknowledged. Faust's take_events acknowledges
-            # in `finally`, so a batch whose agent raised or was cancelled (a crash, a rebalance,
-            # SIGTERM mid-batch) was committed without its effects, and skipped after a restart.
-            if done:
-                for event in events:
-                    await stream.ack(event)
-            events.clear()
-            arrived.clear()
-            notify(consuming)
-            full.clear()
-            consumed.set()
+    try:
+        while not stream.should_stop:
+            if await stream.wait_for_stopped(arrived):
+                break
+            # Let the drainer move what is already queued: one event per turn of the loop.
+            deadline = loop.time() + within
+            while not full.is_set() and not queue.empty() and loop.time() < deadline:
+                await asyncio.sleep(0)
+            consuming = loop.create_future()
+            done = False
+            try:
+                yield list(events)
+                done = True
+            finally:
+                # Only a batch its agent got through is acknowledged. Faust's take_events
+                # acknowledges in `finally`, so a batch whose agent raised or was cancelled (a
+                # crash, a rebalance, SIGTERM mid-batch) was committed without its effects, and
+                # skipped after a restart.
+                if done:
+                    for event in events:
+                        await stream.ack(event)
+                events.clear()
+                arrived.clear()
+                notify(consuming)
+                full.clear()
+                consumed.set()
+    finally:
+        # An agent restarted after a crash gets the same stream back: this take's processor must
+        # not go on filling a buffer nobody reads (full, it would hold the stream's drainer for
+        # good). Acknowledgements stay off: what is drained meanwhile is read again (input order).
+        stream._processors.remove(add_to_buffer)

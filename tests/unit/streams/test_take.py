@@ -18,10 +18,10 @@ class _Stream:
         self.current_event = None
         self.acked: list[str] = []
         self.channel = type("Channel", (), {"queue": asyncio.Queue()})()
-        self.processor = None
+        self._processors = []
 
     def add_processor(self, processor) -> None:
-        self.processor = processor
+        self._processors.append(processor)
 
     def _enable_passive(self, channel) -> None:
         pass  # the test hands events to the processor itself, as the drainer would
@@ -39,7 +39,8 @@ class _Stream:
     async def arrive(self, *events: str) -> None:
         for event in events:
             self.current_event = event
-            await self.processor(event)
+            for processor in self._processors:
+                await processor(event)
 
 
 async def _started(stream: _Stream):
@@ -87,5 +88,11 @@ def test_a_batch_its_agent_gave_up_on_is_not_acknowledged(gives_up):
             await task
         await asyncio.sleep(0)  # the generator is closed now
         assert stream.acked == []  # so Faust commits none of them, and they are read again
+        # Faust restarts an agent on the same stream: the new take alone gets what comes next.
+        assert stream._processors == []
+        batches, first = await _started(stream)
+        await stream.arrive("c")
+        assert await first == ["c"]
+        assert len(stream._processors) == 1
 
     asyncio.run(scenario())
