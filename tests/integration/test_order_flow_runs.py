@@ -1,5 +1,6 @@
-"""Long runs through real worker processes: 20,000 random commands undisturbed and with three
-kill -9s, and partitions moving between workers as they stop and join."""
+"""Long runs through real worker processes: 20,000 random commands undisturbed, with three
+kill -9s and with three graceful stops in the middle of the work, and partitions moving between
+workers as they stop and join."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ pytestmark = pytest.mark.runs
 RANDOM_COMMANDS = 20_000
 
 
-async def run_workload(infra, producer, workers, seed: int, kills: int) -> tuple:
-    """One randomized run; with kills > 0 a worker is SIGKILLed that many times and restarted."""
+async def run_workload(infra, producer, workers, seed: int, kills: int, graceful: bool = False) -> tuple:
+    """One randomized run; with kills > 0 a worker is SIGKILLed (or, `graceful`, SIGTERMed) that
+    many times and restarted."""
     tag = suffix()
     markets = await define_markets(infra, tag)
     accounts = workload.traders(markets, infra.partitions, per_market=8, prefix=f"w{tag}")
@@ -36,6 +38,11 @@ async def run_workload(infra, producer, workers, seed: int, kills: int) -> tuple
         await producer.send(batch)
         if index in kill_at:
             await asyncio.sleep(random.uniform(0.0, 1.5))  # strike at some moment of the processing
+            if graceful:
+                # The worker leaves the group as it stops: it can come back at once.
+                workers.stop("k")
+                workers.start("k")
+                continue
             workers.kill("k")
             # Restart once the group has dropped the dead member (session timeout 10 s), as a
             # supervisor with a restart delay would: an instant restart rebalances twice, and
@@ -80,6 +87,23 @@ async def test_a_run_with_kill_9s_ends_exactly_like_an_undisturbed_run(infra, pr
     with capsys.disabled():
         print(f"\n{RANDOM_COMMANDS} commands, {len(calm[2].trades)} trades: undisturbed {calm[3]:.1f}s, "
               f"with 3 kill -9 {stormy[3]:.1f}s")
+
+
+@pytest.mark.timeout(2400)
+async def test_a_run_with_graceful_stops_mid_batch_ends_exactly_like_an_undisturbed_run(infra, producer, workers,
+                                                                                         capsys):
+    """Deploys and operators stop workers far more often than kill -9 does: on SIGTERM Faust flushes
+    its producer, stops the agents wherever they are (mostly in the middle of a batch) and then
+    commits what was acknowledged. Nothing may be lost or applied twice."""
+    calm = await run_workload(infra, producer, workers, seed=5, kills=0)
+    stopped = await run_workload(infra, producer, workers, seed=5, kills=3, graceful=True)
+    for name, (markets, accounts, result, elapsed, base) in (("undisturbed", calm), ("stopped", stopped)):
+        checks.assert_consistent(markets, result.accounts, result.books, result.trades, result.order_batches)
+        assert len(result.trades) > 1000, f"the {name} run made only {len(result.trades)} trades"
+    assert normalised(*_without_time(calm)) == normalised(*_without_time(stopped))
+    with capsys.disabled():
+        print(f"\n{RANDOM_COMMANDS} commands, {len(calm[2].trades)} trades: undisturbed {calm[3]:.1f}s, "
+              f"with 3 graceful stops {stopped[3]:.1f}s")
 
 
 def _without_time(run):
