@@ -80,13 +80,7 @@ def normalised(markets, accounts, result, base) -> dict:
 async def test_a_run_with_kill_9s_ends_exactly_like_an_undisturbed_run(infra, producer, workers, capsys):
     calm = await run_workload(infra, producer, workers, seed=7, kills=0)
     stormy = await run_workload(infra, producer, workers, seed=7, kills=3)
-    for name, (markets, accounts, result, elapsed, base) in (("undisturbed", calm), ("killed", stormy)):
-        checks.assert_consistent(markets, result.accounts, result.books, result.trades, result.order_batches)
-        assert len(result.trades) > 1000, f"the {name} run made only {len(result.trades)} trades"
-    assert normalised(*_without_time(calm)) == normalised(*_without_time(stormy))
-    with capsys.disabled():
-        print(f"\n{RANDOM_COMMANDS} commands, {len(calm[2].trades)} trades: undisturbed {calm[3]:.1f}s, "
-              f"with 3 kill -9 {stormy[3]:.1f}s")
+    _assert_same_outcome(calm, stormy, "3 kill -9", capsys)
 
 
 @pytest.mark.timeout(2400)
@@ -97,13 +91,19 @@ async def test_a_run_with_graceful_stops_mid_batch_ends_exactly_like_an_undistur
     commits what was acknowledged. Nothing may be lost or applied twice."""
     calm = await run_workload(infra, producer, workers, seed=5, kills=0)
     stopped = await run_workload(infra, producer, workers, seed=5, kills=3, graceful=True)
-    for name, (markets, accounts, result, elapsed, base) in (("undisturbed", calm), ("stopped", stopped)):
+    _assert_same_outcome(calm, stopped, "3 graceful stops", capsys)
+
+
+def _assert_same_outcome(calm, disturbed, disturbance: str, capsys) -> None:
+    """Both runs are consistent and busy, end with the same trades, books and balances, and
+    their times are printed."""
+    for name, (markets, accounts, result, elapsed, base) in (("undisturbed", calm), (disturbance, disturbed)):
         checks.assert_consistent(markets, result.accounts, result.books, result.trades, result.order_batches)
         assert len(result.trades) > 1000, f"the {name} run made only {len(result.trades)} trades"
-    assert normalised(*_without_time(calm)) == normalised(*_without_time(stopped))
+    assert normalised(*_without_time(calm)) == normalised(*_without_time(disturbed))
     with capsys.disabled():
         print(f"\n{RANDOM_COMMANDS} commands, {len(calm[2].trades)} trades: undisturbed {calm[3]:.1f}s, "
-              f"with 3 graceful stops {stopped[3]:.1f}s")
+              f"with {disturbance} {disturbed[3]:.1f}s")
 
 
 def _without_time(run):
