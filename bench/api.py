@@ -31,7 +31,7 @@ from exchange.config import Settings
 from exchange.demo import define_demo_markets
 from exchange.kafka_io import ensure_topics
 from exchange.up import worker_ready
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 
 from . import http_ceiling
 from .load import Connection, cpu_report, cpu_sample

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 
 from .load import Connection, cpu_sample
 

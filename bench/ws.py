@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 from exchange.config import Settings
 from exchange.kafka_io import ensure_topics, publish
 from exchange.reference import make_asset, make_market
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 from schemas.codec import codec
 from schemas.topics import ASSETS, DEPTH, MARKETS, TRADES
 

@@ -16,7 +16,7 @@ import pytest
 
 from exchange.config import Settings
 from infra.local import runner
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 
 
 def throwaway_settings(state_dir: Path) -> Settings:

@@ -8,7 +8,6 @@ alone, so running it twice never starts two of anything.
 from __future__ import annotations
 
 import fcntl
-import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from exchange.config import Settings
 
 from .cassandra import CassandraNode
 from .kafka import KafkaNode
+from .ports import port_taken
 from .toolchain import ToolchainError, find_java
 
 START_TIMEOUT_SECONDS = 240.0  # Cassandra's first start on two busy cores can take minutes
@@ -43,23 +43,6 @@ def _state_lock(settings: Settings) -> Iterator[None]:
         yield
 
 
-def free_port() -> int:
-    """A port nothing listens on now, on 127.0.0.1 (for the benchmarks' and tests' own servers)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_taken(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def up(settings: Settings, fast_unsafe: bool = False) -> None:
     """Start whatever is not running, then wait until both servers answer."""
     with _state_lock(settings):
@@ -74,7 +57,7 @@ def up(settings: Settings, fast_unsafe: bool = False) -> None:
         if to_start:
             java = find_java()
             for node in to_start:
-                busy = [p for p in node.ports if _port_taken("127.0.0.1", p)]
+                busy = [p for p in node.ports if port_taken("127.0.0.1", p)]
                 if busy:
                     raise ToolchainError(
                         f"{node.name}: port(s) {busy} already in use by another program; "

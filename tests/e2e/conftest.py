@@ -8,7 +8,7 @@ import pytest
 
 from exchange.demo import define_demo_markets
 from exchange.kafka_io import ensure_topics
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 
 from .stack import Stack
 

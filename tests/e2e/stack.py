@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from exchange.up import worker_ready
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

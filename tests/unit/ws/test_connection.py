@@ -23,7 +23,7 @@ from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
 from exchange.config import Settings
-from infra.local.runner import free_port
+from infra.local.ports import free_port
 from ws.app import create_app
 from ws.connection import FRAMES, FanoutProtocol, text_frame
 
