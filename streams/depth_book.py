@@ -6,7 +6,8 @@ ids. An update is applied when it starts at or before the next expected id and e
 current one (the client rule of notes/api-conventions.md): after a matching restart the same
 ids can come again in batches cut differently, and since quantities are absolute, applying the
 part not yet seen is exact. An update that starts further on means updates were lost; the
-book then refuses it rather than drift.
+book then refuses it rather than drift, until a full update (the whole book, which the
+matching stage sends now and then) replaces it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class DepthBook:
         """Apply one update; False if it holds nothing new. Raises DepthGap."""
         if update["last_update_id"] <= self.last_update_id:
             return False
+        if update.get("full"):
+            self.bids = {level["price"]: level["quantity"] for level in update["bids"]}
+            self.asks = {level["price"]: level["quantity"] for level in update["asks"]}
+            self.last_update_id = update["last_update_id"]
+            return True
         if update["first_update_id"] > self.last_update_id + 1:
             raise DepthGap(f"{self.market}: book at update {self.last_update_id}, next update starts at "
                            f"{update['first_update_id']}")

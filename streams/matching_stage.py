@@ -26,6 +26,10 @@ from streams.engine import (
 from .book_journal import BookJournal
 from .outputs import Outgoing, StageResult
 
+# A market's whole book follows its depth change this often (and on its first change after a
+# restore), so a reader that lost updates (the topic's retention ran out under it, or its own
+# store was wiped) is whole again within a minute of trading, without asking anyone.
+FULL_DEPTH_EVERY_MS = 60_000
 STATUS = {"filled": "FILLED", "canceled": "CANCELED", "expired": "EXPIRED"}
 OPPOSITE = {"buy": "sell", "sell": "buy"}
 
@@ -48,6 +52,7 @@ class MatchingStage:
         self.partitions = partitions
         self.engines: dict[str, Engine] = {}
         self.watermarks: dict[str, dict[str, int]] = {}
+        self.full_depth_due: dict[str, int] = {}  # market -> when its next full book is sent (ms)
 
     def restore(self, symbols: list[str]) -> None:
         """Rebuild the engines of these markets from the table (once per partition assignment)."""
@@ -55,6 +60,7 @@ class MatchingStage:
             spec = self.specs(self.markets[market])
             self.engines[market] = Engine.restore(spec, state.rows, MarketState(market, state.seq))
             self.watermarks[market] = state.watermarks
+            self.full_depth_due[market] = 0
 
     def engine(self, market: str) -> Engine:
         if market not in self.engines:
@@ -114,10 +120,14 @@ class _Take:
 
     def finish(self, now_ms: int) -> tuple[StageResult, list[PendingCommit]]:
         result, commits = StageResult(), []
+        full_depth_due = self.stage.full_depth_due
         for market, outputs in self.outputs.items():
             engine = self.stage.engines[market]
             changed = {order_id: engine.order_row(order_id) for order_id in outputs.touched}
-            result.messages.extend(outputs.finish(engine, now_ms).messages)
+            full_depth = engine.seq >= outputs.first_seq and now_ms >= full_depth_due.get(market, 0)
+            if full_depth:
+                full_depth_due[market] = now_ms + FULL_DEPTH_EVERY_MS
+            result.messages.extend(outputs.finish(engine, now_ms, full_depth).messages)
             commits.append(PendingCommit(market, engine.seq, dict(self.stage.watermarks[market]), changed))
         return result, commits
 
@@ -215,7 +225,7 @@ class _Outputs:
             update.update(terms)
         self.updates.append((seq, update))
 
-    def finish(self, engine: Engine, now_ms: int) -> StageResult:
+    def finish(self, engine: Engine, now_ms: int, full_depth: bool = False) -> StageResult:
         # Orders that traded and still rest end the batch partly filled, as of their last trade.
         for order_id, (seq, account, side, ts) in self.last_fill.items():
             row = engine.order_row(order_id)
@@ -235,7 +245,12 @@ class _Outputs:
             asks = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "sell"]
             send(Outgoing(DEPTH, market, {"market": market, "first_update_id": self.first_seq,
                                           "last_update_id": engine.seq, "bids": bids, "asks": asks,
-                                          "ts": now_ms}, partition))
+                                          "ts": now_ms, "full": False}, partition))
+            if full_depth:
+                send(Outgoing(DEPTH, market, {"market": market, "first_update_id": engine.seq,
+                                              "last_update_id": engine.seq, "bids": _levels(engine.bids.depth()),
+                                              "asks": _levels(engine.asks.depth()), "ts": now_ms, "full": True},
+                              partition))
         by_partition: dict[int, list[dict]] = {}
         for account, items in self.settlements.items():
             by_partition.setdefault(account_partition(account, self.partitions), []).append(
@@ -265,6 +280,10 @@ def _terms(body: dict, command: dict) -> dict:
     return {"type": body["type"], "time_in_force": body["time_in_force"], "price": body["price"],
             "quantity": body["quantity"], "quote_quantity": body["quote_quantity"], "post_only": body["post_only"],
             "client_order_id": body["client_order_id"], "created_ts": command["ts"]}
+
+
+def _levels(depth: list[tuple[int, int]]) -> list[dict]:
+    return [{"price": price, "quantity": quantity} for price, quantity in depth]
 
 
 def _side_of(engine: Engine, order_id: int) -> str | None:

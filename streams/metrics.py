@@ -35,6 +35,8 @@ BATCH_SECONDS = Histogram("exchange_stage_batch_seconds",
                           "One batch of a stage, from taking it to its outputs being on Kafka", ["stage"],
                           buckets=LATENCY_BUCKETS)
 ROWS_WRITTEN = Counter("exchange_recorder_rows_total", "Rows the recorder wrote to Cassandra")
+DEPTH_GAPS = Counter("exchange_recorder_depth_gaps_total",
+                     "Depth updates the recorder skipped: updates before them are lost", ["market"])
 DEAD_LETTERS = Counter("exchange_dead_letters_total", "Input messages sent to the dead-letter topic", ["topic"])
 LAG = Gauge("exchange_consumer_lag_messages", "Messages on an assigned input partition past its committed offset",
             ["topic", "partition"])

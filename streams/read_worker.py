@@ -28,7 +28,7 @@ from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDA
 
 from . import metrics, read_model
 from .cassandra_sink import CassandraSink
-from .depth_book import DepthBook
+from .depth_book import DepthBook, DepthGap
 from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .marketdata import DAY_MINUTES, MarketBars
@@ -151,6 +151,7 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
     connected = asyncio.Event()
     in_order = InputOrder(lambda: app.consumer)
     books: dict[str, DepthBook] = {}
+    behind: set[str] = set()  # markets whose depth lost updates and waits for a full book
     by_name = {topic.name: topic for topic in RECORDED}
 
     @app.on_partitions_assigned.connect
@@ -192,7 +193,7 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
                     record = codec.decode_as(topic.record, event.value)
                     if topic is DEPTH:
                         book = await depth_book(record["market"])
-                        if book.apply(record):
+                        if _follow(book, record, behind):
                             changed_books[book.market] = book
                     else:
                         writes.extend(_rows(topic, record, message.offset, markets))
@@ -206,6 +207,28 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
             await deliver(app, dead)
             metrics.ROWS_WRITTEN.inc(len(writes))
             metrics.BATCH_SECONDS.labels("recorder").observe(time.perf_counter() - started)
+
+
+def _follow(book: DepthBook, update: dict, behind: set[str]) -> bool:
+    """Apply a depth update to the recorded book; True if it changed.
+
+    Past a gap the book stays as it was (its snapshot too) and everything else is still
+    recorded: stopping the whole recorder on one market's lost updates would only add to them.
+    """
+    market = book.market
+    try:
+        changed = book.apply(update)
+    except DepthGap as gap:
+        metrics.DEPTH_GAPS.labels(market).inc()
+        if market not in behind:
+            behind.add(market)
+            log.error("depth updates lost (%s): %s's depth snapshot stays at update %d until the next full book",
+                      gap, market, book.last_update_id)
+        return False
+    if changed and market in behind:
+        behind.discard(market)
+        log.warning("%s's depth is whole again, from a full book at update %d", market, book.last_update_id)
+    return changed
 
 
 def _rows(topic, record: dict, offset: int, markets) -> list[read_model.Write]:

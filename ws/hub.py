@@ -157,8 +157,9 @@ class Hub:
                 update = codec.decode_as(DEPTH.record, value)
                 # A replayed update may overlap the last one ("U" at or below its "u"): the levels
                 # are quantities, not differences, so applying it is right, as the depth
-                # protocol says. Only one wholly seen before is dropped.
-                if self._depth.is_new(symbol, update["last_update_id"]):
+                # protocol says. Only one wholly seen before is dropped, and full books, which
+                # are for readers that lost updates (clients resync from the REST snapshot).
+                if not update["full"] and self._depth.is_new(symbol, update["last_update_id"]):
                     self._publish(f"depth@{symbol}", payloads.depth(update, market, now))
         elif topic == TICKERS.name:
             if f"ticker@{symbol}" in self.public:

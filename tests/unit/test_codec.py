@@ -105,19 +105,23 @@ def test_an_account_row_with_the_version_3_outbox_is_read_with_todays_schema():
     assert state["balances"] == {"SOL": {"available": 3, "held": 0}} and state["last_command_offset"] == 9
 
 
-def test_rows_and_results_from_before_two_phase_withdrawals_are_read_with_todays_schemas():
-    """Version 4 had no pending withdrawals in the account row and no settlement fields in a result."""
+def _old_message(generation: str, name: str, record: dict) -> bytes:
+    """A message as a producer holding the schemas of history/<generation> wrote it."""
     old_types = {}
-    for path in [*AVRO_DIR.glob("*.avsc"), *(AVRO_DIR / "history" / "v4").glob("*.avsc")]:
+    for path in [*AVRO_DIR.glob("*.avsc"), *(AVRO_DIR / "history" / generation).glob("*.avsc")]:
         raw = json.loads(path.read_text())
         old_types[f"{raw['namespace']}.{raw['name']}"] = raw
+    schema = expand(name, old_types)
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record)
+    fingerprint = int.from_bytes(avro.schema.parse(json.dumps(schema)).fingerprint("CRC-64-AVRO"), "big")
+    return MARKER + fingerprint.to_bytes(8, "little") + body.getvalue()
 
+
+def test_rows_and_results_from_before_two_phase_withdrawals_are_read_with_todays_schemas():
+    """Version 4 had no pending withdrawals in the account row and no settlement fields in a result."""
     def old_message(name: str, record: dict) -> bytes:
-        schema = expand(name, old_types)
-        body = io.BytesIO()
-        fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record)
-        fingerprint = int.from_bytes(avro.schema.parse(json.dumps(schema)).fingerprint("CRC-64-AVRO"), "big")
-        return MARKER + fingerprint.to_bytes(8, "little") + body.getvalue()
+        return _old_message("v4", name, record)
 
     row = {"account": "ada", "balances": {"SOL": {"available": 3, "held": 0}}, "last_command_offset": 9,
            "settled_seq": {}, "deposited": {"SOL": 3}, "undelivered_from": 9, "refused": {}, "released": []}
@@ -130,6 +134,13 @@ def test_rows_and_results_from_before_two_phase_withdrawals_are_read_with_todays
     name, batch = codec.decode(old_message("exchange.CommandBatch", command_batch(("exchange.Deposit", {
         "asset": "SOL", "amount": 3, "reference": ""}))))
     assert name == "exchange.CommandBatch" and batch["commands"][0]["body"][0] == "exchange.Deposit"
+
+
+def test_depth_updates_from_before_full_books_are_read_as_changes():
+    update = {"market": "SOL_USDC", "first_update_id": 3, "last_update_id": 7,
+              "bids": [{"price": 150, "quantity": 2}], "asks": [], "ts": 5}
+    assert codec.decode_as("exchange.DepthUpdate", _old_message("v5", "exchange.DepthUpdate", update)) == {
+        **update, "full": False}
 
 
 @pytest.mark.parametrize("garbage, reason", [
@@ -154,10 +165,10 @@ def test_decode_as_insists_on_the_topic_record_type():
         codec.decode_as("exchange.Trade", message)
 
 
-@given(st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.integers(0, 2**63 - 1)), max_size=20))
-def test_depth_updates_round_trip(levels):
+@given(st.lists(st.tuples(st.integers(-2**63, 2**63 - 1), st.integers(0, 2**63 - 1)), max_size=20), st.booleans())
+def test_depth_updates_round_trip(levels, full):
     update = {"market": "BTC_USDT", "first_update_id": 1, "last_update_id": 9,
-              "bids": [{"price": p, "quantity": q} for p, q in levels], "asks": [], "ts": 5}
+              "bids": [{"price": p, "quantity": q} for p, q in levels], "asks": [], "ts": 5, "full": full}
     assert codec.decode_as("exchange.DepthUpdate", codec.encode("exchange.DepthUpdate", update)) == update
 
 

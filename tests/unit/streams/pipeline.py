@@ -94,6 +94,7 @@ class Pipeline:
         self.account_rows: dict[str, dict] = {}
         self.book_rows: dict[str, dict] = {}
         self.committed: dict[tuple[str, int], int] = defaultdict(int)
+        self.clock_ms = 0
         self.restart()
 
     @property
@@ -196,7 +197,8 @@ class Pipeline:
             stage = self.matching[partition] = MatchingStage(BookJournal(rows), self.markets, market_spec,
                                                              self.partitions)
         stage.journal.table = rows
-        result, commits = stage.on_batches(records, now_ms=0)
+        self.clock_ms += 1_000  # a take a second: full depth books come now and then
+        result, commits = stage.on_batches(records, now_ms=self.clock_ms)
         messages = result.messages
         # Protocol: outputs delivered first, then the journal's rows.
         if crash and self.random.random() < 0.5:

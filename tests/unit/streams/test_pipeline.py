@@ -6,7 +6,7 @@ import pytest
 
 from exchange.commands import cancel, deposit, place, settle_withdrawal, withdraw
 from exchange.reference import make_asset, make_market
-from schemas.topics import FEE_ACCOUNT, ORDER_UPDATES, ORDERS, TRADES
+from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES, ORDERS, TRADES
 from streams.account import MAX_PENDING_WITHDRAWALS
 from streams.book_journal import BookJournal
 
@@ -187,3 +187,29 @@ def test_crashes_anywhere_lose_nothing_and_apply_nothing_twice(seed):
     assert books(stormy) == books(calm)
     assert {a: s["balances"] for a, s in stormy.accounts.items()} == \
         {a: s["balances"] for a, s in calm.accounts.items()}
+
+
+def test_a_full_depth_book_follows_the_first_change_after_a_restore_then_one_a_minute():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("bob", "SOL", 10**12)])
+    pipeline.run()
+
+    def offer(order_id: int, at_ms: int) -> None:
+        pipeline.clock_ms = at_ms - 1_000  # the pipeline's clock moves a second per take
+        pipeline.submit([place("bob", order_id, "SOL_USDC", "sell", 15000 + order_id, 1000)])
+        pipeline.run()
+
+    offer(1, 1_000)  # the market's first change since its engine was restored
+    offer(2, 30_000)
+    offer(3, 61_000)  # a minute after the first full book
+    offer(4, 62_000)
+    pipeline.restart()  # a new worker restores the engine
+    offer(5, 63_000)
+    updates = pipeline.records(DEPTH.name)
+    assert [u["full"] for u in updates] == [False, True, False, False, True, False, False, True]
+    for change, full in zip(updates, updates[1:]):
+        if full["full"]:  # the book as of the change just before it
+            assert full["first_update_id"] == full["last_update_id"] == change["last_update_id"]
+    full = updates[-1]
+    assert [(level["price"], level["quantity"]) for level in full["asks"]] == [(15000 + i, 1000) for i in range(1, 6)]
+    assert full["bids"] == []

@@ -180,3 +180,38 @@ def test_a_depth_update_past_a_gap_is_refused():
     with pytest.raises(DepthGap):
         book.apply({"first_update_id": 14, "last_update_id": 15, "bids": [], "asks": []})
     assert book.snapshot()["bids"] == [{"price": 5, "quantity": 1}] and book.last_update_id == 12
+
+
+def test_a_full_update_replaces_a_book_that_lost_updates_and_a_stale_one_changes_nothing():
+    book = DepthBook("M", 10, bids=[{"price": 5, "quantity": 1}], asks=[{"price": 7, "quantity": 3}])
+    with pytest.raises(DepthGap):
+        book.apply({"first_update_id": 14, "last_update_id": 15, "bids": [], "asks": [], "full": False})
+    stale = {"first_update_id": 9, "last_update_id": 9, "bids": [], "asks": [], "full": True}
+    assert not book.apply(stale) and book.snapshot()["bids"] == [{"price": 5, "quantity": 1}]
+    whole = {"first_update_id": 15, "last_update_id": 15, "bids": [{"price": 4, "quantity": 2}], "asks": [],
+             "full": True}
+    assert book.apply(whole)
+    assert book.snapshot() == {"market": "M", "last_update_id": 15, "bids": [{"price": 4, "quantity": 2}], "asks": []}
+    assert book.apply({"first_update_id": 16, "last_update_id": 16, "bids": [], "asks": [{"price": 6, "quantity": 1}],
+                       "full": False})
+    assert book.asks == {6: 1}
+
+
+def test_a_book_that_lost_updates_equals_the_engines_once_a_full_update_passes(pipeline):
+    """A reader that starts late, with nothing, skips what it cannot apply until a full book."""
+    by_market = defaultdict(list)
+    for update in pipeline.records(DEPTH.name):
+        by_market[update["market"]].append(update)
+    for market, rows in books(pipeline).items():
+        updates = by_market[market]
+        late, skipped = DepthBook(market), 0
+        for update in updates[len(updates) // 2:]:  # the first half is lost
+            try:
+                late.apply(update)
+            except DepthGap:
+                skipped += 1
+        assert skipped and late.last_update_id == updates[-1]["last_update_id"]
+        levels = {"buy": defaultdict(int), "sell": defaultdict(int)}
+        for row in rows:
+            levels[row.side][row.price] += row.remaining
+        assert late.bids == levels["buy"] and late.asks == levels["sell"]
