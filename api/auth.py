@@ -1,4 +1,4 @@
-"""POST /auth/signup, POST /auth/login, GET /auth/me."""
+"""POST /auth/signup, POST /auth/login, GET /auth/me (changes to an account: profile.py)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ async def signup(request: Request) -> JSONResponse:
     body = await json_body(request, {"username", "email", "password"})
     username = text(body, "username", pattern=USERNAME, max_len=32)
     email = text(body, "email", pattern=EMAIL, max_len=254).lower()
-    password = text(body, "password", max_len=200)
-    if len(password) < 8:
-        raise ApiError(400, "weak_password", "password must be at least 8 characters")
+    password = new_password(body, "password")
     state = request.app.state
     account_id = "u" + secrets.token_hex(10)
     role = "user"
@@ -72,13 +70,28 @@ async def login(request: Request) -> JSONResponse:
     return JSONResponse({"token": token, "token_type": "Bearer", "expires_in": state.settings.jwt_ttl_s})
 
 
+def new_password(body: dict, name: str) -> str:
+    password = text(body, name, max_len=200)
+    if len(password) < 8:
+        raise ApiError(400, "weak_password", f"{name} must be at least 8 characters")
+    return password
+
+
 async def me(request: Request) -> JSONResponse:
-    found = await claims(request)
-    user = await request.app.state.store.one("user_by_account", found["sub"])
+    return account_view(await user_of(request, (await claims(request))["sub"]))
+
+
+async def user_of(request: Request, account: str):
+    user = await request.app.state.store.one("user_by_account", account)
     if user is None:
         raise not_found("this account does not exist any more")
-    return JSONResponse({"account_id": user.account, "username": user.username, "email": user.email,
-                         "role": user.role, "created_at": user.created_ts})
+    return user
+
+
+def account_view(user, **changed) -> JSONResponse:
+    view = {"account_id": user.account, "username": user.username, "email": user.email, "role": user.role,
+            "created_at": user.created_ts}
+    return JSONResponse({**view, **changed})
 
 
 

@@ -1,6 +1,6 @@
 """What the API reads from Kafka: reference data and the outcomes of the commands it sends.
 
-Reference data comes from exchange/reference_feed.py. Outcomes come from one consumer with no
+Reference data (and sign-outs) come from exchange/reference_feed.py. Outcomes come from one consumer with no
 group (every API process reads every partition, so any of them can answer any client),
 positioned at the end of the outcome topics. A placed order's outcome is its state after the
 first batch of order updates that names it (NEW, FILLED, REJECTED, ...) or, if the accounts
@@ -26,8 +26,9 @@ log = logging.getLogger("exchange.api.feeds")
 class Feeds:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.reference = ReferenceFeed(settings)
+        self.reference = ReferenceFeed(settings, sign_outs=True)
         self.assets, self.markets = self.reference.assets, self.reference.markets
+        self.sign_outs = self.reference.sign_outs
         self._reference_task: asyncio.Task | None = None
         self._by_order: dict[int, asyncio.Future] = {}
         self._by_command: dict[str, asyncio.Future] = {}

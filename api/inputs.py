@@ -9,6 +9,7 @@ import orjson
 from starlette.requests import Request
 
 from .errors import bad_request, unauthorized
+from .security import signed_out
 
 MAX_BODY = 16 * 1024
 NEWEST = 2**63 - 1  # a cursor past every id and every time: the first page
@@ -104,6 +105,8 @@ async def claims(request: Request) -> dict:
     found = request.app.state.tokens.read(token.strip())
     if found is None:
         raise unauthorized("the token is invalid or expired")
+    if signed_out(found, request.app.state.feeds.sign_outs):
+        raise unauthorized("the token was signed out (a password change or a sign-out); log in again")
     return found
 
 

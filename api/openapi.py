@@ -30,6 +30,11 @@ SIGNUP = {"type": "object", "required": ["username", "email", "password"], "addi
                          "password": {"type": "string", "minLength": 8}}}
 LOGIN = {"type": "object", "required": ["email", "password"], "additionalProperties": False,
          "properties": {"email": {"type": "string"}, "password": {"type": "string"}}}
+PROFILE = {"type": "object", "required": ["username"], "additionalProperties": False,
+           "properties": {"username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$"}}}
+PASSWORD = {"type": "object", "required": ["current_password", "new_password"], "additionalProperties": False,
+            "properties": {"current_password": {"type": "string"},
+                           "new_password": {"type": "string", "minLength": 8}}}
 MOVE = {"type": "object", "required": ["asset", "amount"], "additionalProperties": False,
         "properties": {"asset": {"type": "string"}, "amount": DECIMAL, "account": {"type": "string"}}}
 ADDRESS = {"type": "string", "pattern": f"^{withdrawals.ADDRESS.pattern}$"}  # also a settlement's reference
@@ -52,6 +57,11 @@ OPERATIONS = {
     ("post", "/api/v1/auth/signup"): ("Create an account", SIGNUP, "201", {"type": "object"}, False),
     ("post", "/api/v1/auth/login"): ("Get a token", LOGIN, "200", {"type": "object", "required": ["token"]}, False),
     ("get", "/api/v1/auth/me"): ("The caller's account", None, "200", {"type": "object"}, True),
+    ("patch", "/api/v1/auth/me"): ("Change the caller's username", PROFILE, "200", {"type": "object"}, True),
+    ("post", "/api/v1/auth/password"): ("Change the caller's password: every older token is signed out, a new one "
+                                        "comes back", PASSWORD, "200", {"type": "object", "required": ["token"]}, True),
+    ("post", "/api/v1/auth/sign-out"): ("Sign out everywhere: every token of the account issued so far stops working",
+                                        None, "200", {"type": "object", "required": ["signed_out_before"]}, True),
     ("post", "/api/v1/api-keys"): ("Create an API key; its secret is shown once", {"type": "object"}, "201",
                                    {"type": "object"}, True),
     ("get", "/api/v1/api-keys"): ("Own API keys", None, "200", LIST, True),

@@ -4,6 +4,8 @@
   `scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>` so the cost can be raised later.
 - Tokens: JWT signed with HS256 only (the algorithm is pinned when decoding, so `none` or an
   asymmetric algorithm in a forged header is refused), with an expiry and the account id as `sub`.
+  A password change or a sign-out voids every token of the account issued before it, in every
+  API process and hub, through the compacted topic exchange.sign-outs (`signed_out`).
 - Logins: after 5 failures for one email, or 50 from one client address, within 5 minutes,
   further attempts get 429 until the window passes (an address may be a whole office).
 """
@@ -55,9 +57,23 @@ def check_password(password: str, stored: str) -> bool:
 
 
 def issue_token(secret: str, account: str, role: str, ttl_s: int) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": account, "role": role, "iat": now, "exp": now + ttl_s,
+    now_ms = int(time.time() * 1000)
+    now = now_ms // 1000
+    # `ms`: when it was issued to the millisecond, so a token issued just after a sign-out, in
+    # the same second, still counts as after it.
+    return jwt.encode({"sub": account, "role": role, "iat": now, "exp": now + ttl_s, "ms": now_ms,
                        "jti": secrets.token_hex(8)}, secret, algorithm=ALGORITHM)
+
+
+def issued_ms(claims: dict) -> int:
+    ms = claims.get("ms")
+    return ms if isinstance(ms, int) else claims["iat"] * 1000  # tokens from before `ms` existed
+
+
+def signed_out(claims: dict, sign_outs: dict[str, dict]) -> bool:
+    """Whether the token was issued before its account's latest sign-out (exchange.SignOut)."""
+    cutoff = sign_outs.get(claims["sub"])
+    return cutoff is not None and issued_ms(claims) < cutoff["before_ms"]
 
 
 def read_token(secret: str, token: str) -> dict | None:

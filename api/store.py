@@ -15,6 +15,11 @@ QUERIES = {
     "new_email": "INSERT INTO users_by_email (email, account, username, password_hash, role, created_ts) "
                  "VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
     "new_user": "INSERT INTO users_by_account (account, email, username, role, created_ts) VALUES (?, ?, ?, ?, ?)",
+    # users_by_email rows are created by a lightweight transaction; their changes are ones too,
+    # as Cassandra asks when a partition mixes both.
+    "set_password": "UPDATE users_by_email SET password_hash = ? WHERE email = ? IF EXISTS",
+    "set_username_by_email": "UPDATE users_by_email SET username = ? WHERE email = ? IF EXISTS",
+    "set_username": "UPDATE users_by_account SET username = ? WHERE account = ?",
     "api_key": "SELECT account, revoked FROM api_keys WHERE key_id = ?",
     "api_keys_of": "SELECT key_id, label, created_ts, revoked FROM api_keys_by_account WHERE account = ?",
     "new_api_key": "INSERT INTO api_keys (key_id, account, label, created_ts, revoked) VALUES (?, ?, ?, ?, false)",

@@ -39,6 +39,8 @@ ASSETS = Topic("exchange.assets", "asset symbol", "exchange.Asset", False, compa
                doc="asset definitions; the latest record per symbol is current")
 MARKETS = Topic("exchange.markets", "market symbol", "exchange.Market", False, compacted=True,
                 doc="market definitions, status (open/halted) and pinned partition")
+SIGN_OUTS = Topic("exchange.sign-outs", "account", "exchange.SignOut", False, compacted=True,
+                  doc="tokens of an account issued before a time are void: a password change or a sign-out")
 COMMANDS = Topic("exchange.commands", "account", "exchange.CommandBatch", True,
                  doc="what accounts ask for: place, cancel, cancel all, deposit, withdraw")
 ORDERS = Topic("exchange.orders", "market", "exchange.MarketCommandBatch", True,
@@ -50,7 +52,7 @@ TRADES = Topic("exchange.trades", "market", "exchange.TradeBatch", True, retenti
 ORDER_UPDATES = Topic("exchange.order-updates", "market", "exchange.OrderUpdateBatch", True,
                       doc="order state changes: NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED")
 DEPTH = Topic("exchange.depth", "market", "exchange.DepthUpdate", True, retention_ms=DAY_MS,
-              doc="order-book level changes with first/last update ids")
+              doc="order-book level changes with first/last update ids; now and then the whole book (full)")
 BALANCES = Topic("exchange.balances", "account", "exchange.BalanceUpdate", True,
                  doc="new balances of the assets a batch changed")
 COMMAND_RESULTS = Topic("exchange.command-results", "account", "exchange.CommandResult", True,
@@ -62,7 +64,7 @@ TICKERS = Topic("exchange.tickers", "market", "exchange.Ticker", True, retention
 DEAD_LETTERS = Topic("exchange.dead-letters", "source topic", "exchange.DeadLetter", False,
                      retention_ms=30 * DAY_MS, doc="input a stage could not decode, with the reason")
 
-CATALOGUE = (ASSETS, MARKETS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, ORDER_UPDATES, DEPTH, BALANCES,
+CATALOGUE = (ASSETS, MARKETS, SIGN_OUTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, ORDER_UPDATES, DEPTH, BALANCES,
              COMMAND_RESULTS, CANDLES, TICKERS, DEAD_LETTERS)
 
 FEE_ACCOUNT = "exchange-fees"  # the account fees are credited to

@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 
 from api.security import jwt_secret
 from exchange.config import Settings
+from exchange.kafka_io import ensure_topics
 
 from .client import Client
 from .connection import FRAMES, FanoutProtocol
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        await ensure_topics(settings)  # as the API does: a newer version's topics (sign-outs) may be missing
         app.state.hub = Hub(settings)
         await app.state.hub.start()
         try:

@@ -17,7 +17,7 @@ import time
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api.security import read_token
+from api.security import issued_ms, read_token, signed_out
 
 from .connection import FRAMES, FrameWriter, text_frame
 
@@ -35,6 +35,7 @@ class Client:
         self.streams: set[str] = set()
         self.private_streams: set[str] = set()
         self.account: str | None = None
+        self.token_ms = 0  # when the token it authenticated with was issued (a sign-out may void it)
         self.closing: str | None = None
         self._tokens, self._last = BURST, time.monotonic()
 
@@ -108,9 +109,12 @@ class Client:
             claims = read_token(self.secret, params[0]) if len(params) == 1 else None
             if claims is None:
                 return self._reply_error(ident, "AUTH needs one valid, unexpired token")
+            if signed_out(claims, self.hub.reference.sign_outs):
+                return self._reply_error(ident, "this token was signed out; log in again")
             if self.account is not None and self.account != claims["sub"]:
                 return self._reply_error(ident, "this connection is authenticated as another account")
             self.account = claims["sub"]
+            self.token_ms = max(self.token_ms, issued_ms(claims))  # the newest token it showed
             self.hub.follow_account(self, self.account)
             return self._reply(ident, {"account": self.account})
         if method == "LIST_SUBSCRIPTIONS":

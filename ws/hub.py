@@ -35,7 +35,7 @@ FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, COMMAND_RESUL
 class Hub:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.reference = ReferenceFeed(settings)  # assets and markets, followed
+        self.reference = ReferenceFeed(settings, sign_outs=True, on_sign_out=self._signed_out)  # followed
         self.assets, self.markets = self.reference.assets, self.reference.markets
         self._reference_task: asyncio.Task | None = None
         self.public: dict[str, set] = {}  # stream -> clients
@@ -78,6 +78,12 @@ class Hub:
 
     def follow_account(self, client, account: str) -> None:
         self.private.setdefault(account, set()).add(client)
+
+    def _signed_out(self, sign_out: dict) -> None:
+        """Close the account's connections authenticated by a token the sign-out voids."""
+        for client in list(self.private.get(sign_out["account"], ())):
+            if client.token_ms < sign_out["before_ms"]:
+                client.cut_off("signed out: the password changed or the account signed out; log in again")
 
     def forget(self, client) -> None:
         for stream in list(client.streams):

@@ -174,6 +174,30 @@ async def test_private_streams_need_auth_and_stay_apart(stack):
         await ws.close()
 
 
+async def test_a_sign_out_closes_connections_opened_with_older_tokens_and_refuses_those_tokens(stack):
+    ana_id, ana = new_user(stack, "wsana")
+    _, bo = new_user(stack, "wsbo")
+    old_token = ana["Authorization"].split()[1]
+    ana_ws, bo_ws = await connect(stack), await connect(stack)
+    try:
+        assert (await call(ana_ws, "AUTH", [old_token], 1))["result"] == {"account": ana_id}
+        assert "result" in await call(bo_ws, "AUTH", [bo["Authorization"].split()[1]], 1)
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            assert (await http.post("/api/v1/auth/sign-out", headers=ana)).status_code == 200
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await collect(ana_ws, lambda frames: False, timeout=30)
+        assert "signed out" in closed.value.rcvd.reason
+        assert (await call(bo_ws, "LIST_SUBSCRIPTIONS", [], 2))["result"] == []  # another account: untouched
+        again = await connect(stack)
+        try:
+            assert "signed out" in (await call(again, "AUTH", [old_token], 1))["error"]["message"]
+        finally:
+            await again.close()
+    finally:
+        await ana_ws.close()
+        await bo_ws.close()
+
+
 async def test_withdrawals_show_up_on_their_owners_private_stream_only(stack):
     _, ivy = new_user(stack, "wsivy")
     _, ken = new_user(stack, "wsken")

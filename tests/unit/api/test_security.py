@@ -9,7 +9,7 @@ import pytest
 
 from api.ids import OrderIds
 from api.security import (DEV_SECRET, LoginBrake, VerifiedTokens, check_password, hash_password, issue_token,
-                          jwt_secret, read_token)
+                          jwt_secret, read_token, signed_out)
 from exchange.config import ConfigError, Settings
 
 
@@ -78,3 +78,18 @@ def test_verified_tokens_are_remembered_only_as_the_exact_string_and_only_until_
     for account in ("a", "b", "c"):  # the oldest goes when full
         tokens.read(issue_token(DEV_SECRET, account, "user", 60))
     assert len(tokens._claims) == 2
+
+
+def test_a_sign_out_voids_the_accounts_tokens_issued_before_it_and_no_others():
+    def claims_of(account: str) -> dict:
+        return read_token(DEV_SECRET, issue_token(DEV_SECRET, account, "user", 60))
+
+    before = claims_of("ana")
+    cutoff = before["ms"] + 1
+    time.sleep(0.002)
+    after, bo = claims_of("ana"), claims_of("bo")
+    sign_outs = {"ana": {"account": "ana", "before_ms": cutoff, "reason": "signed_out"}}
+    assert signed_out(before, sign_outs) and not signed_out(after, sign_outs) and not signed_out(bo, sign_outs)
+    assert not signed_out(before, {})
+    legacy = {"sub": "ana", "iat": before["iat"] - 1, "exp": before["exp"]}  # issued before tokens carried `ms`
+    assert signed_out(legacy, sign_outs)

@@ -3,6 +3,9 @@ a result or an error, and nothing raises. Subscriptions reach the hub only when 
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +43,7 @@ class Hub:
     def __init__(self) -> None:
         self.public: dict[str, set] = {}
         self.private: dict[str, set] = {}
+        self.reference = SimpleNamespace(sign_outs={})
 
     def valid_stream(self, stream: str) -> bool:
         kind, _, symbol = stream.partition("@")
@@ -106,3 +110,16 @@ def test_private_streams_open_only_to_a_valid_token_and_one_account():
     assert [("error" in r) for r in replies] == [True, True, False, False, True]
     assert replies[2]["result"] == {"account": "acct-1"}
     assert c.private_streams == {"orders", "balances"} and c.hub.private == {"acct-1": {c}}
+
+
+def test_a_token_issued_before_its_accounts_sign_out_cannot_authenticate():
+    c = client()
+    old = issue_token(DEV_SECRET, "acct-1", "u", 60)
+    c.hub.reference.sign_outs["acct-1"] = {"account": "acct-1", "before_ms": time.time_ns() // 10**6 + 1,
+                                          "reason": "password_changed"}
+    time.sleep(0.002)
+    c._handle(orjson.dumps({"method": "AUTH", "params": [old], "id": 1}))
+    c._handle(orjson.dumps({"method": "AUTH", "params": [issue_token(DEV_SECRET, "acct-1", "u", 60)], "id": 2}))
+    replies = c.ws.scope["extensions"][FRAMES].replies()
+    assert "signed out" in replies[0]["error"]["message"]
+    assert replies[1]["result"] == {"account": "acct-1"} and c.account == "acct-1"

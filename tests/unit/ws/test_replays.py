@@ -14,10 +14,15 @@ MARKET = make_market("SOL_USDC", SOL, USDC, tick="0.01", step="0.001", partition
 
 
 class Client:
-    def __init__(self, account: str | None = None) -> None:
+    def __init__(self, account: str | None = None, token_ms: int = 0) -> None:
         self.pending: list[bytes] = []
         self.account = account
         self.private_streams = {"orders"}
+        self.token_ms = token_ms
+        self.closed: str | None = None
+
+    def cut_off(self, reason: str) -> None:
+        self.closed = reason
 
     def frames(self) -> list[dict]:
         return [orjson.loads(frame[frame.index(b"{"):]) for frame in self.pending]
@@ -80,3 +85,14 @@ def test_the_memory_is_bounded():
     assert not seen.is_new("a", 1) and seen.is_new("a", 2)
     assert seen.is_new("d", 1)  # the fourth key: everything before is forgotten
     assert seen.is_new("a", 1)
+
+
+def test_a_sign_out_closes_the_connections_its_account_opened_with_older_tokens_only():
+    older, newer, other = Client("ana", token_ms=1_000), Client("ana", token_ms=3_000), Client("bo", token_ms=1_000)
+    hub = hub_with(older)
+    hub.follow_account(newer, "ana")
+    hub.follow_account(other, "bo")
+    hub.reference.signed_out({"account": "ana", "before_ms": 2_000, "reason": "password_changed"})
+    hub.reference.signed_out({"account": "ana", "before_ms": 1_500, "reason": "signed_out"})  # older: ignored
+    assert "signed out" in older.closed and newer.closed is None and other.closed is None
+    assert hub.reference.sign_outs["ana"]["before_ms"] == 2_000
