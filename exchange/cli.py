@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
 from exchange.config import ConfigError, Settings
 
@@ -91,6 +92,21 @@ def _user_role(args: argparse.Namespace) -> int:
         print(f"{email} (account {row.account}) is now {args.action}; it applies from their next login")
     finally:
         connection.shutdown()
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from exchange import log_view
+
+    directory = args.dir or Settings.from_env().state_dir / "logs"
+    if not directory.is_dir():
+        raise CommandError(f"no logs at {directory} (`exchange up` writes them there; --dir names another place)")
+    ids = {kind: str(value) for kind in log_view.ID_FIELDS if (value := getattr(args, kind)) is not None}
+    wanted = log_view.Filter(ids, args.level, log_view.since(args.since) if args.since else "")
+    try:
+        log_view.show(directory, wanted, as_json=args.json, follow=args.follow)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -354,6 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     user.add_argument("action", choices=["admin", "user"], help="give the user this role (from their next login)")
     user.add_argument("email")
     user.set_defaults(run=_user_role)
+
+    logs = commands.add_parser("logs", help="every process's logs in time order, filtered by order, trade, account...")
+    logs.add_argument("--order", help="lines naming this order id (as maker or taker too)")
+    logs.add_argument("--trade", help="lines naming this trade id")
+    logs.add_argument("--account", help="lines naming this account")
+    logs.add_argument("--market", help="lines naming this market")
+    logs.add_argument("--command", help="lines naming this command id")
+    logs.add_argument("--level", choices=["debug", "info", "warning", "error", "critical"], default="debug",
+                      help="this level and above")
+    logs.add_argument("--since", help="10m, 2h, 1d ago, or an ISO time")
+    logs.add_argument("--json", action="store_true", help="the lines as written, not reformatted")
+    logs.add_argument("-f", "--follow", action="store_true", help="then new lines as they are written, until Ctrl-C")
+    logs.add_argument("--dir", type=Path, help="the log directory (default $EXCHANGE_STATE_DIR/logs)")
+    logs.set_defaults(run=_logs)
 
     db = commands.add_parser("db", help="the Cassandra schema")
     db.add_argument("action", choices=["migrate"], help="create the keyspace and tables (idempotent)")

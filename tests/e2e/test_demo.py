@@ -19,6 +19,7 @@ import pytest
 from streams.metrics import LAG_EVERY
 
 from .stack import REPO
+from .test_api import new_user
 from .test_ws import call, collect, connect
 
 pytestmark = pytest.mark.timeout(300)
@@ -115,3 +116,23 @@ def test_logs_are_json_lines_that_name_the_order(stack):
     worker = (stack.logs / "worker.log").read_text().splitlines()
     ready = [json.loads(line) for line in worker if "[^Worker]: Ready" in line]
     assert ready and ready[0]["process"] == "worker-e2e" and ready[0]["level"] == "info"
+
+
+def test_exchange_logs_shows_one_orders_trail_across_the_api_and_the_worker(stack):
+    _, auth = new_user(stack, "loggy")
+    refused = httpx.post(f"{stack.base_url}/api/v1/orders", headers=auth, timeout=30, json={
+        "market": "SOL_USDC", "side": "sell", "price": "1.07", "quantity": "100000"})  # more SOL than it has
+    assert refused.status_code == 201 and refused.json()["reject_reason"] == "insufficient_funds", refused.text
+    order_id = refused.json()["order_id"]
+    wanted = {("api", "order placed"), ("worker-e2e", "command refused")}
+    deadline = time.monotonic() + 15
+    while True:  # the worker may write its line a moment after the API has the outcome
+        trail = subprocess.run([sys.executable, "-m", "exchange.cli", "logs", "--dir", str(stack.logs), "--order",
+                                order_id, "--json"], env=stack.env, capture_output=True, text=True, timeout=60)
+        assert trail.returncode == 0, trail.stderr
+        entries = [json.loads(text) for text in trail.stdout.splitlines()]
+        if {(e["process"], e["message"]) for e in entries} == wanted or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {(e["process"], e["message"]) for e in entries} == wanted
+    assert [e["ts"] for e in entries] == sorted(e["ts"] for e in entries)
