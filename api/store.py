@@ -7,7 +7,7 @@ import asyncio
 from cassandra.cluster import Session
 
 from exchange.config import Settings
-from exchange.db import cluster, migrate, wait
+from exchange.db import cluster, migrate, qualified, wait
 
 QUERIES = {
     "user_by_email": "SELECT * FROM users_by_email WHERE email = ?",
@@ -61,7 +61,9 @@ class Store:
             return session
 
         self.session = await asyncio.to_thread(connect)
-        self._prepared = {name: await asyncio.to_thread(self.session.prepare, cql) for name, cql in QUERIES.items()}
+        keyspace = self.settings.cassandra_keyspace
+        self._prepared = {name: await asyncio.to_thread(self.session.prepare, qualified(cql, keyspace))
+                          for name, cql in QUERIES.items()}
 
     async def stop(self) -> None:
         if self._cluster is not None:

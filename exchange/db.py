@@ -54,6 +54,16 @@ def statements(cql: str) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
+_TABLE = re.compile(r"\b(FROM|INTO|UPDATE)\s+(\w+)(?!\.)\b", re.IGNORECASE)
+
+
+def qualified(cql: str, keyspace: str) -> str:
+    """The statement with its table named with the keyspace, for preparing. A statement prepared
+    on a connection that relies on `USE` would mean whichever keyspace the connection is in, and
+    Cassandra 5 warns of it at every start."""
+    return _TABLE.sub(lambda m: f"{m[1]} {keyspace}.{m[2]}", cql)
+
+
 def migrate(session: Session, settings: Settings) -> list[str]:
     """Create the keyspace and apply every schema file, in name order; safe to run again.
 

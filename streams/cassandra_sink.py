@@ -16,7 +16,7 @@ import time
 from cassandra import InvalidRequest
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 
-from exchange.db import wait
+from exchange.db import qualified, wait
 
 from .read_model import READS, STATEMENTS, Write
 
@@ -43,7 +43,7 @@ class CassandraSink:
         while True:
             try:
                 session = await asyncio.to_thread(self._connect)
-                self._prepared = {name: await asyncio.to_thread(session.prepare, cql)
+                self._prepared = {name: await asyncio.to_thread(session.prepare, qualified(cql, session.keyspace))
                                   for name, cql in {**STATEMENTS, **READS}.items()}
                 self._session = session
                 return

@@ -51,3 +51,32 @@ def test_lightweight_transaction_refuses_a_duplicate(session):
     assert refused.one().user_id == first  # the answer names the row that already holds the email
     stored = session.execute("SELECT user_id FROM users_by_email WHERE email = 'ada@example.com'").one()
     assert stored.user_id == first
+
+
+def test_every_statement_is_prepared_with_its_keyspace_so_cassandra_has_nothing_to_warn_of(infra, caplog):
+    """Unqualified, Cassandra 5 logs an anti-pattern warning for statements prepared after USE."""
+    import dataclasses
+    import logging
+
+    from api.store import QUERIES
+    from exchange.db import migrate, qualified
+    from streams.read_model import READS, STATEMENTS
+
+    settings = dataclasses.replace(infra, cassandra_keyspace=f"q_{uuid.uuid4().hex[:10]}")
+    cluster = open_cluster(settings)
+    try:
+        session = cluster.connect()
+        migrate(session, settings)  # leaves the session in the keyspace, as the API's and the recorder's are
+
+        def warned(cql: str) -> bool:
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="cassandra.protocol"):
+                session.prepare(cql)
+            return any("anti-pattern" in record.getMessage() for record in caplog.records)
+
+        assert warned("SELECT market FROM depth_snapshots WHERE market = ?")  # the warning is there to see
+        for cql in (*QUERIES.values(), *STATEMENTS.values(), *READS.values()):
+            assert not warned(qualified(cql, session.keyspace)), cql
+        session.execute(f"DROP KEYSPACE {settings.cassandra_keyspace}")
+    finally:
+        cluster.shutdown()
