@@ -7,7 +7,8 @@ whether it was revoked; changing JWT_SECRET invalidates every key.
 A signed request carries `X-API-Key` (the key id), `X-API-Timestamp` (ms since the epoch, within
 30 s of the server's clock) and `X-API-Signature`: hex HMAC-SHA256 with the key's secret over
 timestamp + METHOD + path (with its query string) + body. Keys act for their account as a user,
-never as an admin.
+never as an admin, and never create or revoke keys: a leaked key could otherwise mint others
+that outlive its own revocation.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from starlette.requests import Request
 
 from exchange.commands import now_ms
 
-from .errors import not_found, unauthorized
-from .inputs import DIGITS, account, json_body, text
+from .errors import conflict, not_found, unauthorized
+from .inputs import DIGITS, account, json_body, session_account, text
 from .responses import JSONResponse
 
 RECV_WINDOW_MS = 30_000
@@ -56,12 +57,12 @@ async def signed_claims(request: Request, key_id: str) -> dict:
 
 
 async def create_key(request: Request) -> JSONResponse:
-    owner = await account(request)
+    owner = await session_account(request)
     body = await json_body(request, {"label"})
     label = text(body, "label", required=False, default="", max_len=64)
     store = request.app.state.store
     if len([k for k in await store.rows("api_keys_of", owner) if not k.revoked]) >= MAX_KEYS:
-        raise unauthorized(f"at most {MAX_KEYS} live keys per account")
+        raise conflict(f"at most {MAX_KEYS} live keys per account; revoke one first", "too_many_keys")
     key_id = "k" + secrets.token_hex(12)
     created = now_ms()
     await store.rows("new_api_key", key_id, owner, label, created)
@@ -78,7 +79,7 @@ async def list_keys(request: Request) -> JSONResponse:
 
 
 async def revoke_key(request: Request) -> JSONResponse:
-    owner = await account(request)
+    owner = await session_account(request)
     key_id = request.path_params["key_id"]
     store = request.app.state.store
     row = await store.one("api_key", key_id)

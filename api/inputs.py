@@ -8,7 +8,7 @@ import re
 import orjson
 from starlette.requests import Request
 
-from .errors import bad_request, unauthorized
+from .errors import bad_request, forbidden, unauthorized
 from .security import signed_out
 
 MAX_BODY = 16 * 1024
@@ -112,3 +112,12 @@ async def claims(request: Request) -> dict:
 
 async def account(request: Request) -> str:
     return (await claims(request))["sub"]
+
+
+async def session_account(request: Request) -> str:
+    """The caller's account, for what only a logged-in user may do (keys, password, sign-out):
+    a leaked API key must not be able to mint more keys or take the account over."""
+    found = await claims(request)
+    if found.get("via") == "api_key":
+        raise forbidden("this needs a token from logging in, not an API key")
+    return found["sub"]

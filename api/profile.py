@@ -3,8 +3,8 @@ POST /auth/sign-out.
 
 A password change or a sign-out voids every token of the account issued before it: an
 exchange.SignOut on the compacted topic exchange.sign-outs, which every API process and hub
-follows (api/security.py `signed_out`). Only a token, never an API key, may do either: a key
-that leaked must not be able to take the account over. API keys are revoked one by one.
+follows (api/security.py `signed_out`). Only a logged-in user's token may do any of these, never
+an API key (`inputs.session_account`). API keys are revoked one by one.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from exchange.kafka_io import publish
 from schemas.topics import SIGN_OUTS
 
 from .auth import account_view, new_password, user_of
-from .errors import ApiError, forbidden, unauthorized
-from .inputs import USERNAME, claims, json_body, text
+from .errors import ApiError, unauthorized
+from .inputs import USERNAME, json_body, session_account, text
 from .responses import JSONResponse
 from .security import check_password, hash_password, issue_token
 
 
 async def update_me(request: Request) -> JSONResponse:
+    account = await session_account(request)  # who asks first: a stranger learns nothing of the rules
     body = await json_body(request, {"username"})
     username = text(body, "username", pattern=USERNAME, max_len=32)
-    user = await user_of(request, await _token_holder(request))
+    user = await user_of(request, account)
     store = request.app.state.store
     await store.rows("set_username_by_email", username, user.email)
     await store.rows("set_username", username, user.account)
@@ -35,10 +36,10 @@ async def update_me(request: Request) -> JSONResponse:
 
 
 async def change_password(request: Request) -> JSONResponse:
+    account = await session_account(request)
     body = await json_body(request, {"current_password", "new_password"})
     current = text(body, "current_password", max_len=200)
     password = new_password(body, "new_password")
-    account = await _token_holder(request)
     state = request.app.state
     user = await user_of(request, account)
     keys = (f"email:{user.email}",)  # guesses here count with failed logins
@@ -59,15 +60,8 @@ async def change_password(request: Request) -> JSONResponse:
 
 
 async def sign_out(request: Request) -> JSONResponse:
-    account = await _token_holder(request)
+    account = await session_account(request)
     return JSONResponse({"signed_out_before": await _sign_out(request, account, "signed_out")})
-
-
-async def _token_holder(request: Request) -> str:
-    found = await claims(request)
-    if found.get("via") == "api_key":
-        raise forbidden("this needs a token from logging in, not an API key")
-    return found["sub"]
 
 
 async def _sign_out(request: Request, account: str, reason: str) -> int:

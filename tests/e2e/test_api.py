@@ -357,6 +357,9 @@ def test_api_keys_sign_requests_until_revoked(stack, http):
     assert signed("GET", "/api/v1/balances", secret_used="0" * 64).status_code == 401
     assert signed("GET", "/api/v1/balances", skew_ms=-120_000).status_code == 401
     assert signed("POST", "/api/v1/admin/markets/SOL_USDC/halt").status_code == 403  # a key is never an admin
+    assert signed("POST", "/api/v1/api-keys", b'{"label": "spawn"}').status_code == 403  # nor mints keys
+    assert signed("POST", "/api/v1/auth/sign-out").status_code == 403
+    assert signed("DELETE", f"/api/v1/api-keys/{key_id}").status_code == 403
     assert [k["key_id"] for k in http.get("/api/v1/api-keys", headers=auth).json()["items"]] == [key_id]
     assert http.delete(f"/api/v1/api-keys/{key_id}", headers=auth).status_code == 200
     revoked = signed("GET", "/api/v1/balances")
