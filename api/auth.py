@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from exchange.commands import deposit, now_ms
 
-from .errors import ApiError, conflict, not_found, unauthorized
+from .errors import ApiError, conflict, not_found, rate_limited, unauthorized
 from .inputs import EMAIL, USERNAME, claims, json_body, text
 from .responses import JSONResponse
 from .security import check_password, hash_password, issue_token
@@ -57,9 +57,7 @@ async def login(request: Request) -> JSONResponse:
     keys = (f"email:{email}", f"client:{request.client.host if request.client else '?'}")
     wait = state.brake.blocked(*keys)
     if wait:
-        return JSONResponse({"error": {"code": "rate_limited",
-                                       "message": f"too many failed logins; try again in {int(wait) + 1} s"}},
-                            status_code=429, headers={"Retry-After": str(int(wait) + 1)})
+        raise rate_limited("failed logins", wait)
     user = await state.store.one("user_by_email", email)
     good = await asyncio.to_thread(check_password, password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not good:

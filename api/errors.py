@@ -14,9 +14,9 @@ log = logging.getLogger("exchange.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def bad_request(message: str, code: str = "invalid_request") -> ApiError:
@@ -39,6 +39,12 @@ def conflict(message: str, code: str = "conflict") -> ApiError:
     return ApiError(409, code, message)
 
 
+def rate_limited(what: str, wait_s: float) -> ApiError:
+    """429 with Retry-After: `wait_s` seconds until the login brake lets the caller try again."""
+    seconds = int(wait_s) + 1
+    return ApiError(429, "rate_limited", f"too many {what}; try again in {seconds} s", {"Retry-After": str(seconds)})
+
+
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message)
 
@@ -48,7 +54,7 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 
 async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request", 401: "unauthorized"}

@@ -18,7 +18,7 @@ from exchange.kafka_io import publish
 from schemas.topics import SIGN_OUTS
 
 from .auth import account_view, new_password, user_of
-from .errors import ApiError, unauthorized
+from .errors import rate_limited, unauthorized
 from .inputs import USERNAME, json_body, session_account, text
 from .responses import JSONResponse
 from .security import check_password, hash_password, issue_token
@@ -45,7 +45,7 @@ async def change_password(request: Request) -> JSONResponse:
     keys = (f"email:{user.email}",)  # guesses here count with failed logins
     wait = state.brake.blocked(*keys)
     if wait:
-        raise ApiError(429, "rate_limited", f"too many wrong passwords; try again in {int(wait) + 1} s")
+        raise rate_limited("wrong passwords", wait)
     login = await state.store.one("user_by_email", user.email)
     if login is None or not await asyncio.to_thread(check_password, current, login.password_hash):
         state.brake.failed(*keys)

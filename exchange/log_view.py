@@ -135,22 +135,19 @@ def show(directory: Path, wanted: Filter, as_json: bool = False, follow: bool = 
          out=print, poll_s: float = 0.5) -> int:
     """Print the matching entries of every `*.log` in `directory`; with `follow`, then new ones
     as they are written, until interrupted. Returns how many were printed."""
-    files = {path: LogFile(path) for path in sorted(directory.glob("*.log"))}
+    files: dict[Path, LogFile] = {}
     shown = 0
     try:
-        for entry in merged(files.values()):
-            if wanted.admits(entry):
-                out(render(entry, as_json))
-                shown += 1
-        while follow:
-            time.sleep(poll_s)
+        while True:
             for path in sorted(directory.glob("*.log")):
-                files.setdefault(path, LogFile(path))  # a process started since
-            fresh = sorted((e for file in files.values() for e in file.read(final=True)), key=lambda e: e.ts)
-            for entry in fresh:
+                files.setdefault(path, LogFile(path))  # when following: a process started since
+            for entry in merged(files.values()):  # everything at first, then what was written since
                 if wanted.admits(entry):
                     out(render(entry, as_json))
                     shown += 1
+            if not follow:
+                break
+            time.sleep(poll_s)
     finally:
         for file in files.values():
             file.close()

@@ -124,7 +124,7 @@ class _Take:
         for market, outputs in self.outputs.items():
             engine = self.stage.engines[market]
             changed = {order_id: engine.order_row(order_id) for order_id in outputs.touched}
-            full_depth = engine.seq >= outputs.first_seq and now_ms >= full_depth_due.get(market, 0)
+            full_depth = outputs.has_events(engine) and now_ms >= full_depth_due.get(market, 0)
             if full_depth:
                 full_depth_due[market] = now_ms + FULL_DEPTH_EVERY_MS
             result.messages.extend(outputs.finish(engine, now_ms, full_depth).messages)
@@ -225,6 +225,10 @@ class _Outputs:
             update.update(terms)
         self.updates.append((seq, update))
 
+    def has_events(self, engine: Engine) -> bool:
+        """Whether the engine made events in this take (each takes an update id)."""
+        return engine.seq >= self.first_seq
+
     def finish(self, engine: Engine, now_ms: int, full_depth: bool = False) -> StageResult:
         # Orders that traded and still rest end the batch partly filled, as of their last trade.
         for order_id, (seq, account, side, ts) in self.last_fill.items():
@@ -240,7 +244,7 @@ class _Outputs:
         if self.updates:
             self.updates.sort(key=lambda pair: pair[0])
             send(Outgoing(ORDER_UPDATES, market, {"market": market, "updates": [u for _, u in self.updates]}, partition))
-        if engine.seq >= self.first_seq:  # every batch with events, so update ids stay contiguous
+        if self.has_events(engine):  # every one, so update ids stay contiguous
             bids = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "buy"]
             asks = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "sell"]
             send(Outgoing(DEPTH, market, {"market": market, "first_update_id": self.first_seq,

@@ -28,13 +28,7 @@ def ephemeral_range() -> tuple[int, int]:
 
 def port_taken(host: str, port: int) -> bool:
     """Whether a server could not listen on host:port now (SO_REUSEADDR, as servers bind)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+    return not _binds(host, port, reuse_address=True)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -44,21 +38,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return _kernel_port(host)
     for _ in range(200):
         port = random.randrange(LOWEST, low)
-        if port not in _handed_out and not _busy(host, port):
+        # Without SO_REUSEADDR, a port with connections lingering in TIME_WAIT counts as busy
+        # too, so a server that does not set the option can still bind it.
+        if port not in _handed_out and _binds(host, port, reuse_address=False):
             _handed_out.add(port)
             return port
     raise RuntimeError(f"no free port between {LOWEST} and {low} after 200 tries")
 
 
-def _busy(host: str, port: int) -> bool:
-    """Stricter than port_taken: without SO_REUSEADDR a port with connections lingering in
-    TIME_WAIT counts as busy too, so a server that does not set the option can still bind."""
+def _binds(host: str, port: int, reuse_address: bool) -> bool:
     with socket.socket() as sock:
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
-            return True
-    return False
+            return False
+    return True
 
 
 def _kernel_port(host: str) -> int:
