@@ -2,7 +2,11 @@
 
 A message is the two-byte marker C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the
 writer's schema (its parsing canonical form), then the Avro binary body. Any consumer holding the
-.avsc files can decode any message and tell record types apart without a schema registry.
+.avsc files can decode any message and tell record types apart without a schema registry; Apache
+Avro's own `BinaryMessageDecoder` does (tests/integration/test_outside_consumers.py).
+
+Messages written before the header was corrected carry the fingerprint's 8 bytes in the reverse
+order. They stay readable: every schema is also registered under its reversed fingerprint.
 
 Older versions of named types live in `avro/history/<generation>/`. Each generation is the set of
 types as they were; every record is registered under it too, so a message written by an older
@@ -83,8 +87,12 @@ def expand(node: Any, types: dict[str, dict], seen: set[str] | None = None) -> A
 
 
 def _fingerprint(schema: dict) -> bytes:
-    value = int(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"), 16)
-    return value.to_bytes(8, "little")
+    """The 8 header bytes: the CRC-64-AVRO value, little-endian.
+
+    fastavro returns those bytes already in wire order, as hex (for "null": 8a8f25cce724dd63, the
+    value 0x63dd24e7cc258f8a), so they are taken as they come, not read as a number.
+    """
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
 def _chooses_records(node: Any) -> bool:
@@ -145,6 +153,7 @@ class Codec:
             self._readers[writer.header[2:]] = _Reader(name, compile_reader(schema))
         for generation in sorted(p for p in (avro_dir / "history").glob("*") if p.is_dir()):
             self._register_generation(generation)
+        self._register_reversed_headers()
 
     def _register_generation(self, generation: Path) -> None:
         """Every record as it was written while this generation's types were current."""
@@ -153,6 +162,18 @@ class Codec:
             old = expand(name, types)
             self._readers.setdefault(_fingerprint(old), _Reader(name, _resolving(parse_schema(old), writer.schema,
                                                                                  _chooses_records(old))))
+
+    def _register_reversed_headers(self) -> None:
+        """Read messages and changelog rows whose header has the fingerprint's bytes reversed.
+
+        The exchange wrote its headers that way once; Kafka topics and table changelogs keep
+        those messages for as long as their retention or compaction allows.
+        """
+        for key, reader in list(self._readers.items()):
+            reversed_key = key[::-1]
+            if reversed_key != key and reversed_key in self._readers:
+                raise ValueError(f"{reader.name}: reversed fingerprint {key.hex()} is another schema's")
+            self._readers[reversed_key] = reader
 
     def schema(self, name: str) -> dict:
         """The self-contained JSON schema of a record, as written to the wire."""

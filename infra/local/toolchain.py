@@ -19,6 +19,8 @@ from pathlib import Path
 
 KAFKA_VERSION = "3.9.2"
 CASSANDRA_VERSION = "5.0.9"
+# Apache Avro for Java, fetched only by the tests that check the wire format against it.
+AVRO_VERSION = "1.12.2"
 # Pinned because Maven 3.8's default dependency plugin predates `copy-dependencies` options we use.
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 

@@ -134,7 +134,7 @@ async def read_topic(settings, name: str) -> list[tuple[bytes | None, bytes | No
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await _partitions(settings, name)
+        partitions = await partitions_of(settings, name)
         tps = [TopicPartition(name, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -150,7 +150,7 @@ async def read_topic(settings, name: str) -> list[tuple[bytes | None, bytes | No
         await consumer.stop()
 
 
-async def _partitions(settings, name: str) -> list[int]:
+async def partitions_of(settings, name: str) -> list[int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import avro.io
 import avro.schema
 import fastavro
+from fastavro.schema import to_parsing_canonical_form
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,6 +21,49 @@ PLACE = {
     "time_in_force": "GTC", "post_only": False, "price": 15000, "quantity": 10000,
     "quote_quantity": None, "stp": "expire_maker",
 }
+
+
+def _header(schema: dict) -> bytes:
+    """A single-object header as the avro package computes it, independently of the codec."""
+    return MARKER + avro.schema.parse(json.dumps(schema)).fingerprint("CRC-64-AVRO")
+
+
+def _crc64_avro(data: bytes) -> int:
+    """CRC-64-AVRO exactly as the Avro specification writes it (section "Schema Fingerprints")."""
+    empty = 0xC15D213AA4D7A795
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (empty & -(fp & 1))
+        table.append(fp & 0xFFFFFFFFFFFFFFFF)
+    fp = empty
+    for byte in data:
+        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def test_the_specifications_test_vector():
+    # Avro's schema-tests: the canonical form "null" has the 64-bit fingerprint 7195948357588979594.
+    assert _crc64_avro(b'"null"') == 7195948357588979594 == 0x63DD24E7CC258F8A
+
+
+def test_every_header_is_the_marker_then_the_fingerprint_little_endian():
+    """The single-object encoding: C3 01, then the CRC-64-AVRO of the parsing canonical form as
+    8 little-endian bytes (the specification's "Single-object encoding")."""
+    for name in codec.names:
+        canonical = to_parsing_canonical_form(codec.schema(name)).encode()
+        assert codec.header(name) == MARKER + _crc64_avro(canonical).to_bytes(8, "little"), name
+
+
+def test_messages_written_with_the_fingerprint_reversed_stay_readable():
+    balance = {"asset": "SOL", "available": 5, "held": 2}
+    message = codec.encode("exchange.Balance", balance)
+    legacy = MARKER + message[2:10][::-1] + message[10:]
+    assert codec.decode(legacy) == ("exchange.Balance", balance)
+    old = _old_message("v5", "exchange.DepthUpdate", {"market": "SOL_USDC", "first_update_id": 3,
+                                                       "last_update_id": 7, "bids": [], "asks": [], "ts": 5})
+    assert codec.decode_as("exchange.DepthUpdate", MARKER + old[2:10][::-1] + old[10:])["full"] is False
 
 
 def command_batch(*bodies) -> dict:
@@ -35,8 +79,8 @@ def test_the_official_avro_package_reads_what_the_codec_writes():
     ))
     assert message[:2] == MARKER
     schema = avro.schema.parse(json.dumps(codec.schema("exchange.CommandBatch")))
-    # The header carries the schema's CRC-64-AVRO fingerprint, little-endian, as the spec says.
-    assert int.from_bytes(message[2:10], "little") == int.from_bytes(schema.fingerprint("CRC-64-AVRO"), "big")
+    # The avro package gives the fingerprint's bytes in wire order (little-endian).
+    assert message[2:10] == schema.fingerprint("CRC-64-AVRO")
     decoded = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(message[10:])))
     assert decoded["commands"][0]["body"]["price"] == 15000
     assert decoded["commands"][0]["body"]["stp"] == "expire_maker"
@@ -47,7 +91,7 @@ def test_the_codec_reads_what_the_official_avro_package_writes():
     schema = avro.schema.parse(json.dumps(codec.schema("exchange.Balance")))
     body = io.BytesIO()
     avro.io.DatumWriter(schema).write({"asset": "SOL", "available": 5, "held": 2}, avro.io.BinaryEncoder(body))
-    message = MARKER + int.from_bytes(schema.fingerprint("CRC-64-AVRO"), "big").to_bytes(8, "little") + body.getvalue()
+    message = MARKER + schema.fingerprint("CRC-64-AVRO") + body.getvalue()
     assert codec.decode(message) == ("exchange.Balance", {"asset": "SOL", "available": 5, "held": 2})
 
 
@@ -71,8 +115,7 @@ def test_a_message_written_with_version_1_is_read_with_todays_schema():
     old_place = {k: v for k, v in PLACE.items() if k != "stp"}
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(old_schema), command_batch(("exchange.PlaceOrder", old_place)))
-    fingerprint = int.from_bytes(avro.schema.parse(json.dumps(old_schema)).fingerprint("CRC-64-AVRO"), "big")
-    message = MARKER + fingerprint.to_bytes(8, "little") + body.getvalue()
+    message = _header(old_schema) + body.getvalue()
 
     name, batch = codec.decode(message)
     assert name == "exchange.CommandBatch"
@@ -97,9 +140,7 @@ def test_an_account_row_with_the_version_3_outbox_is_read_with_todays_schema():
            "released": []}
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(old_schema), row)
-    fingerprint = int.from_bytes(avro.schema.parse(json.dumps(old_schema)).fingerprint("CRC-64-AVRO"), "big")
-
-    name, state = codec.decode(MARKER + fingerprint.to_bytes(8, "little") + body.getvalue())
+    name, state = codec.decode(_header(old_schema) + body.getvalue())
     assert name == "exchange.AccountState"
     assert state["refused"] == {} and state["undelivered_from"] == -1 and "outbox" not in state
     assert state["balances"] == {"SOL": {"available": 3, "held": 0}} and state["last_command_offset"] == 9
@@ -114,8 +155,7 @@ def _old_message(generation: str, name: str, record: dict) -> bytes:
     schema = expand(name, old_types)
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record)
-    fingerprint = int.from_bytes(avro.schema.parse(json.dumps(schema)).fingerprint("CRC-64-AVRO"), "big")
-    return MARKER + fingerprint.to_bytes(8, "little") + body.getvalue()
+    return _header(schema) + body.getvalue()
 
 
 def test_rows_and_results_from_before_two_phase_withdrawals_are_read_with_todays_schemas():
