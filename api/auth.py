@@ -55,13 +55,12 @@ async def login(request: Request) -> JSONResponse:
     password = text(body, "password", max_len=200)
     state = request.app.state
     keys = (f"email:{email}", f"client:{request.client.host if request.client else '?'}")
-    wait = state.brake.blocked(*keys)
+    wait = state.brake.attempt(*keys)
     if wait:
         raise rate_limited("failed logins", wait)
     user = await state.store.one("user_by_email", email)
     good = await asyncio.to_thread(check_password, password, user.password_hash if user else _DUMMY_HASH)
     if user is None or not good:
-        state.brake.failed(*keys)
         raise unauthorized("wrong email or password")
     state.brake.succeeded(*keys)
     token = issue_token(state.secret, user.account, user.role, state.settings.jwt_ttl_s)

@@ -1,4 +1,5 @@
-"""The one error shape every endpoint answers with: {"error": {"code": ..., "message": ...}}."""
+"""The one error shape every endpoint answers with: {"error": {"code": ..., "message": ...}}, plus
+"field" when one input field is the cause, so a form can show the error next to it."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ log = logging.getLogger("exchange.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None,
+                 field: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
+        self.status, self.code, self.message, self.headers, self.field = status, code, message, headers, field
 
 
-def bad_request(message: str, code: str = "invalid_request") -> ApiError:
-    return ApiError(400, code, message)
+def bad_request(message: str, code: str = "invalid_request", field: str | None = None) -> ApiError:
+    return ApiError(400, code, message, field=field)
 
 
 def unauthorized(message: str = "a valid bearer token is required") -> ApiError:
@@ -49,12 +51,14 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message)
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+def error_response(status: int, code: str, message: str, headers: dict | None = None,
+                   field: str | None = None) -> JSONResponse:
+    error = {"code": code, "message": message} if field is None else {"code": code, "message": message, "field": field}
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
 async def on_api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
+    return error_response(exc.status, exc.code, exc.message, exc.headers, exc.field)
 
 
 STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_request", 401: "unauthorized"}

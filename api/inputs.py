@@ -3,6 +3,7 @@ before anything is sent anywhere; a bad one is a 400 naming the field."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import orjson
@@ -29,10 +30,43 @@ async def json_body(request: Request, allowed: set[str]) -> dict:
         raise bad_request("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
+    repeated = _repeated_key(raw, body)
+    if repeated is not None:
+        raise bad_request(f"{repeated} appears more than once in the body", field=repeated)
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise bad_request(f"unknown field(s): {', '.join(unknown)}")
+        raise bad_request(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
     return body
+
+
+class _Repeated(Exception):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Repeated(key)
+        seen[key] = value
+    return seen
+
+
+def _repeated_key(raw: bytes, body: dict) -> str | None:
+    """A key the body names twice, at any depth, or None. A parser keeps the last one, a proxy or
+    log may read the first: the two would see different orders, so such a body is refused.
+
+    orjson cannot tell; the standard library's parser can, at 5 µs a body. It runs only when the
+    cheap test cannot rule a repeat out: no escapes (a key can be spelt with them), no nesting, and
+    every key's quoted spelling found once in the bytes."""
+    if b"\\" not in raw and not any(isinstance(v, (dict, list)) for v in body.values()) and all(
+            raw.count(orjson.dumps(key)) == 1 for key in body):
+        return None
+    try:
+        json.loads(raw, object_pairs_hook=_no_repeats)
+    except _Repeated as repeated:
+        return str(repeated)
+    return None
 
 
 def text(body: dict, name: str, *, required: bool = True, default: str | None = None,
@@ -40,32 +74,35 @@ def text(body: dict, name: str, *, required: bool = True, default: str | None = 
     value = body.get(name)
     if value is None:
         if required:
-            raise bad_request(f"{name} is required", "missing_field")
+            raise bad_request(f"{name} is required", "missing_field", name)
         return default
     if not isinstance(value, str) or not value or len(value) > max_len:
-        raise bad_request(f"{name} must be a non-empty string of at most {max_len} characters")
+        raise bad_request(f"{name} must be a non-empty string of at most {max_len} characters", field=name)
     if choices is not None and value not in choices:
-        raise bad_request(f"{name} must be one of {', '.join(choices)}")
+        raise bad_request(f"{name} must be one of {', '.join(choices)}", field=name)
     if pattern is not None and not pattern.fullmatch(value):
-        raise bad_request(f"{name} has an invalid format")
+        raise bad_request(f"{name} has an invalid format", field=name)
     return value
 
 
 def decimal_text(body: dict, name: str, required: bool) -> str | None:
+    """A decimal string, or None when the field is absent or null. An empty string is neither a
+    number nor "no number": it is refused, as every empty value is."""
     value = body.get(name)
     if value is None:
         if required:
-            raise bad_request(f"{name} is required", "missing_field")
+            raise bad_request(f"{name} is required", "missing_field", name)
         return None
-    if not isinstance(value, str):
-        raise bad_request(f"{name} must be a decimal string such as \"150.25\" (numbers lose precision)")
+    if not isinstance(value, str) or not value:
+        raise bad_request(f"{name} must be a decimal string such as \"150.25\" (numbers lose precision)",
+                          field=name)
     return value
 
 
 def flag(body: dict, name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
-        raise bad_request(f"{name} must be true or false")
+        raise bad_request(f"{name} must be true or false", field=name)
     return value
 
 

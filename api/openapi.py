@@ -10,7 +10,8 @@ from .responses import JSONResponse
 DECIMAL = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message"],
-    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                   "field": {"type": "string", "description": "the input field that caused the error"}}}}}
 ORDER = {"type": "object", "properties": {
     "order_id": {"type": "string"}, "client_order_id": {"type": ["string", "null"]}, "market": {"type": "string"},
     "side": {"type": "string", "enum": ["buy", "sell"]}, "type": {"type": ["string", "null"]},

@@ -30,6 +30,17 @@ def _market(request: Request, symbol: str | None) -> dict:
     return market
 
 
+def _number(body: dict, name: str, required: bool, convert) -> int | None:
+    """A decimal field in the market's integer units, or None when absent."""
+    value = decimal_text(body, name, required)
+    if value is None:
+        return None
+    try:
+        return convert(value)
+    except DefinitionError as exc:
+        raise bad_request(f"{name}: {exc}", "invalid_number", name) from None
+
+
 def _render(request: Request, row) -> dict:
     feeds = request.app.state.feeds
     return views.order(row, feeds.markets, feeds.assets)
@@ -48,47 +59,50 @@ async def place_order(request: Request) -> JSONResponse:
     if market["status"] != "open":
         raise ApiError(422, "market_halted", f"market {market['symbol']} is halted")
     quote_asset = request.app.state.feeds.assets[market["quote"]]
-    try:
-        price = price_to_ticks(market, p) if (p := decimal_text(body, "price", kind == "limit")) else None
-        quantity = qty_to_steps(market, q) if (q := decimal_text(body, "quantity", False)) else None
-        funds = amount_to_atoms(quote_asset, f) if (f := decimal_text(body, "quote_quantity", False)) else None
-    except DefinitionError as exc:
-        raise bad_request(str(exc), "invalid_number") from None
+    price = _number(body, "price", kind == "limit", lambda value: price_to_ticks(market, value))
+    quantity = _number(body, "quantity", False, lambda value: qty_to_steps(market, value))
+    funds = _number(body, "quote_quantity", False, lambda value: amount_to_atoms(quote_asset, value))
     if kind == "market" and price is not None:
-        raise bad_request("a market order has no price")
-    if kind == "limit" and (quantity is None or funds is not None):
-        raise bad_request("a limit order needs quantity (and no quote_quantity)")
+        raise bad_request("a market order has no price", field="price")
+    if kind == "limit" and funds is not None:
+        raise bad_request("a limit order has no quote_quantity", field="quote_quantity")
+    if kind == "limit" and quantity is None:
+        raise bad_request("a limit order needs quantity", "missing_field", "quantity")
     if kind == "market" and side == "sell" and (quantity is None or funds is not None):
-        raise bad_request("a market sell needs quantity")
+        raise bad_request("a market sell needs quantity (and no quote_quantity)", field="quantity")
     if kind == "market" and side == "buy" and funds is None:
-        raise bad_request("a market buy needs quote_quantity: the most quote it may spend", "missing_field")
+        raise bad_request("a market buy needs quote_quantity: the most quote it may spend", "missing_field",
+                          "quote_quantity")
     if post_only and (kind != "limit" or tif != "GTC"):
-        raise bad_request("post_only applies to GTC limit orders only")
+        raise bad_request("post_only applies to GTC limit orders only", field="post_only")
     if price is not None and price * quantity * market["quote_per_tick_step"] < market["min_notional"]:
         raise ApiError(422, "below_min_notional",
                        f"price x quantity is below the market's minimum of "
                        f"{views.amount(quote_asset, market['min_notional'])} {market['quote']}")
     state = request.app.state
-    if client_order_id is not None:
-        existing = await _by_client_order_id(request, owner, client_order_id)
-        if existing is not None:
-            return JSONResponse(existing, status_code=200)  # a retry: the order it made
     order_id = state.ids.next()
+    if client_order_id is not None:
+        [claim] = await state.store.rows("claim_client_order", owner, client_order_id, order_id, market["symbol"])
+        if not claim[0]:  # [applied]: a retry; the claim names the order the first request made
+            return await _first_order(request, owner, claim.order_id, client_order_id, claim.market)
     command = place(owner, order_id, market["symbol"], side, price, quantity, type=kind, time_in_force=tif,
                     post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
-    outcome = await send_and_wait(request, command, order_id)
+    try:
+        outcome = await send_and_wait(request, command, order_id)
+    except Exception:
+        if client_order_id is not None:  # never sent: a retry must be free to place it
+            await state.store.rows("release_client_order", owner, client_order_id, order_id)
+        raise
     _log_order("order placed", owner, order_id, market["symbol"], outcome, client_order_id)
     if outcome is None:
         return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
                              "market": market["symbol"], "status": "pending"}, status_code=202)
     kind_of, record = outcome
     if kind_of == "result":  # refused by the accounts stage: no order exists
-        if record["reason"] == "duplicate_client_order_id":
-            for _ in range(20):  # the first one is on its way to the read side
-                existing = await _by_client_order_id(request, owner, client_order_id)
-                if existing is not None:
-                    return JSONResponse(existing, status_code=200)
-                await asyncio.sleep(0.1)
+        if record["reason"] == "duplicate_client_order_id" and record.get("existing_order_id") is not None:
+            # Open since before its claim expired: the order this client id names is that one.
+            return await _first_order(request, owner, record["existing_order_id"], client_order_id,
+                                      market["symbol"])
         view = {"order_id": str(order_id), "client_order_id": client_order_id, "market": market["symbol"],
                 "side": side, "type": kind, "time_in_force": tif, "post_only": post_only,
                 "price": body.get("price"), "quantity": body.get("quantity"),
@@ -125,12 +139,18 @@ async def send_and_wait(request: Request, command: dict, order_id: int | None):
         feeds.forget(order_id, command["command_id"])
 
 
-async def _by_client_order_id(request: Request, owner: str, client_order_id: str) -> dict | None:
-    row = await request.app.state.store.one("client_order", owner, client_order_id)
-    if row is None:
-        return None
-    order = await request.app.state.store.one("order", row.order_id)
-    return None if order is None else _render(request, order)
+async def _first_order(request: Request, owner: str, order_id: int, client_order_id: str,
+                       market: str) -> JSONResponse:
+    """A retry of an order the accounts stage holds already: answer with that order, as the read
+    side has it (200), or as pending (202) while it is on its way there. Either way the client
+    learns the first order's id, whichever API process answered the first request."""
+    for _ in range(20):
+        row = await request.app.state.store.one("order", order_id)
+        if row is not None and row.account == owner:
+            return JSONResponse(_render(request, row), status_code=200)
+        await asyncio.sleep(0.1)
+    return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
+                         "market": market, "status": "pending"}, status_code=202)
 
 
 async def _own_order(request: Request, owner: str):

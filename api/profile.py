@@ -43,13 +43,13 @@ async def change_password(request: Request) -> JSONResponse:
     state = request.app.state
     user = await user_of(request, account)
     keys = (f"email:{user.email}",)  # guesses here count with failed logins
-    wait = state.brake.blocked(*keys)
+    wait = state.brake.attempt(*keys)
     if wait:
         raise rate_limited("wrong passwords", wait)
     login = await state.store.one("user_by_email", user.email)
     if login is None or not await asyncio.to_thread(check_password, current, login.password_hash):
-        state.brake.failed(*keys)
         raise unauthorized("the current password is wrong")
+    state.brake.succeeded(*keys)
     password_hash = await asyncio.to_thread(hash_password, password)
     # Signed out first: should the write below fail, the old password still works and no old
     # token does, rather than the other way round.

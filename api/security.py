@@ -7,7 +7,9 @@
   A password change or a sign-out voids every token of the account issued before it, in every
   API process and hub, through the compacted topic exchange.sign-outs (`signed_out`).
 - Logins: after 5 failures for one email, or 50 from one client address, within 5 minutes,
-  further attempts get 429 until the window passes (an address may be a whole office).
+  further attempts get 429 until the window passes (an address may be a whole office). An attempt
+  counts as a failure from the moment it starts, until its password proves right: guesses sent
+  all at once are checked against the same count as guesses sent one by one.
 """
 
 from __future__ import annotations
@@ -129,6 +131,15 @@ class LoginBrake:
         while failures and failures[0] < cutoff:
             failures.popleft()
         return failures
+
+    def attempt(self, *keys: str) -> float:
+        """Seconds to wait if a key is blocked (the attempt is refused); otherwise 0, and the
+        attempt counts as failed until `succeeded` says otherwise. Counting before the slow
+        password check is what stops concurrent guesses: each one in flight is already counted."""
+        wait = self.blocked(*keys)
+        if not wait:
+            self.failed(*keys)
+        return wait
 
     def blocked(self, *keys: str) -> float:
         """Seconds until a blocked key may try again; 0 if none is blocked."""

@@ -32,7 +32,9 @@ QUERIES = {
     "orders": "SELECT * FROM orders_by_account WHERE account = ? AND order_id < ? LIMIT ?",
     "open_orders": "SELECT market, order_id FROM open_orders_by_account WHERE account = ?",
     "open_orders_in": "SELECT market, order_id FROM open_orders_by_account WHERE account = ? AND market = ?",
-    "client_order": "SELECT order_id FROM orders_by_client_id WHERE account = ? AND client_order_id = ?",
+    "claim_client_order": "INSERT INTO client_order_claims (account, client_order_id, order_id, market) "
+                          "VALUES (?, ?, ?, ?) IF NOT EXISTS",
+    "release_client_order": "DELETE FROM client_order_claims WHERE account = ? AND client_order_id = ? IF order_id = ?",
     "my_trades": "SELECT * FROM trades_by_account WHERE account = ? AND ts <= ? LIMIT ?",
     "ledger": "SELECT * FROM ledger_by_account WHERE account = ? AND ts <= ? LIMIT ?",
     "withdrawals": "SELECT * FROM withdrawals_by_account WHERE account = ? LIMIT ?",

@@ -31,7 +31,7 @@ def asset_and_atoms(request: Request, body: dict) -> tuple[str, int]:
     try:
         return symbol, amount_to_atoms(asset, decimal_text(body, "amount", True))
     except DefinitionError as exc:
-        raise bad_request(str(exc), "invalid_number") from None
+        raise bad_request(f"amount: {exc}", "invalid_number", "amount") from None
 
 
 async def _move(request: Request, command: dict, asset: str, atoms: int) -> JSONResponse:

@@ -145,6 +145,11 @@ class Account:
     def hold(self, order_id: int) -> dict | None:
         return self._row(hold_key(self.account_id, order_id))
 
+    def order_of_client_id(self, client_id: str) -> int | None:
+        """The order that holds this client order id now, if one does."""
+        index = self._row(client_order_key(self.account_id, client_id))
+        return None if index is None else index["order_id"]
+
     def row_writes(self) -> dict[str, dict | None]:
         """Rows to write for this account, the account row last; empty if nothing changed."""
         writes: dict[str, dict | None] = {}

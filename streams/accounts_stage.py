@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from schemas.topics import BALANCES, COMMAND_RESULTS, ORDERS, account_partition
 
-from .account import UNKNOWN_ASSET, UNKNOWN_MARKET, Account, new_state
+from .account import DUPLICATE_CLIENT_ORDER_ID, UNKNOWN_ASSET, UNKNOWN_MARKET, Account, new_state
 from .outputs import Outgoing, StageResult
 
 PLACE, CANCEL, CANCEL_ALL = "exchange.PlaceOrder", "exchange.CancelOrder", "exchange.CancelAll"
@@ -86,7 +86,7 @@ class AccountsStage:
             if account_id not in decided and state["last_command_offset"] >= offset:
                 replayed = True
                 if offset >= state["undelivered_from"]:  # otherwise a later write proved it delivered
-                    self._emit(command, state["refused"].get(command["command_id"]), forwards, result)
+                    self._emit(account, command, state["refused"].get(command["command_id"]), forwards, result)
                     # Sent again with this batch: a later decision in it must keep the verdicts.
                     self._undelivered.add(account_id)
                 continue
@@ -99,7 +99,7 @@ class AccountsStage:
             reason = self._decide(account, command, offset)
             if reason is not None:
                 state["refused"][command["command_id"]] = reason
-            self._emit(command, reason, forwards, result)
+            self._emit(account, command, reason, forwards, result)
         for account_id in decided:
             account = accounts[account_id]
             account.state["last_command_offset"] = offset
@@ -154,15 +154,19 @@ class AccountsStage:
             return account.withdraw(command["command_id"], body["asset"], body["amount"])
         return account.settle_withdrawal(body["withdrawal_id"], body["asset"], body["amount"], body["completed"])
 
-    def _emit(self, command: dict, reason: str | None, forwards: dict[str, list[dict]], result: StageResult) -> None:
-        """A decided command's outputs, which follow from the command and the verdict alone (so a
+    def _emit(self, account: Account, command: dict, reason: str | None, forwards: dict[str, list[dict]],
+              result: StageResult) -> None:
+        """A decided command's outputs, which follow from the command and the verdict (so a
         replay makes them again from what the account row recorded): an accepted order command
-        goes to its market; anything else is answered."""
+        goes to its market; anything else is answered. A refused duplicate client order id also
+        names the order that holds it, as the account's rows say when the answer is made."""
         kind, body = command["body"]
         if reason is None and kind in (PLACE, CANCEL, CANCEL_ALL):
             forwards.setdefault(body["market"], []).append(command)
             return
         outcome = _result(command, reason, body.get("order_id"))
+        if reason == DUPLICATE_CLIENT_ORDER_ID:
+            outcome["existing_order_id"] = account.order_of_client_id(body["client_order_id"])
         if kind in MONEY:
             outcome.update(asset=body["asset"], amount=body["amount"], reference=body["reference"])
         if kind == SETTLE_WITHDRAWAL:

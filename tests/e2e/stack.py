@@ -26,15 +26,19 @@ class Stack:
         self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state_dir),
                                                      "API_PORT": str(api_port), "WS_PORT": str(ws_port)} | (extra_env or {})
         self.procs: dict[str, subprocess.Popen] = {}
+        self.started: dict[str, tuple[tuple[str, ...], dict | None]] = {}
         self.metrics_ports = {"worker": free_port(), "recorder": free_port()}
         self.metrics_urls = {"api": f"{self.base_url}/metrics",
                              "ws": f"http://127.0.0.1:{ws_port}/metrics",
                              **{name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}}
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict | None = None) -> None:
+        """Start a process; without arguments, start one again as it was started before."""
+        args, env = (args, env) if args else self.started[name]
+        self.started[name] = (args, env)
         log = open(self.logs / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], cwd=REPO, env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], cwd=REPO,
+                                            env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT)
 
     def start_all(self) -> None:
         for name in ("worker", "recorder"):

@@ -16,6 +16,8 @@ import pytest
 from api.app import ROUTES
 from api.security import DEV_SECRET
 
+from infra.local.ports import free_port
+
 from .markets import fresh_market
 
 pytestmark = pytest.mark.timeout(600)
@@ -150,13 +152,54 @@ def test_retry_cancel_and_cancel_all(stack, http):
     assert eventually(lambda: balances(http, auth).get("USDC") == ("100000", "0"))
 
 
+def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_is_down(stack, http):
+    """The first request answers 202 (no worker to decide); its retry, to another API process,
+    names the same order, before and after the worker comes back; only one order exists."""
+    _, auth = new_user(stack, "kim")
+    eventually(lambda: balances(http, auth).get("USDC"))
+    other_port = free_port()
+    stack.start("api-2", "api", env={"API_PORT": str(other_port)})
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{other_port}", timeout=30) as other:
+            assert eventually(lambda: _answers(other, "/readyz"), timeout=60)
+            order = {"market": "SOL_USDC", "price": "1.25", "quantity": "1", "side": "buy",
+                     "client_order_id": f"kim-{secrets.token_hex(4)}"}
+            stack.stop("worker")
+            try:
+                first = http.post("/api/v1/orders", json=order, headers=auth)
+                assert first.status_code == 202, first.text
+                order_id = first.json()["order_id"]
+                retried = other.post("/api/v1/orders", json=order, headers=auth)
+                assert (retried.status_code, retried.json()["order_id"]) == (202, order_id), retried.text
+            finally:
+                stack.start("worker")
+            later = eventually(lambda: (lambda r: r if r.status_code == 200 else None)(
+                other.post("/api/v1/orders", json=order, headers=auth)), timeout=120)
+            assert later and later.json()["order_id"] == order_id and later.json()["status"] == "NEW", later
+            assert [o["order_id"] for o in http.get("/api/v1/orders", headers=auth).json()["items"]] == [order_id]
+    finally:
+        stack.stop("api-2")
+    assert http.delete(f"/api/v1/orders/{order_id}", headers=auth).status_code == 200
+
+
+def _answers(http, path: str) -> bool:
+    try:
+        return http.get(path).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.mark.parametrize("body, status, code", [
     (b"{not json", 400, "invalid_request"),
     ({"market": "SOL_USDC", "price": 150, "quantity": "1", "side": "buy"}, 400, "invalid_request"),
     ({"market": "SOL_USDC", "price": "150.001", "quantity": "1", "side": "buy"}, 400, "invalid_number"),
     ({"market": "SOL_USDC", "price": "150", "quantity": "1", "side": "up"}, 400, "invalid_request"),
     ({"market": "SOL_USDC", "price": "-1", "quantity": "1", "side": "buy"}, 400, "invalid_number"),
-    ({"market": "SOL_USDC", "price": "150", "side": "buy"}, 400, "invalid_request"),
+    ({"market": "SOL_USDC", "price": "150", "side": "buy"}, 400, "missing_field"),
+    ({"market": "SOL_USDC", "price": "", "quantity": "1", "side": "buy"}, 400, "invalid_request"),
+    ({"market": "SOL_USDC", "price": "150", "quantity": "", "side": "buy"}, 400, "invalid_request"),
+    (b'{"market":"SOL_USDC","side":"sell","price":"100000","quantity":"1","side":"buy","price":"2"}', 400,
+     "invalid_request"),
     ({"market": "NOPE_USDC", "price": "150", "quantity": "1", "side": "buy"}, 404, "unknown_market"),
     ({"market": "SOL_USDC", "price": "0.01", "quantity": "0.001", "side": "buy"}, 422, "below_min_notional"),
     ({"market": "SOL_USDC", "type": "market", "quantity": "1", "side": "buy"}, 400, "missing_field"),
@@ -168,6 +211,20 @@ def test_bad_orders_get_a_clear_error(stack, http, body, status, code):
                 else http.post("/api/v1/orders", json=body, headers=auth))
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"market": "SOL_USDC", "price": "", "quantity": "1", "side": "buy"}, "price"),
+    ({"market": "SOL_USDC", "price": "150.001", "quantity": "1", "side": "buy"}, "price"),
+    ({"market": "SOL_USDC", "price": "150", "quantity": "1.0001", "side": "buy"}, "quantity"),
+    (b'{"market":"SOL_USDC","side":"sell","price":"100000","quantity":"1","side":"buy"}', "side"),
+])
+def test_a_refused_order_names_the_field_and_no_order_exists(stack, http, body, field):
+    _, auth = new_user(stack, "dora")
+    response = (http.post("/api/v1/orders", content=body, headers=auth) if isinstance(body, bytes)
+                else http.post("/api/v1/orders", json=body, headers=auth))
+    assert response.status_code == 400 and response.json()["error"]["field"] == field, response.text
+    assert http.get("/api/v1/orders/history", headers=auth).json()["items"] == []
 
 
 def test_tokens_that_are_missing_forged_or_expired_are_refused(stack, http):
@@ -199,6 +256,26 @@ def test_signup_and_login_refusals(stack, http):
         assert http.post("/api/v1/auth/login", json={"email": email, "password": "wrong-one"}).status_code == 401
     limited = http.post("/api/v1/auth/login", json={"email": email, "password": "long-enough"})
     assert limited.status_code == 429 and "Retry-After" in limited.headers
+
+
+def test_a_repeated_key_in_signup_is_refused(stack, http):
+    raw = (f'{{"username":"hal","email":"hal-{secrets.token_hex(4)}@example.com","password":"long-enough",'
+           f'"email":"other-{secrets.token_hex(4)}@example.com"}}').encode()
+    response = http.post("/api/v1/auth/signup", content=raw)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "email", response.text
+
+
+async def test_guesses_sent_at_once_meet_the_same_brake_as_guesses_in_a_row(stack):
+    email = f"ivan-{secrets.token_hex(4)}@example.com"
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as client:
+        assert (await client.post("/api/v1/auth/signup", json={"username": "ivan", "email": email,
+                                                                "password": "the-right-one"})).status_code == 201
+        guesses = await asyncio.gather(*(client.post("/api/v1/auth/login", json={"email": email, "password": f"x{n}xxxxxx"})
+                                         for n in range(30)))
+        right = await client.post("/api/v1/auth/login", json={"email": email, "password": "the-right-one"})
+    codes = sorted(g.status_code for g in guesses)
+    assert codes == [401] * 5 + [429] * 25, codes
+    assert right.status_code == 429 and "Retry-After" in right.headers
 
 
 def test_a_password_change_signs_every_older_token_out_and_the_new_password_logs_in(stack, http):

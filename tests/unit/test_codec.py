@@ -170,7 +170,7 @@ def test_rows_and_results_from_before_two_phase_withdrawals_are_read_with_todays
     result = {"command_id": "c1", "account": "ada", "accepted": True, "reason": None, "order_id": None,
               "ts": 5, "kind": "Withdraw", "asset": "SOL", "amount": 3}
     assert codec.decode(old_message("exchange.CommandResult", result))[1] == {
-        **result, "reference": None, "withdrawal_id": None, "completed": None}
+        **result, "reference": None, "withdrawal_id": None, "completed": None, "existing_order_id": None}
     name, batch = codec.decode(old_message("exchange.CommandBatch", command_batch(("exchange.Deposit", {
         "asset": "SOL", "amount": 3, "reference": ""}))))
     assert name == "exchange.CommandBatch" and batch["commands"][0]["body"][0] == "exchange.Deposit"
@@ -181,6 +181,14 @@ def test_depth_updates_from_before_full_books_are_read_as_changes():
               "bids": [{"price": 150, "quantity": 2}], "asks": [], "ts": 5}
     assert codec.decode_as("exchange.DepthUpdate", _old_message("v5", "exchange.DepthUpdate", update)) == {
         **update, "full": False}
+
+
+def test_results_from_before_existing_order_ids_are_read_without_one():
+    result = {"command_id": "c1", "account": "ada", "accepted": False, "reason": "duplicate_client_order_id",
+              "order_id": 8, "ts": 5, "kind": "PlaceOrder", "asset": None, "amount": None, "reference": None,
+              "withdrawal_id": None, "completed": None}
+    assert codec.decode_as("exchange.CommandResult", _old_message("v6", "exchange.CommandResult", result)) == {
+        **result, "existing_order_id": None}
 
 
 @pytest.mark.parametrize("garbage, reason", [

@@ -56,6 +56,16 @@ def test_the_brake_stops_an_email_after_five_failures_and_an_address_after_fifty
     assert not brake.blocked("email:a")
 
 
+def test_attempts_in_flight_count_before_their_password_is_checked():
+    """30 guesses sent at once: each is counted as it starts, so only five get to a password
+    check, and the right password sent with them is refused too."""
+    brake = LoginBrake()
+    waits = [brake.attempt("email:a", "client:x") for _ in range(31)]
+    assert waits[:5] == [0.0] * 5 and all(wait > 0 for wait in waits[5:])
+    brake.succeeded("email:a", "client:x")  # one of the five was right
+    assert brake.attempt("email:a", "client:x") == 0.0
+
+
 def test_order_ids_are_unique_and_grow():
     ids = OrderIds()
     drawn = [ids.next() for _ in range(20_000)]

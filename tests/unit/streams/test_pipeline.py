@@ -86,6 +86,22 @@ def test_refusals_cost_nothing():
     assert [c["body"][0] for c in forwarded["commands"]] == ["exchange.CancelOrder"]
 
 
+def test_a_retry_with_the_same_client_order_id_is_refused_naming_the_first_order():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("dan", "USDC", 1_000_000_000)])
+    pipeline.run()
+    # The first request got no answer in time; its retry made a new order id with the same client id.
+    pipeline.submit([place("dan", 7, "SOL_USDC", "buy", 100, 1000, client_order_id="mine-1"),
+                     place("dan", 8, "SOL_USDC", "buy", 100, 1000, client_order_id="mine-1")])
+    pipeline.run()
+    [refused] = [r for p in pipeline.logs["exchange.command-results"] for r in p if r["reason"]]
+    assert (refused["order_id"], refused["reason"], refused["existing_order_id"]) == (
+        8, "duplicate_client_order_id", 7)
+    assert balances(pipeline, "dan")["USDC"][1] > 0  # one hold, the first order's
+    [forwarded] = [c for batch in pipeline.records(ORDERS.name) for c in batch["commands"]]
+    assert forwarded["body"][1]["order_id"] == 7
+
+
 def test_a_withdrawal_is_held_until_it_is_completed_or_failed():
     pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
     pipeline.submit([deposit("dave", "USDC", 1_000)])
