@@ -13,7 +13,9 @@ sends, pings, the close handshake) stays uvicorn's.
 
 It subclasses `uvicorn.protocols.websockets.websockets_sansio_impl.WebSocketsSansIOProtocol`
 and uses its `transport`, `conn`, `queue`, `close_sent`, `disconnected`, `close_timer`,
-`read_paused` and `keepalive_timeout`: uvicorn internals, listed in the README.
+`read_paused` and `keepalive_timeout`: uvicorn internals, listed in docs/faust-notes.md. It relies
+on uvicorn discarding what a client sends once `close_sent` is set, and closing the transport
+when the client's close frame arrives while a `close_timer` is set.
 """
 
 from __future__ import annotations
@@ -55,9 +57,12 @@ class FrameWriter:
         """Close with 1008 and `reason` now, behind whatever was already sent.
 
         An ASGI close waits until the client has read enough to make room, which a client that
-        stopped reading never does. Here the close frame goes at the end of what is buffered, the
-        application's next receive is the disconnect, and the connection is closed once the client
-        has read it all, or dropped after CUT_OFF_GRACE.
+        stopped reading never does. Here the close frame goes at the end of what is buffered and
+        the application's next receive is the disconnect. The server then only half-closes (FIN
+        once the buffer has drained) and goes on reading, dropping what the client sends: a socket
+        closed with the client's messages unread would answer with a reset, and the client would
+        lose the close frame and its reason (a client cut off for flooding has many in flight).
+        The connection ends when the client answers the close or hangs up, or after CUT_OFF_GRACE.
         """
         protocol = self._protocol
         if protocol.close_sent or protocol.disconnected:
@@ -70,7 +75,9 @@ class FrameWriter:
         if protocol.read_paused:
             protocol.read_paused = False
             protocol.transport.resume_reading()
-        protocol.transport.close()  # after the buffer drains: the server closes TCP first (RFC 6455 7.1.1)
+        protocol.transport.write_eof()
+        # uvicorn ends the connection when the client's close frame comes back (it closes the
+        # transport if a close timer is set), or when the client hangs up.
         protocol.close_timer = protocol.loop.call_later(CUT_OFF_GRACE, protocol.transport.abort)
 
 

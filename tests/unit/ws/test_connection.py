@@ -140,6 +140,29 @@ async def test_a_client_that_stops_reading_is_cut_off_at_once_and_told_why():
     assert len(data) > outcome["written"] > 0
 
 
+async def test_a_client_cut_off_while_it_floods_the_hub_receives_the_close_and_its_reason():
+    """The hub stops reading a client that sends too fast. The messages it has not read must not
+    turn the close into a reset, which would lose the close frame before the client reads it."""
+    async def endpoint(ws):
+        await ws.accept()
+        frames = ws.scope["extensions"][FRAMES]
+        for n in range(20):  # answered one by one, as the hub does
+            message = orjson.loads(await ws.receive_text())
+            frames.write(text_frame(orjson.dumps({"result": None, "id": message["id"]})))
+        frames.cut_off("more than 10 messages a second")
+
+    async with Served(endpoint) as served:
+        for _ in range(5):  # a reset depends on timing: give it several chances to show
+            async with websockets.connect(f"ws://127.0.0.1:{served.port}/ws") as client:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    for n in range(1000):
+                        await client.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["trades@X"], "id": n}).decode())
+                    while True:
+                        await asyncio.wait_for(client.recv(), 10)
+            assert closed.value.rcvd is not None, "no close frame: the connection was reset"
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "more than 10 messages a second")
+
+
 async def test_a_client_that_does_not_answer_pings_is_dropped_and_one_that_does_stays():
     async def endpoint(ws):
         await ws.accept()
