@@ -23,7 +23,7 @@ from streams.read_worker import READ_APP_ID, RECORDED
 from exchange.commands import deposit, place
 from tests import workload
 
-from .flow import define_markets, outcome, read_topic, suffix, wait_until_quiet
+from .flow import define_markets, market_records, outcome, suffix, wait_until_quiet
 
 RECORDER_INPUTS = tuple(topic.name for topic in RECORDED)
 COMMANDS_PER_RUN = 4000
@@ -248,8 +248,7 @@ def check_depth_client(run: Run) -> None:
 
 async def _complete(run: Run, seed: int, middle=None) -> None:
     await run.go(seed, middle)
-    run.updates = [codec.decode_as(ORDER_UPDATES.record, v) for _, v in await read_topic(run.infra, ORDER_UPDATES.name)]
-    run.updates = [b for b in run.updates if b["market"] in run.markets]
+    run.updates = await market_records(run.infra, ORDER_UPDATES, run.markets)
 
 
 @pytest.mark.timeout(900)
