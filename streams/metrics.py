@@ -2,17 +2,20 @@
 
 Counted per Kafka message (a batch of commands), not per command where that can be avoided:
 a labelled counter costs about a microsecond, and the order flow's budget per message is small.
-Served by prometheus_client's HTTP server on a thread of its own (`--metrics-port`); the values
+Served with the liveness check on a thread of its own (`--metrics-port`, health.py); the values
 are only ever changed on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from . import health
 
 log = logging.getLogger("exchange.metrics")
 
@@ -46,7 +49,8 @@ _lag_labels: set[tuple[str, str]] = set()  # the partitions the gauge has a valu
 
 
 def install(app: faust.App, port: int | None, topics: set[str], host: str = "127.0.0.1") -> None:
-    """With a port: Faust's sensors to Prometheus, the consumer-lag gauge, and the HTTP endpoint.
+    """With a port: Faust's sensors to Prometheus, the consumer-lag gauge, and the HTTP endpoint
+    with its liveness check (health.py).
 
     Without one, only the counters above (the benchmarks and tests read nothing else), and
     Faust's own sensor stays: the Prometheus one adds a few microseconds to every event."""
@@ -57,8 +61,14 @@ def install(app: faust.App, port: int | None, topics: set[str], host: str = "127
         async def _measure_lag() -> None:
             await measure_lag(app, topics)
 
-        start_http_server(port, addr=host)
-        log.info("metrics at http://%s:%s/metrics", host, port)
+        heartbeat = health.Heartbeat()
+
+        @app.task
+        async def _heartbeat() -> None:
+            heartbeat.start(asyncio.get_running_loop())
+
+        health.serve(host, port, heartbeat)
+        log.info("metrics at http://%s:%s/metrics, liveness at /healthz", host, port)
 
 
 class LeanPrometheusMonitor(PrometheusMonitor):

@@ -66,12 +66,12 @@ class Workers:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, command: str = "worker") -> None:
-        """`command`: worker (order flow) or recorder (read side)."""
+    def start(self, name: str, command: str = "worker", *options: str) -> None:
+        """`command`: worker (order flow) or recorder (read side), with more `options` if given."""
         assert name not in self.procs, f"worker {name} is already running"
         log = open(self.logs / f"worker-{name}.log", "ab")
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", command, "--name", name, "--loglevel", "info"],
+            [sys.executable, "-m", "exchange.cli", command, "--name", name, "--loglevel", "info", *options],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, name: str) -> None:

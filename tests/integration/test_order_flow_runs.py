@@ -1,15 +1,21 @@
 """Long runs through real worker processes: 20,000 random commands undisturbed, with three
-kill -9s and with three graceful stops in the middle of the work, and partitions moving between
-workers as they stop and join."""
+kill -9s and with three graceful stops in the middle of the work, partitions moving between
+workers as they stop and join, and a worker frozen with SIGSTOP."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 
+import httpx
 import pytest
 
+from exchange.commands import deposit
+from infra.local.ports import free_port
+from schemas.topics import account_partition
 from tests import checks, workload
 from tests.integration.flow import define_markets, outcome, suffix, wait_until_quiet
 
@@ -136,3 +142,47 @@ async def test_partitions_move_between_workers_with_their_books(infra, producer,
     assert len(result.trades) > 200
     # The newcomer runs books of its own: Faust logs each matching actor it starts.
     assert "Starting actor for partitions" in workers.log_text("three")
+
+
+@pytest.mark.timeout(600)
+async def test_a_stopped_worker_fails_its_liveness_probe_and_its_partitions_move(infra, producer, workers):
+    """SIGSTOP: the process and its event loop stand still. Its probe gets no answer while the
+    other worker's says healthy, and the other worker takes its partitions and does their work."""
+    tag = suffix()
+    markets = await define_markets(infra, tag)
+    quote = next(iter(markets.values()))["quote"]
+    accounts, covered = [], set()
+    for n in range(1000):  # one account in each partition, so whichever the stopped worker had
+        name = f"live-{tag}-{n}"
+        if account_partition(name, infra.partitions) not in covered:
+            covered.add(account_partition(name, infra.partitions))
+            accounts.append(name)
+    ports = {"a": free_port(), "b": free_port()}
+    for name, port in ports.items():
+        workers.start(name, "worker", "--metrics-port", str(port))
+    await producer.send([deposit(account, quote, 1) for account in accounts])
+    await wait_until_quiet(infra, workers)
+    assert all(_live(port) for port in ports.values())
+
+    os.kill(workers.procs["a"].pid, signal.SIGSTOP)
+    try:
+        assert not _live(ports["a"]) and _live(ports["b"])
+        started = time.monotonic()
+        await producer.send([deposit(account, quote, 2) for account in accounts])
+        await wait_until_quiet(infra, workers, timeout=120)
+        moved_after = time.monotonic() - started
+        assert not _live(ports["a"]) and _live(ports["b"])
+    finally:
+        workers.kill("a")  # SIGKILL ends a stopped process too
+    result = await outcome(infra, markets, set(accounts))
+    assert {a: result.accounts[a]["balances"] for a in accounts} == {
+        a: {quote: {"available": 3, "held": 0}} for a in accounts}
+    print(f"\nthe stopped worker's partitions were served again after {moved_after:.1f}s")
+
+
+def _live(port: int) -> bool:
+    """The liveness probe as Kubernetes runs it: an answer of 200 within a second."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False

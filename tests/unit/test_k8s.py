@@ -102,6 +102,9 @@ def test_workers_keep_their_tables_on_a_volume_and_are_scraped_where_they_serve_
     annotations = workers["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == port
     assert [p["containerPort"] for p in spec["ports"]] == [int(port)]
+    from streams.health import PATHS
+    assert spec["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert {"/healthz", annotations.get("prometheus.io/path", "/metrics")} <= set(PATHS)
 
 
 @pytest.mark.parametrize("name", ["api", "ws"])
