@@ -40,9 +40,9 @@ test: install
 	EXCHANGE_TEST_STATE_DIR="$$state" $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	cleanup; trap - EXIT; exit $$status
 
-# Only the long order-flow runs (kill -9, scaling); `make test` runs them too.
+# Only the long runs (kill -9, scaling, the fault runs under REST load); `make test` runs them too.
 test-runs: install
-	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m runs tests/integration/test_order_flow_runs.py $(PYTEST_ARGS)"
+	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m runs $(PYTEST_ARGS)"
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
