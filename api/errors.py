@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from aiokafka.errors import KafkaError
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from cassandra.connection import ConnectionException
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -69,11 +73,23 @@ async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
                           getattr(exc, "headers", None))
 
 
+async def on_backing_service_error(request: Request, exc: Exception) -> JSONResponse:
+    """Cassandra or Kafka did not answer: 503, logged in one line (an outage makes many)."""
+    log.warning("%s %s: a backing service did not answer: %s: %s", request.method, request.url.path,
+                type(exc).__name__, str(exc)[:300])
+    return error_response(503, "unavailable", "a backing service did not answer; try again")
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Dependencies that fail (Cassandra timing out, Kafka away) are the only expected cause;
-    # anything else is a bug, logged with its traceback.
+    # A bug, logged with its traceback. Starlette raises it on to the server after this answer,
+    # which closes the connection: backing services' errors have handlers of their own above,
+    # so an outage does not cut every client's connection.
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_response(503, "unavailable", "a backing service did not answer; try again")
 
 
-HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected}
+# The errors of Cassandra's and Kafka's clients when a server is away or slow.
+BACKING_SERVICE_ERRORS = (NoHostAvailable, DriverException, ConnectionException, KafkaError)
+
+HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error,
+            **{kind: on_backing_service_error for kind in BACKING_SERVICE_ERRORS}, Exception: on_unexpected}

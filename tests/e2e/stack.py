@@ -67,8 +67,7 @@ class Stack:
     def wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
-            assert not dead, f"processes exited: {dead}; logs in {self.logs}"
+            self.check_alive()
             workers_ready = all(worker_ready(self.logs / f"{name}.log")
                                 for name in ("worker", "recorder") if name in self.procs)
             try:
@@ -80,6 +79,10 @@ class Stack:
                 pass
             time.sleep(0.5)
         raise AssertionError(f"the API was not ready within {timeout:.0f}s; logs in {self.logs}")
+
+    def check_alive(self) -> None:
+        dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
+        assert not dead, f"processes exited: {dead}; logs in {self.logs}"
 
     def stop(self, name: str) -> None:
         proc = self.procs.pop(name)
