@@ -27,6 +27,7 @@ from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partit
 from streams.account import account_of, copy_row, record_of
 from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
+from streams.faust_internals import partition_db
 from streams.matching_stage import MatchingStage
 from streams.table_writer import PendingRows, StoreRows
 
@@ -116,7 +117,7 @@ class InProcessWorker:
         rows.stage(partition, result.rows)
         result.messages.extend(self.accounts.end_batch())
         written = rows.by_partition.get(partition, {})
-        database = self.store.data._db_for_partition(partition)
+        database = partition_db(self.store.data, partition)
         for key, value in self._encode(written, record_of).items():  # as TableWriter writes them
             if value is None:
                 database.pop(key.encode(), None)

@@ -12,6 +12,8 @@ import signal
 import sys
 import types
 
+from .faust_internals import flow_state
+
 
 def install(loop: asyncio.AbstractEventLoop, app) -> None:
     loop.add_signal_handler(signal.SIGTTIN, lambda: dump(app))
@@ -19,17 +21,16 @@ def install(loop: asyncio.AbstractEventLoop, app) -> None:
 
 def dump(app, out=None) -> None:
     out = out or sys.stderr
-    consumer = app.consumer
-    print(f"assigned: {sorted(consumer.assignment())}", file=out)
-    print(f"active (fetched): {sorted(consumer._active_partitions or ())}", file=out)
-    print(f"paused: {sorted(consumer._paused_partitions)}", file=out)
-    print(f"buffered (full, not fetched): {sorted(consumer._buffered_partitions)}", file=out)
-    print(f"flow active: {consumer.flow_active}", file=out)
-    for tp in sorted(consumer.assignment()):
-        acked = sorted(consumer._acked.get(tp, ()))
-        print(f"{tp.topic}[{tp.partition}]: read {consumer._read_offset.get(tp)} "
-              f"committed {consumer._committed_offset.get(tp)} acked {len(acked)} {acked[:3]}..{acked[-3:]} "
-              f"gaps {sorted(consumer._gap.get(tp, ()))[:5]}", file=out)
+    state = flow_state(app.consumer)
+    print(f"assigned: {sorted(state['partitions'])}", file=out)
+    print(f"active (fetched): {state['active']}", file=out)
+    print(f"paused: {state['paused']}", file=out)
+    print(f"buffered (full, not fetched): {state['buffered']}", file=out)
+    print(f"flow active: {state['flow_active']}", file=out)
+    for tp, offsets in state["partitions"].items():
+        acked = offsets["acked"]
+        print(f"{tp.topic}[{tp.partition}]: read {offsets['read']} committed {offsets['committed']} "
+              f"acked {len(acked)} {acked[:3]}..{acked[-3:]} gaps {offsets['gaps'][:5]}", file=out)
     dump_tasks(out)
 
 

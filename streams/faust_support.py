@@ -14,6 +14,7 @@ from exchange.commands import now_ms
 from schemas.codec import codec
 from schemas.topics import DEAD_LETTERS
 
+from . import faust_internals
 from .metrics import DEAD_LETTERS as DEAD_LETTER_COUNT
 from .outputs import Outgoing
 from .record_batches import producer_of, send_all
@@ -29,26 +30,10 @@ log = logging.getLogger("exchange.faust_support")
 FETCH_MAX_WAIT_MS = 10
 
 
-def _short_fetch_wait() -> None:
-    from faust.transport.drivers import aiokafka as driver
-
-    thread = driver.AIOKafkaConsumerThread
-    if getattr(thread, "_exchange_fetch_wait", None) == FETCH_MAX_WAIT_MS:
-        return
-    create = thread._create_worker_consumer
-
-    def create_worker_consumer(self, transport):
-        consumer = create(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
-        return consumer
-
-    thread._create_worker_consumer = create_worker_consumer
-    thread._exchange_fetch_wait = FETCH_MAX_WAIT_MS
-
-
 def new_app(settings, app_id: str, name: str) -> faust.App:
     """A Faust app as every worker runs it: RocksDB tables under the worker's own directory."""
-    _short_fetch_wait()
+    faust_internals.check_version()
+    faust_internals.shorten_fetch_wait(FETCH_MAX_WAIT_MS)
     datadir = settings.state_dir / "workers" / f"{app_id}-{name}"
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
@@ -93,7 +78,7 @@ def never_commit_unread(app: faust.App) -> None:
             log.debug("%s[%s]: offsets %s..%s skipped by the fetcher; they stay uncommitted",
                       tp.topic, tp.partition, offset_from, offset_to - 1)
 
-    app.consumer._add_gap = no_gap_record
+    faust_internals.replace_gap_record(app, no_gap_record)
 
 
 # Changelog topics roll a segment every 10 minutes and compact once a tenth is stale: Kafka

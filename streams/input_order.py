@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import time
 
+from .faust_internals import committed_offset
+
 RESEEK_AFTER = 2.0  # seconds before seeking to the same gap again
 
 log = logging.getLogger("exchange.input_order")
@@ -49,7 +51,7 @@ class InputOrder:
         """
         consumer = self._consumer_of()
         unknown = {m.tp for m in messages if m.tp not in self._next and m.tp not in self._log_start
-                   and consumer._committed_offset.get(m.tp) is None}
+                   and committed_offset(consumer, m.tp) is None}
         if unknown:
             self._log_start.update(await consumer.earliest_offsets(*unknown))
 
@@ -57,7 +59,7 @@ class InputOrder:
         """True if the message is the next of its partition and is to be processed now."""
         tp, offset = message.tp, message.offset
         expected = self._next.get(tp)
-        committed = self._consumer_of()._committed_offset.get(tp)
+        committed = committed_offset(self._consumer_of(), tp)
         if committed is not None and (expected is None or committed > expected):
             # Faust drops whatever it delivers below its committed offset, and commits only what
             # was processed (faust_support.never_commit_unread): what lies below was done, here or

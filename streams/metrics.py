@@ -16,6 +16,7 @@ from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 from . import health
+from .faust_internals import committed_offset
 
 log = logging.getLogger("exchange.metrics")
 
@@ -111,7 +112,7 @@ async def measure_lag(app: faust.App, topics: set[str]) -> None:
         return
     measured = set()
     for tp in inputs:
-        committed = consumer._committed_offset.get(tp) or 0  # None: the group never committed
+        committed = committed_offset(consumer, tp) or 0  # None: the group never committed
         end = ends.get(tp)
         if end is not None:
             labels = (tp.topic, str(tp.partition))

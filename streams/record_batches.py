@@ -15,12 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import Iterable
 
-import faust
-
-
-def producer_of(app: faust.App):
-    """The aiokafka producer under the app's Faust producer (started with the app)."""
-    return app.producer._ensure_producer()
+from .faust_internals import aiokafka_producer as producer_of
 
 
 class Sent:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 
+from .faust_internals import acked_offsets, committed_offset, forget_acked, read_offset
+
 log = logging.getLogger("exchange.stall_guard")
 
 CHECK_EVERY = 2.0  # seconds
@@ -40,19 +42,19 @@ class StallGuard:
         # Asked of the broker: a partition that never delivered has no fetched highwater mark.
         ends = await consumer.highwaters(*inputs) if inputs else {}
         for tp in inputs:
-            acked = consumer._acked.get(tp)
+            acked = acked_offsets(consumer, tp)
             if acked and len(set(acked)) != len(acked):
                 # A message delivered twice (around a rebalance) can be acknowledged twice, and a
                 # repeated offset ends Faust's gapless run: commits then advance an offset or two
                 # per commit interval.
                 acked[:] = sorted(set(acked))
-            committed = consumer._committed_offset.get(tp) or 0  # None: the group never committed
-            read = consumer._read_offset.get(tp)
+            committed = committed_offset(consumer, tp) or 0  # None: the group never committed
+            read = read_offset(consumer, tp)
             end = ends.get(tp)
             if end is None or committed >= end:
                 self._seen.pop(tp, None)  # everything there is committed
                 continue
-            state = (committed, read, len(consumer._acked.get(tp, ())))
+            state = (committed, read, len(acked_offsets(consumer, tp)))
             previous = self._seen.get(tp)
             unchanged = previous[3] + 1 if previous is not None and previous[:3] == state else 0
             self._seen[tp] = (*state, unchanged)
@@ -62,7 +64,6 @@ class StallGuard:
     async def _reread(self, consumer, tp, committed: int, read: int | None) -> None:
         log.warning("%s[%s]: committed offset stays at %s (read up to %s); re-reading from it",
                     tp.topic, tp.partition, committed, read)
-        consumer._acked.pop(tp, None)
-        consumer._acked_index.pop(tp, None)
+        forget_acked(consumer, tp)
         await consumer.seek(tp, committed)
         self._seen.pop(tp, None)

@@ -19,6 +19,7 @@ from rocksdict import WriteBatch
 
 from schemas.codec import codec
 
+from .faust_internals import partition_db
 from .record_batches import producer_of, send_all
 
 
@@ -48,7 +49,7 @@ class StoreRows:
     def get(self, key: str, default=None):
         row = self._decoded.get(key, _UNKNOWN)
         if row is _UNKNOWN:
-            raw = self.store._db_for_partition(self.partition_of(key)).get(key.encode())
+            raw = partition_db(self.store, self.partition_of(key)).get(key.encode())
             row = None if raw is None else codec.decode_as(self.record_of(key), raw)
             self._remember(key, row)
         return default if row is None else self.copy_row(key, row)
@@ -102,7 +103,7 @@ class TableWriter:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
-            store._db_for_partition(partition).write(batch)
+            partition_db(store, partition).write(batch)
             store.set_persisted_offset(TP(topic, partition), last_offset)
 
 

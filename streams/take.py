@@ -25,6 +25,8 @@ from typing import AsyncIterator, Sequence
 from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
+from .faust_internals import drain_passively, remove_processor
+
 
 async def take_ready(stream: StreamT, max_messages: int, within: float) -> AsyncIterator[Sequence[EventT]]:
     """Yield lists of events: what is ready, at most `max_messages`, gathered for at most `within` s."""
@@ -55,7 +57,7 @@ async def take_ready(stream: StreamT, max_messages: int, within: float) -> Async
 
     stream.enable_acks = False  # events are acknowledged here, once their batch is done
     stream.add_processor(add_to_buffer)
-    stream._enable_passive(stream.channel)
+    drain_passively(stream)
     queue = stream.channel.queue
     try:
         while not stream.should_stop:
@@ -87,4 +89,4 @@ async def take_ready(stream: StreamT, max_messages: int, within: float) -> Async
         # An agent restarted after a crash gets the same stream back: this take's processor must
         # not go on filling a buffer nobody reads (full, it would hold the stream's drainer for
         # good). Acknowledgements stay off: what is drained meanwhile is read again (input order).
-        stream._processors.remove(add_to_buffer)
+        remove_processor(stream, add_to_buffer)
