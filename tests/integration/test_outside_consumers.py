@@ -25,16 +25,22 @@ EXAMPLES = HERE.parent.parent / "docs" / "examples"
 
 
 @pytest.fixture(scope="module")
-def java(infra):
-    """How to run a single-file Java program with Avro (and the Kafka client) on its class path."""
+def java(infra, tmp_path_factory):
+    """Runs a class of the documented example or the round trip, compiled once, with Avro and the
+    Kafka client on the class path."""
     avro_jars = fetch_jars("avro", AVRO_VERSION, infra.cache_dir)
     kafka_jars = fetch_jars("kafka", KAFKA_VERSION, infra.cache_dir)
     # Kafka's slf4j first: Avro's newer slf4j-api would find no binding and warn on every run.
     classpath = f"{kafka_jars}/*:{avro_jars}/*"
+    classes = tmp_path_factory.mktemp("java-classes")
+    javac = Path(find_java().executable).resolve().with_name("javac")  # the JDK's, beside its java
+    compiled = subprocess.run([str(javac), "-d", str(classes), "-cp", classpath, str(EXAMPLES / "ReadTopic.java"),
+                               str(HERE / "avro_java" / "RoundTrip.java")], capture_output=True, text=True, timeout=120)
+    assert compiled.returncode == 0, compiled.stderr[-3000:]
 
-    def run(source: Path, *args: str, stdin: str = "", timeout: float = 120) -> list[str]:
-        done = subprocess.run([find_java().executable, "-cp", classpath, str(source), *args], input=stdin,
-                              capture_output=True, text=True, timeout=timeout)
+    def run(main_class: str, *args: str, stdin: str = "", timeout: float = 120) -> list[str]:
+        done = subprocess.run([find_java().executable, "-cp", f"{classes}:{classpath}", main_class, *args],
+                              input=stdin, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout.splitlines()
 
@@ -82,7 +88,7 @@ def _full_name(node: dict) -> str:
 
 def test_java_reads_every_record_type_the_exchange_writes_and_writes_what_it_reads(java):
     messages = {name: codec.encode(name, sample(codec.schema(name), {})) for name in codec.names}
-    lines = java(HERE / "avro_java" / "RoundTrip.java", str(AVRO_DIR),
+    lines = java("RoundTrip", str(AVRO_DIR),
                  stdin="".join(f"{name} {message.hex()}\n" for name, message in messages.items()))
 
     assert len(lines) == len(messages)
@@ -98,7 +104,7 @@ def test_java_refuses_the_byte_reversed_header_the_exchange_can_still_read(java)
     message once); the exchange still reads them."""
     trade = codec.encode("exchange.Balance", {"asset": "SOL", "available": 5, "held": 2})
     legacy = MARKER + trade[2:10][::-1] + trade[10:]
-    [line] = java(HERE / "avro_java" / "RoundTrip.java", str(AVRO_DIR), stdin=f"exchange.Balance {legacy.hex()}\n")
+    [line] = java("RoundTrip", str(AVRO_DIR), stdin=f"exchange.Balance {legacy.hex()}\n")
     assert line.startswith("ERROR org.apache.avro.message.MissingSchemaException")
     assert codec.decode(legacy) == codec.decode(trade)
 
@@ -126,7 +132,7 @@ def trade_topic(infra) -> str:
 
 
 def test_the_documented_java_consumer_reads_a_topic(infra, java, trade_topic):
-    lines = java(EXAMPLES / "ReadTopic.java", infra.kafka_bootstrap, trade_topic, "exchange.TradeBatch",
+    lines = java("ReadTopic", infra.kafka_bootstrap, trade_topic, "exchange.TradeBatch",
                  str(AVRO_DIR), "3")
     assert len(lines) == 3
     for n, line in enumerate(lines):
