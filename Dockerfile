@@ -3,12 +3,12 @@
 FROM python:3.11-slim
 
 WORKDIR /app
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, so a code change does not reinstall them; at the versions constraints.txt pins.
+COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir exchange streams api ws infra schemas bench \
     && touch exchange/__init__.py streams/__init__.py api/__init__.py ws/__init__.py infra/__init__.py \
              schemas/__init__.py bench/__init__.py \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir -c constraints.txt . \
     && pip uninstall -y kafka-exchange
 COPY exchange exchange
 COPY streams streams

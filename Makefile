@@ -3,16 +3,17 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Reinstalled whenever the dependency list changes.
+# Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run demo down status test test-runs test-unit bench clean
+.PHONY: install run demo down status lint test test-runs test-unit bench lock clean
 
-$(STAMP): pyproject.toml
+# Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it).
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -32,8 +33,14 @@ down: install
 status: install
 	$(BIN)/exchange infra status
 
+# The linter over the whole tree and the type checker over the pure modules (both configured in
+# pyproject.toml); `make test` runs them before pytest, and a finding fails the run.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # Throwaway Kafka and Cassandra in a temporary state directory, stopped however pytest ends.
-test: install
+test: install lint
 	@state=$$(mktemp -d "$${TMPDIR:-/tmp}/exchange-test.XXXXXX"); \
 	cleanup() { EXCHANGE_STATE_DIR="$$state" $(BIN)/exchange infra down >/dev/null 2>&1; rm -rf "$$state"; }; \
 	trap cleanup EXIT INT TERM; \
@@ -51,5 +58,20 @@ bench: install
 	$(BIN)/exchange bench gen-ops --n 1000000 --seed 1 --out /tmp/exchange-ops-1m.jsonl
 	$(BIN)/exchange bench matching --ops /tmp/exchange-ops-1m.jsonl
 
+# Rebuilds constraints.txt from pyproject.toml: its dependencies and test extra resolved afresh in a
+# throwaway venv (so nothing installed here by hand gets pinned), then frozen. Commit the result.
+lock:
+	@lock=$$(mktemp -d "$${TMPDIR:-/tmp}/exchange-lock.XXXXXX"); trap 'rm -rf "$$lock"' EXIT; \
+	set -e; \
+	$(PYTHON) -m venv "$$lock"; \
+	"$$lock/bin/python" -m pip install --quiet --upgrade pip; \
+	"$$lock/bin/python" -m pip install --quiet -e '.[test]'; \
+	{ echo "# Exact versions of every runtime and test dependency, for \`make\` and the Dockerfile:"; \
+	  echo "# pip install -c constraints.txt. Made by \`make lock\` from pyproject.toml with Python" \
+	       "$$("$$lock/bin/python" -c 'import platform; print(platform.python_version())'); do not edit."; \
+	  "$$lock/bin/python" -m pip freeze --exclude-editable; } > "$$lock/constraints.txt"; \
+	mv "$$lock/constraints.txt" constraints.txt; \
+	echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages pinned"
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache

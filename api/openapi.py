@@ -70,8 +70,8 @@ OPERATIONS = {
     ("get", "/api/v1/assets"): ("Assets", None, "200", LIST, False),
     ("get", "/api/v1/markets"): ("Markets", None, "200", LIST, False),
     ("get", "/api/v1/markets/{market}"): ("One market", None, "200", {"type": "object"}, False),
-    ("post", "/api/v1/admin/assets"): ("Define an asset (admin)", {"type": "object", "required": ["symbol", "decimals"]},
-                                       "201", {"type": "object"}, True),
+    ("post", "/api/v1/admin/assets"): ("Define an asset (admin)", {"type": "object", "required": [
+        "symbol", "decimals"]}, "201", {"type": "object"}, True),
     ("post", "/api/v1/admin/markets"): ("Define a market (admin)", {"type": "object", "required": [
         "symbol", "base", "quote", "tick", "step"]}, "201", {"type": "object"}, True),
     ("post", "/api/v1/admin/markets/{market}/halt"): ("Halt a market (admin)", None, "200", {"type": "object"}, True),
@@ -109,8 +109,8 @@ OPERATIONS = {
     ("get", "/metrics"): ("Prometheus metrics", None, "200", {"type": "string"}, False),
     ("get", "/openapi.json"): ("This document", None, "200", {"type": "object"}, False),
 }
-QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"type": "integer", "minimum": 1}, "cursor": {"type": "string"},
-         "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
+QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"type": "integer", "minimum": 1},
+         "cursor": {"type": "string"}, "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
 QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
            "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
            "/api/v1/orders/history": ["market", "limit", "cursor"], "/api/v1/my/trades": ["market", "limit", "cursor"],
@@ -130,7 +130,8 @@ def build() -> dict:
             status: {"description": "success", "content": {"application/json": {"schema": schema}}},
             "default": {"description": "an error", "content": {"application/json": {"schema": ERROR}}}}}
         if body is not None:
-            operation["requestBody"] = {"required": not path.endswith(OPTIONAL_BODY), "content": {"application/json": {"schema": body}}}
+            operation["requestBody"] = {"required": not path.endswith(OPTIONAL_BODY),
+                                        "content": {"application/json": {"schema": body}}}
         if secured:
             operation["security"] = [{"bearer": []}]
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}

@@ -246,7 +246,8 @@ async def _create_market(settings: Settings, args: argparse.Namespace) -> None:
     changed = [field for field in MARKET_IDENTITY if existing[field] != market[field]]
     if changed:
         was = ", ".join(f"{field} {existing[field]}" for field in changed)
-        raise CommandError(f"market {args.symbol} exists with {was}; {', '.join(MARKET_IDENTITY)} are fixed once created")
+        raise CommandError(f"market {args.symbol} exists with {was}; "
+                           f"{', '.join(MARKET_IDENTITY)} are fixed once created")
     if all(existing[field] == market[field] for field in MARKET_TERMS):
         print(f"market {args.symbol} exists already")
         return
@@ -308,7 +309,8 @@ def _add_catalogue_commands(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--min-notional", default="0", help="smallest order value in quote units")
     create.add_argument("--maker-fee", default="0", help="a fraction: 0.001 is 0.1%%")
     create.add_argument("--taker-fee", default="0", help="a fraction: 0.002 is 0.2%%")
-    create.add_argument("--partition", type=int, help="partition of the market-keyed topics (default: hash of the symbol)")
+    create.add_argument("--partition", type=int,
+                        help="partition of the market-keyed topics (default: hash of the symbol)")
     create.set_defaults(run=_catalogue, act=_create_market)
     markets.add_parser("list", help="list the markets").set_defaults(run=_catalogue, act=_list_markets)
     for action in ("halt", "resume"):

@@ -129,7 +129,8 @@ async def _sign_in(http: httpx.AsyncClient, trader: Trader) -> None:
         signup = await http.post("/api/v1/auth/signup",
                                  json={"username": username, "email": trader.email, "password": PASSWORD})
     except httpx.HTTPError as exc:
-        raise DemoError(f"the API at {http.base_url} does not answer ({exc}); is the exchange running (make run)?")
+        raise DemoError(f"the API at {http.base_url} does not answer ({exc}); "
+                        "is the exchange running (make run)?") from exc
     if signup.status_code not in (201, 409):
         raise DemoError(f"signing up {trader.email} failed: {signup.status_code} {signup.text}")
     login = await http.post("/api/v1/auth/login", json={"email": trader.email, "password": PASSWORD})

@@ -39,7 +39,8 @@ async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list
             wanted = topic.partitions(settings.partitions)
             if topic.name in existing and existing[topic.name] != wanted:
                 raise TopicError(f"topic {topic.name} has {existing[topic.name]} partitions, expected {wanted} "
-                                 f"(EXCHANGE_PARTITIONS={settings.partitions}); partition counts are fixed once created")
+                                 f"(EXCHANGE_PARTITIONS={settings.partitions}); "
+                                 "partition counts are fixed once created")
         missing = [topic for topic in CATALOGUE if topic.name not in existing]
         if not missing:
             return []

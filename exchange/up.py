@@ -95,7 +95,7 @@ def up(workers: int) -> int:
         for proc in children.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in children.items():
+        for proc in children.values():
             try:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -150,4 +150,4 @@ Try it:
 
 Movement in the demo markets: `make demo` (or .venv/bin/exchange demo) in another terminal.
 Ctrl-C stops everything; the data stays for the next run.
-""", flush=True)
+""", flush=True)  # noqa: E501 (the banner's lines as they are printed)

@@ -172,7 +172,8 @@ class _Writers(Generator):
                   "enum": f"type({value}) is str", "record": f"isinstance({value}, dict)",
                   "map": f"isinstance({value}, dict)", "array": f"isinstance({value}, list)"}
         kinds = [b if isinstance(b, str) else b["type"] for b in branches]
-        ambiguous = {k for k in kinds if kinds.count(k) > 1 or (k in ("record", "map") and {"record", "map"} <= set(kinds))
+        ambiguous = {k for k in kinds if kinds.count(k) > 1
+                     or (k in ("record", "map") and {"record", "map"} <= set(kinds))
                      or (k in ("string", "enum") and {"string", "enum"} <= set(kinds))}
         parts = [f"{index} if {checks[kind]} else " for index, kind in enumerate(kinds) if kind not in ambiguous]
         return "".join(parts) + f"_ambiguous({value})"

@@ -20,7 +20,17 @@ from typing import Iterable, Mapping
 
 from schemas.topics import COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES, account_partition
 from streams.engine import (
-    Accepted, Cancel, CancelAll, Done, Engine, LevelChanged, MarketState, OrderRow, Place, Rejected, Trade,
+    Accepted,
+    Cancel,
+    CancelAll,
+    Done,
+    Engine,
+    LevelChanged,
+    MarketState,
+    OrderRow,
+    Place,
+    Rejected,
+    Trade,
 )
 
 from .book_journal import BookJournal
@@ -178,7 +188,8 @@ class _Outputs:
                 side = sides[event.order_id]
             self._update(event.seq, event.order_id, event.account, side, STATUS[event.status], event.filled_qty,
                          event.filled_quote, event.remaining_qty, event.reason, event.ts)
-            self._settle(event.account, event.seq, "release", event.order_id, side)
+            # The type ignores here and in _trade: the engine takes any hashable account, the stage gives it str ids.
+            self._settle(event.account, event.seq, "release", event.order_id, side)  # type: ignore[arg-type]
             self.last_fill.pop(event.order_id, None)
         elif isinstance(event, Rejected):
             if kind == "exchange.PlaceOrder":
@@ -200,11 +211,12 @@ class _Outputs:
             "ts": trade.ts,
         })
         base = trade.qty * self.definition["base_per_step"]
-        for order_id, owner, side, fee in ((trade.maker_order_id, trade.maker_account, maker_side, trade.maker_fee),
-                                           (trade.taker_order_id, trade.taker_account, trade.taker_side, trade.taker_fee)):
+        legs = ((trade.maker_order_id, trade.maker_account, maker_side, trade.maker_fee),
+                (trade.taker_order_id, trade.taker_account, trade.taker_side, trade.taker_fee))
+        for order_id, owner, side, fee in legs:
             self.touched[order_id] = None
-            self._settle(owner, trade.seq, "fill", order_id, side, base, trade.quote, fee)
-            self.last_fill[order_id] = (trade.seq, owner, side, trade.ts)
+            self._settle(owner, trade.seq, "fill", order_id, side, base, trade.quote, fee)  # type: ignore[arg-type]
+            self.last_fill[order_id] = (trade.seq, owner, side, trade.ts)  # type: ignore[assignment]
         if trade.maker_fee + trade.taker_fee:
             self._settle(FEE_ACCOUNT, trade.seq, "fee", trade.taker_order_id, trade.taker_side,
                          fee=trade.maker_fee + trade.taker_fee)
@@ -243,7 +255,8 @@ class _Outputs:
             send(Outgoing(TRADES, market, {"market": market, "trades": self.trades}, partition))
         if self.updates:
             self.updates.sort(key=lambda pair: pair[0])
-            send(Outgoing(ORDER_UPDATES, market, {"market": market, "updates": [u for _, u in self.updates]}, partition))
+            send(Outgoing(ORDER_UPDATES, market, {"market": market, "updates": [u for _, u in self.updates]},
+                          partition))
         if self.has_events(engine):  # every one, so update ids stay contiguous
             bids = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "buy"]
             asks = [{"price": p, "quantity": q} for (side, p), q in self.levels.items() if side == "sell"]

@@ -20,5 +20,5 @@ class Outgoing:
 class StageResult:
     """Rows to write to the stage's table, and messages to send, for one input message."""
 
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None deletes the row
     messages: list[Outgoing] = field(default_factory=list)

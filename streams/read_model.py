@@ -252,7 +252,8 @@ def _withdrawal_requested(result: dict) -> list[Write]:
 
 
 def _withdrawal_settled(result: dict) -> list[Write]:
-    account, withdrawal_id, asset, amount = result["account"], result["withdrawal_id"], result["asset"], result["amount"]
+    account, withdrawal_id = result["account"], result["withdrawal_id"]
+    asset, amount = result["asset"], result["amount"]
     status = "completed" if result["completed"] else "failed"
     settled = (asset, amount, status, result["ts"], result.get("reference") or "")
     writes = [Write("withdrawal_settled_by_account", (*settled, account, withdrawal_id), SETTLED, ("account", account)),

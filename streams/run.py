@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import logging
 
-
 LOG_LEVELS = {"crit": logging.CRITICAL, "error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO,
               "debug": logging.DEBUG}
 
@@ -26,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, read_side: bool = False) -> int:
     # Imported here: `exchange --help` and the other subcommands need not load Faust.
     import faust
+    import uvloop
 
     from exchange import gc_tuning, logs
     from exchange.config import Settings
@@ -35,14 +35,13 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
 
     # uvloop: a worker spends much of its time in the event loop itself (a future per message
     # sent, a callback per fetch), which uvloop runs in C. Set before anything makes a loop.
-    import uvloop
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     settings = Settings.from_env()
     asyncio.run(ensure_topics(settings))
     if read_side:
-        from .read_worker import build_read_app
-
         from exchange.db import migrate_when_up
+
+        from .read_worker import build_read_app
 
         migrate_when_up(settings)
         app = build_read_app(settings, args.name, args.metrics_port)

@@ -25,8 +25,8 @@ from mode import CrashingSupervisor
 
 from exchange.commands import now_ms
 from exchange.config import Settings
-from exchange.reference_feed import ReferenceFeed
 from exchange.reference import market_spec
+from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
 from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 

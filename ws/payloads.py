@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.reference import (percent_change, signed_atoms_to_amount as _amount, signed_ticks_to_price,
-                                steps_to_qty, ticks_to_price)
+from exchange.reference import percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
+from exchange.reference import signed_atoms_to_amount as _amount
 
 
 def trade(t: dict, market: dict, now: int) -> dict:

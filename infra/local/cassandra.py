@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
 from exchange.config import Settings
 
 from .process import ServerProcess

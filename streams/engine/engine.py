@@ -18,7 +18,7 @@ Event order, per command (``seq`` rises by one per event):
 from __future__ import annotations
 
 from operator import attrgetter
-from typing import Iterable
+from typing import Hashable, Iterable
 
 from .book import BookSide, Level, Order
 from .commands import BUY, FOK, GTC, MARKET, SELL, Cancel, CancelAll, Command, Place
@@ -65,13 +65,13 @@ class Engine:
 
     def handle(self, command: Command) -> list[Event]:
         """Apply one command; never raises, whatever the command holds."""
-        kind = type(command)
+        kind = type(command)  # mypy narrows only `type(command) is ...`, not through `kind`
         if kind is Place:
-            return self.place(command)
+            return self.place(command)  # type: ignore[arg-type]
         if kind is Cancel:
-            return self.cancel(command)
+            return self.cancel(command)  # type: ignore[arg-type]
         if kind is CancelAll:
-            return self.cancel_all(command)
+            return self.cancel_all(command)  # type: ignore[arg-type]
         return [self._rejected(None, None, UNKNOWN_COMMAND, None)]
 
     def place(self, place: Place) -> list[Event]:
@@ -93,12 +93,13 @@ class Engine:
 
         self.seq = rank = self.seq + 1
         accepted = Accepted(rank, order_id, account, side, type_, tif, price, qty, quote_limit, ts)
+        # The type ignores that follow: place_error has checked that a GTC order has a price and a quantity.
         if not crosses and tif == GTC:
             # Most orders just rest; this is the general path below with
             # everything that cannot happen taken out.
-            level = self._rest(Order(order_id, account, qty, qty, 0, ts, rank), own, price)
+            level = self._rest(Order(order_id, account, qty, qty, 0, ts, rank), own, price)  # type: ignore[arg-type]
             self.seq += 1
-            return [accepted, LevelChanged(self.seq, side, price, level.total)]
+            return [accepted, LevelChanged(self.seq, side, price, level.total)]  # type: ignore[arg-type]
 
         events: list[Event] = [accepted]
         touched: list[Level] = []
@@ -107,8 +108,8 @@ class Engine:
         if crosses:
             filled, filled_quote, outcome = self._take(place, opposite, limit_key, events, touched)
         if outcome == NO_LIQUIDITY and tif == GTC:
-            order = Order(order_id, account, qty, qty - filled, filled_quote, ts, rank)
-            touched.append(self._rest(order, own, price))
+            order = Order(order_id, account, qty, qty - filled, filled_quote, ts, rank)  # type: ignore[arg-type, operator]
+            touched.append(self._rest(order, own, price))  # type: ignore[arg-type]
         else:
             status, reason = _taker_end(place, outcome)
             remaining = None if qty is None else qty - filled
@@ -247,7 +248,7 @@ class Engine:
             self.seq += 1
             events.append(LevelChanged(self.seq, level.book_side.side, level.price, level.total))
 
-    def _rejected(self, order_id: object, account: object, reason: str, ts: object) -> Rejected:
+    def _rejected(self, order_id: int | None, account: Hashable, reason: str, ts: int | None) -> Rejected:
         self.seq += 1
         return Rejected(self.seq, order_id, account, reason, ts)
 

@@ -69,7 +69,7 @@ class Rejected:
     order_id: int | None
     account: Hashable
     reason: str
-    ts: int
+    ts: int | None  # None for a command of unknown kind, or one without a ts
 
 
 @dataclass(slots=True)

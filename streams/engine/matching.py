@@ -44,7 +44,8 @@ def plan(
     step costs at least ``quote_per_tick_step``, which bounds what it can buy.
     """
     steps: list[tuple[Order, int | None]] = []
-    wanted = qty if qty is not None else funds // quote_per_tick_step
+    # place_error has checked that an order without a quantity has funds.
+    wanted = qty if qty is not None else funds // quote_per_tick_step  # type: ignore[operator]
     if not wanted:
         return Plan(steps, NO_FUNDS)
     for level in book.levels_within(limit_key):

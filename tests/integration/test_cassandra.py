@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+
 from exchange.config import replication_options
 from exchange.db import cluster as open_cluster
 

@@ -46,10 +46,10 @@ class CounterWorker:
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"worker ignored SIGTERM; see {self.log}")
+            raise AssertionError(f"worker ignored SIGTERM; see {self.log}") from exc
 
 
 async def send_increments(bootstrap: str, topic: str, keys: list[bytes]) -> None:

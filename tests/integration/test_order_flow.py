@@ -10,11 +10,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from exchange.commands import deposit, place
 from schemas.codec import codec
 from schemas.topics import COMMANDS, DEAD_LETTERS, FEE_ACCOUNT
+from streams.worker import APP_ID
 from tests import checks
 
-from streams.worker import APP_ID
-
 from .flow import define_markets, outcome, partitions_of, read_topic, suffix, wait_until_quiet
+
 
 async def test_a_trade_settles_exactly_as_computed_by_hand(infra, producer, workers):
     tag = suffix()
@@ -40,7 +40,8 @@ async def test_a_trade_settles_exactly_as_computed_by_hand(infra, producer, work
         quote: {"available": 150_000_000 - 150_000, "held": 0}}
     assert result.accounts[FEE_ACCOUNT]["balances"] == {quote: {"available": 450_000, "held": 0}}
     [trade] = result.trades.values()
-    assert (trade["price"], trade["quantity"], trade["maker_fee"], trade["taker_fee"]) == (15000, 1000, 150_000, 300_000)
+    assert ((trade["price"], trade["quantity"], trade["maker_fee"], trade["taker_fee"])
+            == (15000, 1000, 150_000, 300_000))
     assert [(r.order_id, r.account, r.side, r.price, r.remaining, r.filled_quote)
             for r in result.books[market["symbol"]]] == [(ask, bob, "sell", 15000, 1000, 150_000_000)]
     checks.assert_money_conserved(result.accounts)

@@ -69,7 +69,8 @@ def normalised(markets, accounts, result, base) -> dict:
     for partition, symbol in by_partition.items():
         asset_role[markets[symbol]["base"]] = f"base{partition}"
         asset_role[markets[symbol]["quote"]] = f"quote{partition % 2}"
-    account_role = {name: f"{markets[m]['partition']}:{i}" for m, names in accounts.items() for i, name in enumerate(names)}
+    account_role = {name: f"{markets[m]['partition']}:{i}"
+                    for m, names in accounts.items() for i, name in enumerate(names)}
     market_role = {symbol: p for p, symbol in by_partition.items()}
     return {
         "trades": {(market_role[m], tid): (t["price"], t["quantity"], t["maker_order_id"] - base,
@@ -103,7 +104,7 @@ async def test_a_run_with_graceful_stops_mid_batch_ends_exactly_like_an_undistur
 def _assert_same_outcome(calm, disturbed, disturbance: str, capsys) -> None:
     """Both runs are consistent and busy, end with the same trades, books and balances, and
     their times are printed."""
-    for name, (markets, accounts, result, elapsed, base) in (("undisturbed", calm), (disturbance, disturbed)):
+    for name, (markets, _accounts, result, _elapsed, _base) in (("undisturbed", calm), (disturbance, disturbed)):
         checks.assert_consistent(markets, result.accounts, result.books, result.trades, result.order_batches)
         assert len(result.trades) > 1000, f"the {name} run made only {len(result.trades)} trades"
     assert normalised(*_without_time(calm)) == normalised(*_without_time(disturbed))

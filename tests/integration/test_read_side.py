@@ -11,16 +11,16 @@ from collections import defaultdict
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from exchange.commands import deposit, place
 from exchange.db import cluster, migrate
 from infra.local.cassandra import CassandraNode
 from infra.local.toolchain import find_java
 from schemas.codec import codec
 from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES
 from streams.depth_book import DepthBook
-from streams.read_model import day_of, fill_legs
 from streams.marketdata import INTERVALS, MINUTE_MS
+from streams.read_model import day_of, fill_legs
 from streams.read_worker import READ_APP_ID, RECORDED
-from exchange.commands import deposit, place
 from tests import workload
 
 from .flow import define_markets, market_records, outcome, suffix, wait_until_quiet
@@ -119,7 +119,8 @@ class Run:
 
     def _depth_snapshots(self) -> dict[str, dict]:
         rows = self.select("SELECT market, snapshot FROM depth_snapshots")
-        return {r.market: codec.decode_as("exchange.DepthSnapshot", r.snapshot) for r in rows if r.market in self.markets}
+        return {r.market: codec.decode_as("exchange.DepthSnapshot", r.snapshot)
+                for r in rows if r.market in self.markets}
 
     def select(self, cql: str, *params) -> list:
         connection = cluster(self.infra)
@@ -182,7 +183,8 @@ def check_rows(run: Run) -> None:
     balances = {(r.account, r.asset): (r.available, r.held) for r in run.select("SELECT * FROM balances_by_account")
                 if r.account in run.names and r.account != FEE_ACCOUNT and (r.available, r.held) != (0, 0)}
     assert balances == {(a, asset): (b["available"], b["held"]) for a, s in result.accounts.items()
-                        if a != FEE_ACCOUNT for asset, b in s["balances"].items() if (b["available"], b["held"]) != (0, 0)}
+                        if a != FEE_ACCOUNT for asset, b in s["balances"].items()
+                        if (b["available"], b["held"]) != (0, 0)}
     ledger: dict[tuple, int] = defaultdict(int)  # stored entries and the legs derived from fills, as the API shows
     for r in run.select("SELECT * FROM ledger_by_account"):
         if r.account in run.names and r.account != FEE_ACCOUNT:

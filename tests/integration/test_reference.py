@@ -116,7 +116,8 @@ def assets(infra) -> tuple[str, str]:
     base, quote = f"SOL{suffix}", f"USD{suffix}"
     for symbol, decimals in ((base, "9"), (quote, "6")):
         result = exchange(infra, "asset", "create", symbol, "--decimals", decimals)
-        assert (result.returncode, result.stdout) == (0, f"created asset {symbol} ({decimals} decimals)\n"), result.stderr
+        assert ((result.returncode, result.stdout)
+                == (0, f"created asset {symbol} ({decimals} decimals)\n")), result.stderr
     return base, quote
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import avro.io
 import avro.schema
 import fastavro
-from fastavro.schema import to_parsing_canonical_form
 import pytest
+from fastavro.schema import to_parsing_canonical_form
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -114,7 +114,8 @@ def test_a_message_written_with_version_1_is_read_with_todays_schema():
     assert "stp" not in json.dumps(old_schema)
     old_place = {k: v for k, v in PLACE.items() if k != "stp"}
     body = io.BytesIO()
-    fastavro.schemaless_writer(body, fastavro.parse_schema(old_schema), command_batch(("exchange.PlaceOrder", old_place)))
+    fastavro.schemaless_writer(body, fastavro.parse_schema(old_schema),
+                               command_batch(("exchange.PlaceOrder", old_place)))
     message = _header(old_schema) + body.getvalue()
 
     name, batch = codec.decode(message)

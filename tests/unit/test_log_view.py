@@ -87,4 +87,5 @@ def test_following_prints_what_is_written_later_in_the_new_files_too(tmp_path):
 def test_the_command_line_reads_the_directory_it_is_given(tmp_path, capsys):
     write(tmp_path / "api.log", line("01.000", "api", "order placed", order_id=7), line("02.000", "api", "other"))
     assert main(["logs", "--dir", str(tmp_path), "--order", "7"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["2026-11-22T10:00:01.000Z info    api            order placed  order_id=7"]
+    assert capsys.readouterr().out.splitlines() == [
+        "2026-11-22T10:00:01.000Z info    api            order placed  order_id=7"]

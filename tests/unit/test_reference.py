@@ -9,8 +9,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.reference import (
-    DefinitionError, GridError, amount_to_atoms, atoms_to_amount, default_partition, make_asset,
-    make_market, market_spec, percent_change, ppm_to_fee, price_to_ticks, qty_to_steps, steps_to_qty, ticks_to_price,
+    DefinitionError,
+    GridError,
+    amount_to_atoms,
+    atoms_to_amount,
+    default_partition,
+    make_asset,
+    make_market,
+    market_spec,
+    percent_change,
+    ppm_to_fee,
+    price_to_ticks,
+    qty_to_steps,
+    steps_to_qty,
+    ticks_to_price,
 )
 from schemas.codec import codec
 from schemas.topics import account_partition
@@ -77,7 +89,8 @@ def test_tick_and_step_are_stored_in_canonical_form():
 
 
 def test_a_step_must_be_a_whole_number_of_base_atoms():
-    with pytest.raises(GridError, match=r"^step 0.0000000001 is not a whole number of SOL atoms \(SOL has 9 decimals\)$"):
+    with pytest.raises(GridError,
+                       match=r"^step 0.0000000001 is not a whole number of SOL atoms \(SOL has 9 decimals\)$"):
         sol_usdc("1000", "0.0000000001")
 
 

@@ -27,6 +27,9 @@ def records(schema: dict) -> st.SearchStrategy:
     def full_name(node: dict, namespace: str | None) -> str:
         return node["name"] if "." in node["name"] else f"{node.get('namespace', namespace)}.{node['name']}"
 
+    def tagged(values: st.SearchStrategy, name: str) -> st.SearchStrategy:
+        return values.map(lambda v: (name, v))
+
     def of(node, namespace):
         if isinstance(node, str) and node not in PRIMITIVES:
             node = named.get(node) or named[f"{namespace}.{node}"]
@@ -35,8 +38,8 @@ def records(schema: dict) -> st.SearchStrategy:
             resolved = [named.get(b, b) if isinstance(b, str) else b for b in node]
             records_in = [b for b in resolved if isinstance(b, dict) and b["type"] == "record"]
             if len(records_in) > 1:  # fastavro needs the branch named: tuple notation
-                options = [values.map(lambda v, name=full_name(b, namespace): (name, v)) if b in records_in
-                           else values for b, values in zip(resolved, options)]
+                options = [tagged(values, full_name(b, namespace)) if b in records_in else values
+                           for b, values in zip(resolved, options)]
             return st.one_of(options)
         if isinstance(node, str):
             return SIMPLE[node]

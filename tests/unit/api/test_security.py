@@ -8,8 +8,17 @@ import jwt
 import pytest
 
 from api.ids import OrderIds
-from api.security import (DEV_SECRET, LoginBrake, VerifiedTokens, check_password, hash_password, issue_token,
-                          jwt_secret, read_token, signed_out)
+from api.security import (
+    DEV_SECRET,
+    LoginBrake,
+    VerifiedTokens,
+    check_password,
+    hash_password,
+    issue_token,
+    jwt_secret,
+    read_token,
+    signed_out,
+)
 from exchange.config import ConfigError, Settings
 
 

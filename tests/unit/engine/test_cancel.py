@@ -31,7 +31,8 @@ def test_unknown_finished_and_foreign_orders_all_look_unknown():
     before = engine.export()[0]
     for cancel in (Cancel(99, 7, 0), Cancel(1, 7, 0), Cancel(3, 8, 0), Cancel("3", 7, 0)):
         [rejected] = engine.handle(cancel)
-        assert (rejected.order_id, rejected.account, rejected.reason) == (cancel.order_id, cancel.account, "unknown_order")
+        assert ((rejected.order_id, rejected.account, rejected.reason)
+                == (cancel.order_id, cancel.account, "unknown_order"))
     assert engine.export()[0] == before
 
 

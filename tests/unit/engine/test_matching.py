@@ -1,6 +1,5 @@
 from streams.engine import (
     BUY,
-    Cancel,
     EXPIRE_BOTH,
     EXPIRE_MAKER,
     EXPIRE_TAKER,
@@ -8,6 +7,7 @@ from streams.engine import (
     IOC,
     SELL,
     Accepted,
+    Cancel,
     Done,
     Engine,
     LevelChanged,

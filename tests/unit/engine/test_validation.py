@@ -2,11 +2,11 @@ import pytest
 
 from streams.engine import (
     BUY,
-    Accepted,
     FOK,
     GTC,
     IOC,
     SELL,
+    Accepted,
     Engine,
     MarketSpec,
     Place,

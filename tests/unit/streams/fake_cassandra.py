@@ -2,7 +2,8 @@
 
 Tables and primary keys are read from schemas/cql, statements from read_model.STATEMENTS. Each
 cell keeps the value with the highest write timestamp (on a tie, the greater value, as Cassandra
-does), and a null leaves the cell as it is (the sink binds nulls as unset); a row delete is a tombstone that hides cells written at or before its timestamp.
+does), and a null leaves the cell as it is (the sink binds nulls as unset); a row delete is a
+tombstone that hides cells written at or before its timestamp.
 """
 
 from __future__ import annotations

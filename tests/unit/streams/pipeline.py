@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from exchange.commands import by_partition
+from exchange.reference import market_spec
 from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS
 from streams.account import accounts_view, copy_row, record_of
@@ -19,8 +21,6 @@ from streams.accounts_stage import AccountsStage
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
 from streams.table_writer import PendingRows
-from exchange.commands import by_partition
-from exchange.reference import market_spec
 
 
 class Recording(dict):

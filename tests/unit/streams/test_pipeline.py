@@ -9,7 +9,6 @@ from exchange.reference import make_asset, make_market
 from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES, ORDERS, TRADES
 from streams.account import MAX_PENDING_WITHDRAWALS
 from streams.book_journal import BookJournal
-
 from tests import checks, workload
 
 from .pipeline import Pipeline
@@ -25,7 +24,8 @@ MARKETS = {
 }
 def balances(pipeline: Pipeline, account: str) -> dict[str, tuple[int, int]]:
     state = pipeline.accounts.get(account, {"balances": {}})
-    return {asset: (b["available"], b["held"]) for asset, b in state["balances"].items() if b != {"available": 0, "held": 0}}
+    return {asset: (b["available"], b["held"]) for asset, b in state["balances"].items()
+            if b != {"available": 0, "held": 0}}
 
 
 def test_a_trade_with_fees_settles_exactly_as_computed_by_hand():

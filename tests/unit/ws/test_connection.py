@@ -146,7 +146,7 @@ async def test_a_client_cut_off_while_it_floods_the_hub_receives_the_close_and_i
     async def endpoint(ws):
         await ws.accept()
         frames = ws.scope["extensions"][FRAMES]
-        for n in range(20):  # answered one by one, as the hub does
+        for _ in range(20):  # answered one by one, as the hub does
             message = orjson.loads(await ws.receive_text())
             frames.write(text_frame(orjson.dumps({"result": None, "id": message["id"]})))
         frames.cut_off("more than 10 messages a second")
@@ -156,7 +156,8 @@ async def test_a_client_cut_off_while_it_floods_the_hub_receives_the_close_and_i
             async with websockets.connect(f"ws://127.0.0.1:{served.port}/ws") as client:
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     for n in range(1000):
-                        await client.send(orjson.dumps({"method": "SUBSCRIBE", "params": ["trades@X"], "id": n}).decode())
+                        subscribe = {"method": "SUBSCRIBE", "params": ["trades@X"], "id": n}
+                        await client.send(orjson.dumps(subscribe).decode())
                     while True:
                         await asyncio.wait_for(client.recv(), 10)
             assert closed.value.rcvd is not None, "no close frame: the connection was reset"
