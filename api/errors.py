@@ -14,7 +14,6 @@ from starlette.requests import Request
 
 from .responses import JSONResponse
 
-
 log = logging.getLogger("exchange.api")
 
 

@@ -17,7 +17,7 @@ from schemas.topics import DEAD_LETTERS
 from . import faust_internals
 from .metrics import DEAD_LETTERS as DEAD_LETTER_COUNT
 from .outputs import Outgoing
-from .record_batches import producer_of, send_all
+from .record_batches import send_all
 from .serde import UTF8
 
 log = logging.getLogger("exchange.faust_support")
@@ -117,7 +117,7 @@ async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
     for m in messages:
         by_partition.setdefault((m.topic.name, m.partition), []).append(
             (m.key.encode(), codec.encode(m.topic.record, m.record)))
-    producer = producer_of(app)
+    producer = faust_internals.aiokafka_producer(app)
     sent = [await send_all(producer, topic, partition, pairs) for (topic, partition), pairs in by_partition.items()]
     for batches in sent:
         await batches.last_offset()

@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 from typing import Iterable
 
-from .faust_internals import aiokafka_producer as producer_of
-
 
 class Sent:
     """Messages queued for one topic partition: wait for them with `last_offset()`."""

@@ -19,8 +19,8 @@ from rocksdict import WriteBatch
 
 from schemas.codec import codec
 
-from .faust_internals import partition_db
-from .record_batches import producer_of, send_all
+from .faust_internals import aiokafka_producer, partition_db
+from .record_batches import send_all
 
 
 class StoreRows:
@@ -92,7 +92,7 @@ class TableWriter:
         encoded = {partition: [(key.encode(), None if value is None else codec.encode(self.record_of(key), value))
                                for key, value in rows.items()]
                    for partition, rows in rows_by_partition.items() if rows}
-        producer = producer_of(self.app)
+        producer = aiokafka_producer(self.app)
         sends = {partition: await send_all(producer, topic, partition, pairs) for partition, pairs in encoded.items()}
         store = self.table.data
         for partition, pairs in encoded.items():

@@ -23,8 +23,8 @@ class Stack:
         self.ws_url = f"ws://127.0.0.1:{ws_port}/ws"
         self.logs = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state_dir),
-                                                     "API_PORT": str(api_port), "WS_PORT": str(ws_port)} | (extra_env or {})
+        ports = {"API_PORT": str(api_port), "WS_PORT": str(ws_port)}
+        self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(state_dir)} | ports | (extra_env or {})
         self.procs: dict[str, subprocess.Popen] = {}
         self.started: dict[str, tuple[tuple[str, ...], dict | None]] = {}
         self.metrics_ports = {"worker": free_port(), "recorder": free_port()}

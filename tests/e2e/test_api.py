@@ -15,7 +15,6 @@ import pytest
 
 from api.app import ROUTES
 from api.security import DEV_SECRET
-
 from infra.local.ports import free_port
 
 from .markets import fresh_market
@@ -270,8 +269,8 @@ async def test_guesses_sent_at_once_meet_the_same_brake_as_guesses_in_a_row(stac
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as client:
         assert (await client.post("/api/v1/auth/signup", json={"username": "ivan", "email": email,
                                                                 "password": "the-right-one"})).status_code == 201
-        guesses = await asyncio.gather(*(client.post("/api/v1/auth/login", json={"email": email, "password": f"x{n}xxxxxx"})
-                                         for n in range(30)))
+        guesses = await asyncio.gather(*(
+            client.post("/api/v1/auth/login", json={"email": email, "password": f"x{n}xxxxxx"}) for n in range(30)))
         right = await client.post("/api/v1/auth/login", json={"email": email, "password": "the-right-one"})
     codes = sorted(g.status_code for g in guesses)
     assert codes == [401] * 5 + [429] * 25, codes

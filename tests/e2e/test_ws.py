@@ -275,7 +275,8 @@ async def test_a_slow_client_is_cut_off_while_a_fast_one_gets_everything(stack, 
 async def test_garbage_frames_get_errors_and_the_hub_carries_on(stack):
     ws = await connect(stack)
     try:
-        for junk in ["{not json", "[]", '"text"', '{"method": "NOPE", "id": 1}', '{"method": "SUBSCRIBE", "params": "x"}',
+        for junk in ["{not json", "[]", '"text"', '{"method": "NOPE", "id": 1}',
+                     '{"method": "SUBSCRIBE", "params": "x"}',
                      '{"method": "SUBSCRIBE", "params": ["trades@NOPE"], "id": 2}', '{"id": {"a": 1}}']:
             await ws.send(junk)
             reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
