@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from exchange import order_rules
+
 from . import withdrawals
 from .responses import JSONResponse
 
@@ -20,7 +22,11 @@ ORDER = {"type": "object", "properties": {
     "quote_quantity": {"type": ["string", "null"]}, "filled_quantity": {"type": "string"},
     "filled_quote": {"type": "string"}, "status": {"type": "string"}, "reject_reason": {"type": ["string", "null"]},
     "created_at": {"type": ["integer", "null"]}, "updated_at": {"type": ["integer", "null"]}}}
-PLACE = {"type": "object", "required": ["market", "side"], "additionalProperties": False, "properties": {
+PLACE_RULES = "; ".join(
+    f"a {kind} {side} order needs {' and '.join(rule['needs'])} and takes no {' or '.join(rule['refuses'])}"
+    for (kind, side), rule in order_rules.FIELDS.items()) + "; post_only is for GTC limit orders only"
+PLACE = {"type": "object", "required": ["market", "side"], "additionalProperties": False,
+         "description": f"Amounts are decimal strings on the market's grid. {PLACE_RULES}.", "properties": {
     "market": {"type": "string"}, "side": {"type": "string", "enum": ["buy", "sell"]},
     "type": {"type": "string", "enum": ["limit", "market"]},
     "time_in_force": {"type": "string", "enum": ["GTC", "IOC", "FOK"]},

@@ -8,7 +8,9 @@ import logging
 from starlette.requests import Request
 
 from exchange.commands import cancel, cancel_all, place
+from exchange.order_rules import below_min_notional, breach
 from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks, qty_to_steps
+from schemas.vocabulary import DUPLICATE_CLIENT_ORDER_ID, OPEN_STATUSES, REJECTED
 
 from . import views
 from .errors import ApiError, bad_request, not_found
@@ -62,20 +64,10 @@ async def place_order(request: Request) -> JSONResponse:
     price = _number(body, "price", kind == "limit", lambda value: price_to_ticks(market, value))
     quantity = _number(body, "quantity", False, lambda value: qty_to_steps(market, value))
     funds = _number(body, "quote_quantity", False, lambda value: amount_to_atoms(quote_asset, value))
-    if kind == "market" and price is not None:
-        raise bad_request("a market order has no price", field="price")
-    if kind == "limit" and funds is not None:
-        raise bad_request("a limit order has no quote_quantity", field="quote_quantity")
-    if kind == "limit" and quantity is None:
-        raise bad_request("a limit order needs quantity", "missing_field", "quantity")
-    if kind == "market" and side == "sell" and (quantity is None or funds is not None):
-        raise bad_request("a market sell needs quantity (and no quote_quantity)", field="quantity")
-    if kind == "market" and side == "buy" and funds is None:
-        raise bad_request("a market buy needs quote_quantity: the most quote it may spend", "missing_field",
-                          "quote_quantity")
-    if post_only and (kind != "limit" or tif != "GTC"):
-        raise bad_request("post_only applies to GTC limit orders only", field="post_only")
-    if price is not None and price * quantity * market["quote_per_tick_step"] < market["min_notional"]:
+    broken = breach(kind, side, price, quantity, funds, post_only, tif)
+    if broken is not None:
+        raise bad_request(broken.message, "missing_field" if broken.missing else "invalid_request", broken.field)
+    if below_min_notional(market, price, quantity):
         raise ApiError(422, "below_min_notional",
                        f"price x quantity is below the market's minimum of "
                        f"{views.amount(quote_asset, market['min_notional'])} {market['quote']}")
@@ -99,7 +91,7 @@ async def place_order(request: Request) -> JSONResponse:
                              "market": market["symbol"], "status": "pending"}, status_code=202)
     kind_of, record = outcome
     if kind_of == "result":  # refused by the accounts stage: no order exists
-        if record["reason"] == "duplicate_client_order_id" and record.get("existing_order_id") is not None:
+        if record["reason"] == DUPLICATE_CLIENT_ORDER_ID and record.get("existing_order_id") is not None:
             # Open since before its claim expired: the order this client id names is that one.
             return await _first_order(request, owner, record["existing_order_id"], client_order_id,
                                       market["symbol"])
@@ -107,7 +99,7 @@ async def place_order(request: Request) -> JSONResponse:
                 "side": side, "type": kind, "time_in_force": tif, "post_only": post_only,
                 "price": body.get("price"), "quantity": body.get("quantity"),
                 "quote_quantity": body.get("quote_quantity"), "filled_quantity": "0", "filled_quote": "0",
-                "status": "REJECTED", "reject_reason": record["reason"], "created_at": command["ts"],
+                "status": REJECTED, "reject_reason": record["reason"], "created_at": command["ts"],
                 "updated_at": record["ts"]}
         return JSONResponse(view, status_code=201)
     record = {**record, "type": kind, "time_in_force": tif, "post_only": post_only, "price": price,
@@ -168,7 +160,7 @@ async def get_order(request: Request) -> JSONResponse:
 async def cancel_order(request: Request) -> JSONResponse:
     owner = await account(request)
     row = await _own_order(request, owner)
-    if row.status not in ("NEW", "PARTIALLY_FILLED"):
+    if row.status not in OPEN_STATUSES:
         raise ApiError(409, "order_done", f"the order is {row.status} already")
     command = cancel(owner, row.order_id, row.market)
     outcome = await send_and_wait(request, command, row.order_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exchange.reference import ppm_to_fee, signed_atoms_to_amount, steps_to_qty, ticks_to_price
+from schemas.vocabulary import WITH_REASON
 
 amount = signed_atoms_to_amount
 
@@ -30,7 +31,7 @@ def order(row, markets: dict, assets: dict) -> dict:
         "filled_quantity": steps_to_qty(market, _get(row, "filled_quantity") or 0),
         "filled_quote": amount(quote, _get(row, "filled_quote") or 0),
         "status": _get(row, "status"),
-        "reject_reason": _get(row, "reason") if _get(row, "status") in ("REJECTED", "EXPIRED") else None,
+        "reject_reason": _get(row, "reason") if _get(row, "status") in WITH_REASON else None,
         "created_at": _get(row, "created_ts"),
         "updated_at": _get(row, "updated_ts") or _get(row, "ts"),
     }

@@ -27,22 +27,20 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from exchange.order_rules import below_min_notional, breach, notional
+from schemas.vocabulary import (
+    BELOW_MIN_NOTIONAL,
+    DUPLICATE_CLIENT_ORDER_ID,
+    DUPLICATE_ORDER_ID,
+    INSUFFICIENT_FUNDS,
+    INVALID_AMOUNT,
+    MARKET_HALTED,
+    TOO_MANY_WITHDRAWALS,
+    UNKNOWN_MARKET,
+    UNKNOWN_WITHDRAWAL,
+    WITHDRAWAL_MISMATCH,
+)
 from streams.engine.fees import fee as fee_for
-
-# Reasons a command is refused, as clients see them.
-UNKNOWN_MARKET = "unknown_market"
-MARKET_HALTED = "market_halted"
-UNKNOWN_ASSET = "unknown_asset"
-INVALID_AMOUNT = "invalid_amount"
-INVALID_ORDER = "invalid_order"
-BELOW_MIN_NOTIONAL = "below_min_notional"
-MARKET_BUY_NEEDS_FUNDS = "market_buy_needs_quote_quantity"
-INSUFFICIENT_FUNDS = "insufficient_funds"
-DUPLICATE_ORDER_ID = "duplicate_order_id"
-DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
-TOO_MANY_WITHDRAWALS = "too_many_pending_withdrawals"
-UNKNOWN_WITHDRAWAL = "unknown_withdrawal"
-WITHDRAWAL_MISMATCH = "withdrawal_mismatch"
 
 # Pending withdrawals live in the account row, which is written at every fill: a bound keeps
 # that row small whatever a client asks for.
@@ -301,7 +299,8 @@ def accounts_view(rows: Mapping[str, dict]) -> dict[str, dict[str, Any]]:
 
 
 def required_hold(place: dict[str, Any], market: dict[str, Any]) -> tuple[str, int] | str:
-    """(asset, amount) an order must hold, or the reason it cannot be placed.
+    """(asset, amount) an order must hold, or the reason it cannot be placed (exchange/order_rules.py:
+    the same rules the API checks, for a command that may come straight from Kafka).
 
     A limit buy holds its notional plus the largest fee it could pay. Fees are rounded up per
     fill, and an order fills at most once per step, so on top of the rounded-up fee on the whole
@@ -309,24 +308,23 @@ def required_hold(place: dict[str, Any], market: dict[str, Any]) -> tuple[str, i
     spend (`quote_quantity`, fees included): sized in base only, its cost is unknown until it
     trades, and holding everything available would make every other order's fate a race.
     """
-    price, qty, funds = place.get("price"), place.get("quantity"), place.get("quote_quantity")
-    if qty is not None and not (isinstance(qty, int) and qty > 0):
-        return INVALID_ORDER
+    # Any: once the rules pass, the amounts an order's kind needs are present and positive.
+    price: Any = place.get("price")
+    qty: Any = place.get("quantity")
+    funds: Any = place.get("quote_quantity")
+    broken = breach(place["type"], place["side"], price, qty, funds, place.get("post_only", False),
+                    place.get("time_in_force", "GTC"))
+    if broken is not None:
+        return broken.reason
     if place["type"] == "limit":
-        if not (isinstance(price, int) and price > 0 and qty is not None):
-            return INVALID_ORDER
-        notional = price * qty * market["quote_per_tick_step"]
-        if notional < market["min_notional"]:
+        if below_min_notional(market, price, qty):
             return BELOW_MIN_NOTIONAL
         if place["side"] == "sell":
             return market["base"], qty * market["base_per_step"]
         rate = max(market["maker_fee_ppm"], market["taker_fee_ppm"])
-        worst_fee = fee_for(notional, rate) + (qty if rate else 0)
-        return market["quote"], notional + worst_fee
-    if price is not None:
-        return INVALID_ORDER
+        cost = notional(market, price, qty)
+        worst_fee = fee_for(cost, rate) + (qty if rate else 0)
+        return market["quote"], cost + worst_fee
     if place["side"] == "sell":
-        return (market["base"], qty * market["base_per_step"]) if qty is not None else INVALID_ORDER
-    if funds is None:
-        return MARKET_BUY_NEEDS_FUNDS
-    return (market["quote"], funds) if isinstance(funds, int) and funds > 0 else INVALID_ORDER
+        return market["base"], qty * market["base_per_step"]
+    return market["quote"], funds

@@ -21,13 +21,22 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from schemas.topics import BALANCES, COMMAND_RESULTS, ORDERS, account_partition
+from schemas.vocabulary import (
+    CANCEL,
+    CANCEL_ALL,
+    DEPOSIT,
+    DUPLICATE_CLIENT_ORDER_ID,
+    MONEY,
+    ORDER_COMMANDS,
+    PLACE,
+    SETTLE_WITHDRAWAL,
+    UNKNOWN_ASSET,
+    UNKNOWN_MARKET,
+    WITHDRAW,
+)
 
-from .account import DUPLICATE_CLIENT_ORDER_ID, UNKNOWN_ASSET, UNKNOWN_MARKET, Account, new_state
+from .account import Account, new_state
 from .outputs import Outgoing, StageResult
-
-PLACE, CANCEL, CANCEL_ALL = "exchange.PlaceOrder", "exchange.CancelOrder", "exchange.CancelAll"
-DEPOSIT, WITHDRAW, SETTLE_WITHDRAWAL = "exchange.Deposit", "exchange.Withdraw", "exchange.SettleWithdrawal"
-MONEY = (DEPOSIT, WITHDRAW, SETTLE_WITHDRAWAL)
 
 
 class AccountsStage:
@@ -161,7 +170,7 @@ class AccountsStage:
         goes to its market; anything else is answered. A refused duplicate client order id also
         names the order that holds it, as the account's rows say when the answer is made."""
         kind, body = command["body"]
-        if reason is None and kind in (PLACE, CANCEL, CANCEL_ALL):
+        if reason is None and kind in ORDER_COMMANDS:
             forwards.setdefault(body["market"], []).append(command)
             return
         outcome = _result(command, reason, body.get("order_id"))

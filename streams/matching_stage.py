@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from schemas.topics import COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES, account_partition
+from schemas.vocabulary import CANCEL, CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, PLACE, REJECTED
 from streams.engine import (
     Accepted,
     Cancel,
@@ -40,7 +41,7 @@ from .outputs import Outgoing, StageResult
 # restore), so a reader that lost updates (the topic's retention ran out under it, or its own
 # store was wiped) is whole again within a minute of trading, without asking anyone.
 FULL_DEPTH_EVERY_MS = 60_000
-STATUS = {"filled": "FILLED", "canceled": "CANCELED", "expired": "EXPIRED"}
+STATUS = {"filled": FILLED, "canceled": CANCELED, "expired": EXPIRED}  # the engine's Done.status
 OPPOSITE = {"buy": "sell", "sell": "buy"}
 
 
@@ -162,9 +163,9 @@ class _Outputs:
         kind, body = command["body"]
         account = command["account"]
         # Sides of the orders a cancel may end, read before the engine forgets them.
-        if kind == "exchange.PlaceOrder":
+        if kind == PLACE:
             sides, taker_side = {}, body["side"]
-        elif kind == "exchange.CancelOrder":
+        elif kind == CANCEL:
             sides, taker_side = {body["order_id"]: _side_of(engine, body["order_id"])}, None
         else:
             sides, taker_side = {o.order_id: o.side for o in engine.orders.values() if o.account == account}, None
@@ -178,7 +179,7 @@ class _Outputs:
             self._trade(event)
         elif isinstance(event, Accepted):
             self.touched[event.order_id] = None
-            self._update(event.seq, event.order_id, event.account, event.side, "NEW", 0, 0, event.qty, None, event.ts,
+            self._update(event.seq, event.order_id, event.account, event.side, NEW, 0, 0, event.qty, None, event.ts,
                          _terms(body, command))
         elif isinstance(event, Done):
             self.touched[event.order_id] = None
@@ -192,8 +193,8 @@ class _Outputs:
             self._settle(event.account, event.seq, "release", event.order_id, side)  # type: ignore[arg-type]
             self.last_fill.pop(event.order_id, None)
         elif isinstance(event, Rejected):
-            if kind == "exchange.PlaceOrder":
-                self._update(event.seq, body["order_id"], account, body["side"], "REJECTED", 0, 0, None,
+            if kind == PLACE:
+                self._update(event.seq, body["order_id"], account, body["side"], REJECTED, 0, 0, None,
                              event.reason, event.ts, _terms(body, command))
                 self._settle(account, event.seq, "release", body["order_id"], body["side"])
             else:
@@ -246,7 +247,7 @@ class _Outputs:
         for order_id, (seq, account, side, ts) in self.last_fill.items():
             row = engine.order_row(order_id)
             if row is not None:
-                self._update(seq, order_id, account, side, "PARTIALLY_FILLED", row.filled_qty, row.filled_quote,
+                self._update(seq, order_id, account, side, PARTIALLY_FILLED, row.filled_qty, row.filled_quote,
                              row.remaining, None, ts)
         result = StageResult()
         market, partition = self.market, self.definition["partition"]
@@ -284,10 +285,10 @@ def engine_command(command: dict, market: str | None = None) -> Place | Cancel |
     """The engine's form of an accepted `exchange.Command` (place, cancel or cancel all)."""
     kind, body = command["body"]
     account, ts = command["account"], command["ts"]
-    if kind == "exchange.PlaceOrder":
+    if kind == PLACE:
         return Place(body["order_id"], account, body["side"], body["type"], body["time_in_force"], body["price"],
                      body["quantity"], ts, body["post_only"], body["quote_quantity"], body["stp"], market)
-    if kind == "exchange.CancelOrder":
+    if kind == CANCEL:
         return Cancel(body["order_id"], account, ts, market)
     return CancelAll(account, ts, market)
 

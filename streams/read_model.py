@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from schemas.topics import FEE_ACCOUNT
+from schemas.vocabulary import OPEN_STATUSES
 
 OPPOSITE = {"buy": "sell", "sell": "buy"}
-OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
 
 ORDER_TERMS = ("account", "market", "side", "type", "time_in_force", "price", "quantity", "quote_quantity",
                "post_only", "client_order_id", "created_ts")
