@@ -93,7 +93,9 @@ def decimal_text(body: dict, name: str, required: bool) -> str | None:
         if required:
             raise bad_request(f"{name} is required", "missing_field", name)
         return None
-    if not isinstance(value, str) or not value:
+    if value == "":
+        raise bad_request(f"{name} is empty: leave it out, or give a decimal string such as \"150.25\"", field=name)
+    if not isinstance(value, str):
         raise bad_request(f"{name} must be a decimal string such as \"150.25\" (numbers lose precision)",
                           field=name)
     return value

@@ -67,6 +67,11 @@ def test_a_decimal_field_is_a_non_empty_string(value):
     assert refused.value.status == 400 and refused.value.field == "price"
 
 
+def test_an_empty_decimal_is_called_empty():
+    with pytest.raises(ApiError, match="price is empty"):
+        decimal_text({"price": ""}, "price", required=True)
+
+
 def test_an_absent_or_null_decimal_is_none_unless_required():
     assert decimal_text({}, "price", required=False) is None
     assert decimal_text({"price": None}, "price", required=False) is None
