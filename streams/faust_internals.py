@@ -98,7 +98,7 @@ def flow_state(consumer) -> dict[str, Any]:
         "buffered": sorted(consumer._buffered_partitions),
         "flow_active": consumer.flow_active,
         "partitions": {tp: {"read": read_offset(consumer, tp), "committed": committed_offset(consumer, tp),
-                            "acked": sorted(consumer._acked.get(tp, ())), "gaps": sorted(consumer._gap.get(tp, ()))}
+                            "acked": sorted(acked_offsets(consumer, tp)), "gaps": sorted(consumer._gap.get(tp, ()))}
                        for tp in sorted(consumer.assignment())},
     }
 

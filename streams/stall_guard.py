@@ -54,7 +54,7 @@ class StallGuard:
             if end is None or committed >= end:
                 self._seen.pop(tp, None)  # everything there is committed
                 continue
-            state = (committed, read, len(acked_offsets(consumer, tp)))
+            state = (committed, read, len(acked))
             previous = self._seen.get(tp)
             unchanged = previous[3] + 1 if previous is not None and previous[:3] == state else 0
             self._seen[tp] = (*state, unchanged)

@@ -80,6 +80,28 @@ class Stack:
             time.sleep(0.5)
         raise AssertionError(f"the API was not ready within {timeout:.0f}s; logs in {self.logs}")
 
+    def kill(self, name: str) -> None:
+        """kill -9: no chance to flush, commit or say goodbye."""
+        proc = self.procs.pop(name)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def start_api(self, name: str, timeout: float = 60.0) -> str:
+        """Another API process beside the stack's, on a port of its own; its base URL once it is ready."""
+        port = free_port()
+        self.start(name, "api", env={"API_PORT": str(port)})
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while True:
+            self.check_alive()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"API process {name} was not ready within {timeout:.0f}s"
+            time.sleep(0.5)
+
     def check_alive(self) -> None:
         dead = {n: p.returncode for n, p in self.procs.items() if p.poll() is not None}
         assert not dead, f"processes exited: {dead}; logs in {self.logs}"

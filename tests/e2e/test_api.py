@@ -15,7 +15,6 @@ import pytest
 
 from api.app import ROUTES
 from api.security import DEV_SECRET
-from infra.local.ports import free_port
 
 from .markets import fresh_market
 
@@ -156,11 +155,9 @@ def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_
     names the same order, before and after the worker comes back; only one order exists."""
     _, auth = new_user(stack, "kim")
     eventually(lambda: balances(http, auth).get("USDC"))
-    other_port = free_port()
-    stack.start("api-2", "api", env={"API_PORT": str(other_port)})
+    other_url = stack.start_api("api-2")
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{other_port}", timeout=30) as other:
-            assert eventually(lambda: _answers(other, "/readyz"), timeout=60)
+        with httpx.Client(base_url=other_url, timeout=30) as other:
             order = {"market": "SOL_USDC", "price": "1.25", "quantity": "1", "side": "buy",
                      "client_order_id": f"kim-{secrets.token_hex(4)}"}
             stack.stop("worker")
@@ -179,13 +176,6 @@ def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_
     finally:
         stack.stop("api-2")
     assert http.delete(f"/api/v1/orders/{order_id}", headers=auth).status_code == 200
-
-
-def _answers(http, path: str) -> bool:
-    try:
-        return http.get(path).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.mark.parametrize("body, status, code", [

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import signal
 import time
 from collections import Counter
 from decimal import Decimal
@@ -22,10 +21,9 @@ import httpx
 import pytest
 
 from exchange.kafka_io import publish
-from exchange.reference import make_asset, make_market
+from exchange.reference import atoms_to_amount, make_asset, make_market
 from infra.local.cassandra import CassandraNode
 from infra.local.kafka import KafkaNode
-from infra.local.ports import free_port
 from infra.local.toolchain import find_java
 from schemas.topics import ASSETS, MARKETS
 from streams.read_worker import READ_APP_ID, RECORDED
@@ -40,7 +38,7 @@ ENDED = {"FILLED", "CANCELED", "EXPIRED"}
 SESSION_TIMEOUT_S = 12  # a killed worker is restarted once the group has dropped it (see test_order_flow_runs)
 
 
-async def own_market(infra) -> dict:
+async def own_market(infra) -> tuple[dict, dict]:
     """Base and quote assets of the test's own, so the fee account's balance in them is all ours."""
     tag = secrets.token_hex(3).upper()
     base, quote = make_asset(f"B{tag}", 6, 0), make_asset(f"Q{tag}", 6, 0)
@@ -50,7 +48,7 @@ async def own_market(infra) -> dict:
                          maker_fee="0.001", taker_fee="0.002", partition=random.randrange(infra.partitions), ts=0)
     await publish(infra, MARKETS, market["symbol"], market)
     await asyncio.sleep(2)  # every process picks it up from the compacted topics
-    return market
+    return market, {base["symbol"]: base, quote["symbol"]: quote}
 
 
 class Trader:
@@ -120,7 +118,7 @@ async def quiet(infra, stack) -> None:
     await wait_until_quiet(infra, stack, group=READ_APP_ID, inputs=tuple(t.name for t in RECORDED))
 
 
-async def settle_and_check(infra, stack, traders: list[Trader], market: dict) -> dict:
+async def settle_and_check(infra, stack, traders: list[Trader], market: dict, assets: dict) -> dict:
     """Cancel-all for everyone, then every promise of the exchange, checked; the run's figures."""
     await quiet(infra, stack)
     for trader in traders:
@@ -153,7 +151,8 @@ async def settle_and_check(infra, stack, traders: list[Trader], market: dict) ->
         shown = {b["asset"]: (b["available"], b["held"]) for b in balances
                  if b["asset"] in (market["base"], market["quote"])}
         state = result.accounts[trader.account]["balances"]
-        assert shown == {asset: (_amount(b["available"]), "0") for asset, b in state.items()
+        assert shown == {asset: (atoms_to_amount(assets[asset], b["available"]), "0")
+                         for asset, b in state.items()
                          if asset in (market["base"], market["quote"])}, trader.name
         mine = (await trader.request("GET", "/api/v1/my/trades", params={"market": market["symbol"],
                                                                           "limit": 500})).json()["items"]
@@ -163,26 +162,9 @@ async def settle_and_check(infra, stack, traders: list[Trader], market: dict) ->
     return {"orders": sum(len(t.accepted) for t in traders), "trades": len(result.trades)}
 
 
-def _amount(atoms: int) -> str:
-    """Atoms of a 6-decimal asset as the API prints them: shortest form."""
-    text = f"{Decimal(atoms) / Decimal(10**6):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 @pytest.fixture
 def second_api(stack):
-    port = free_port()
-    stack.start("api-2", "api", env={"API_PORT": str(port)})
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the second API process did not come up"
-        time.sleep(0.5)
-    yield f"http://127.0.0.1:{port}"
+    yield stack.start_api("api-2")
     if "api-2" in stack.procs:
         stack.stop("api-2")
 
@@ -190,7 +172,7 @@ def second_api(stack):
 @pytest.mark.timeout(1200)
 async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_double_nothing(
         infra, stack, second_api, capsys):
-    market = await own_market(infra)
+    market, assets = await own_market(infra)
     apis = [stack.base_url, second_api]
     traders = [Trader(f"fault{n}", apis[n % 2:] + apis[:n % 2], market) for n in range(USERS)]  # half use each
     await asyncio.gather(*(t.sign_up() for t in traders))
@@ -203,13 +185,13 @@ async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_do
         rng = random.Random(1)
         for round_ in range(10):
             await asyncio.sleep(rng.uniform(1.0, 4.0))
-            _kill(stack, "worker")
+            stack.kill("worker")
             faults["worker kill -9"] += 1
             if round_ == 2:
-                _kill(stack, "recorder")
+                stack.kill("recorder")
                 faults["recorder kill -9"] += 1
             if round_ == 4:
-                _kill(stack, "api-2")
+                stack.kill("api-2")
                 stack.start("api-2")  # a supervisor restarts it; its clients retry meanwhile
                 faults["API kill -9"] += 1
             await asyncio.sleep(SESSION_TIMEOUT_S)
@@ -230,7 +212,7 @@ async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_do
         task.result()
     loaded = time.monotonic() - started
     recovery_started = time.monotonic()
-    figures = await settle_and_check(infra, stack, traders, market)
+    figures = await settle_and_check(infra, stack, traders, market, assets)
     retries = sum((t.retries for t in traders), Counter())
     with capsys.disabled():
         print(f"\nfault run: {figures['orders']} orders accepted, {figures['trades']} trades in {loaded:.0f}s of load; "
@@ -240,7 +222,7 @@ async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_do
 
 @pytest.mark.timeout(900)
 async def test_cassandra_away_for_60_s_under_load(infra, stack, capsys):
-    market = await own_market(infra)
+    market, assets = await own_market(infra)
     traders = [Trader(f"cass{n}", [stack.base_url], market) for n in range(4)]
     await asyncio.gather(*(t.sign_up() for t in traders))
     await quiet(infra, stack)
@@ -280,17 +262,11 @@ async def test_cassandra_away_for_60_s_under_load(infra, stack, capsys):
     assert set(reads) <= {200, 503} and reads[503] > 0, reads  # never a 500
     assert slowest < 15, f"a read took {slowest:.1f}s while Cassandra was away"
     assert placed_while_away > 0, "orders were not matched while Cassandra was away"
-    figures = await settle_and_check(infra, stack, traders, market)
+    figures = await settle_and_check(infra, stack, traders, market, assets)
     with capsys.disabled():
         print(f"\nCassandra away 60 s: {placed_while_away} orders placed meanwhile, reads {dict(reads)} "
               f"(slowest {slowest:.1f}s); {figures['orders']} orders, {figures['trades']} trades; read side caught "
               f"up and checked {time.monotonic() - back_at:.0f}s after Cassandra answered again")
-
-
-def _kill(stack, name: str) -> None:
-    proc = stack.procs.pop(name)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
 
 
 def _restart_kafka(infra) -> None:

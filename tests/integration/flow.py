@@ -131,6 +131,11 @@ async def wait_until_quiet(settings, workers: Workers, timeout: float = 600.0, g
 
 async def read_topic(settings, name: str) -> list[tuple[bytes | None, bytes | None]]:
     """Every (key, value) of a topic, partition by partition, up to its current end."""
+    return [(key, value) for _, key, value in await read_partitions(settings, name)]
+
+
+async def read_partitions(settings, name: str) -> list[tuple[int, bytes | None, bytes | None]]:
+    """Every (partition, key, value) of a topic, partition by partition, up to its current end."""
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -144,7 +149,7 @@ async def read_topic(settings, name: str) -> list[tuple[bytes | None, bytes | No
             while await consumer.position(tp) < ends[tp]:
                 for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                     if record.offset < ends[tp]:
-                        out.append((record.key, record.value))
+                        out.append((tp.partition, record.key, record.value))
         return out
     finally:
         await consumer.stop()

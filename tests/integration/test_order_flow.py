@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from exchange.commands import deposit, place
@@ -13,7 +13,7 @@ from schemas.topics import COMMANDS, DEAD_LETTERS, FEE_ACCOUNT
 from streams.worker import APP_ID
 from tests import checks
 
-from .flow import define_markets, outcome, partitions_of, read_topic, suffix, wait_until_quiet
+from .flow import define_markets, outcome, read_partitions, read_topic, suffix, wait_until_quiet
 
 
 async def test_a_trade_settles_exactly_as_computed_by_hand(infra, producer, workers):
@@ -133,27 +133,17 @@ async def rewrite_with_reversed_headers(settings, topics: list[str], tag: str) -
     """Append to each partition a copy of every message of one test (its key or value names the
     tag) with the old header, in the same order, so the newest value of each of its keys is one the
     old code wrote. Returns how many were copied."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    await consumer.start()
     await producer.start()
     copied = 0
     try:
-        tps = [TopicPartition(topic, p) for topic in topics for p in await partitions_of(settings, topic)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                    ours = tag in record.key.decode() or (
-                        record.value is not None and tag in str(codec.decode(record.value)))
-                    if ours and record.offset < ends[tp]:
-                        value = None if record.value is None else reversed_header(record.value)
-                        await producer.send(tp.topic, value, key=record.key, partition=tp.partition)
-                        copied += 1
+        for topic in topics:
+            for partition, key, value in await read_partitions(settings, topic):
+                if tag in key.decode() or (value is not None and tag in str(codec.decode(value))):
+                    await producer.send(topic, None if value is None else reversed_header(value), key=key,
+                                        partition=partition)
+                    copied += 1
         await producer.flush()
     finally:
         await producer.stop()
-        await consumer.stop()
     return copied
