@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run demo down status lint test test-runs test-unit bench lock clean
+.PHONY: install run demo down status lint test test-runs test-unit bench lock records clean
 
 # Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it).
 $(STAMP): pyproject.toml constraints.txt
@@ -57,6 +57,10 @@ test-unit: install
 bench: install
 	$(BIN)/exchange bench gen-ops --n 1000000 --seed 1 --out /tmp/exchange-ops-1m.jsonl
 	$(BIN)/exchange bench matching --ops /tmp/exchange-ops-1m.jsonl
+
+# Rewrites schemas/records.py (typed records) from schemas/avro after a schema changes. Commit the result.
+records: install
+	$(BIN)/python -m schemas.typegen
 
 # Rebuilds constraints.txt from pyproject.toml: its dependencies and test extra resolved afresh in a
 # throwaway venv (so nothing installed here by hand gets pinned), then frozen. Commit the result.

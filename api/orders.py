@@ -10,6 +10,7 @@ from starlette.requests import Request
 from exchange.commands import cancel, cancel_all, place
 from exchange.order_rules import below_min_notional, breach
 from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks, qty_to_steps
+from schemas.records import Command
 from schemas.vocabulary import DUPLICATE_CLIENT_ORDER_ID, OPEN_STATUSES, REJECTED
 
 from . import views
@@ -119,7 +120,7 @@ def _log_order(what: str, owner: str, order_id: int, market: str, outcome, clien
                           "market": market, "status": status, "reason": reason})
 
 
-async def send_and_wait(request: Request, command: dict, order_id: int | None):
+async def send_and_wait(request: Request, command: Command, order_id: int | None):
     feeds = request.app.state.feeds
     future = feeds.expect(order_id, command["command_id"])
     try:

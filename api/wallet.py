@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from exchange.commands import deposit
 from exchange.reference import DefinitionError, amount_to_atoms
+from schemas.records import Command
 
 from . import views
 from .errors import ApiError, bad_request, forbidden
@@ -34,7 +35,7 @@ def asset_and_atoms(request: Request, body: dict) -> tuple[str, int]:
         raise bad_request(f"amount: {exc}", "invalid_number", "amount") from None
 
 
-async def _move(request: Request, command: dict, asset: str, atoms: int) -> JSONResponse:
+async def _move(request: Request, command: Command, asset: str, atoms: int) -> JSONResponse:
     outcome = await send_and_wait(request, command, None)
     shown = views.amount(request.app.state.feeds.assets[asset], atoms)
     if outcome is None:

@@ -1,8 +1,9 @@
 """`exchange bench stages`: the worker's own work per command, with Kafka and Faust taken away.
 
 Runs the pipeline benchmark's order flow through the accounts and matching stages in one
-process, doing per message what the worker does besides moving bytes: decode the input, decide,
-encode the rows it writes and the messages it sends. Inputs wait in in-memory queues, rows live
+process, through the worker's own batch code (streams/batch.py), doing what the worker does
+besides moving bytes: decode the input, decide, encode the rows it writes and the messages it
+sends. Inputs wait in in-memory queues, rows live
 in dicts of encoded rows per partition, read through the worker's `StoreRows`.
 
 So it prints the ceiling of pure Python on one core: `exchange bench pipeline` can never go
@@ -17,6 +18,7 @@ import cProfile
 import pstats
 import time
 from collections import defaultdict, deque
+from dataclasses import dataclass
 
 from bench.pipeline import OrderFlow, bench_markets, funding
 from exchange import gc_tuning
@@ -26,10 +28,11 @@ from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 from streams.account import account_of, copy_row, record_of
 from streams.accounts_stage import AccountsStage
+from streams.batch import AdmitAll, run_batch, run_sync
 from streams.book_journal import BookJournal
 from streams.faust_internals import partition_db
 from streams.matching_stage import MatchingStage
-from streams.table_writer import PendingRows, StoreRows
+from streams.table_writer import StoreRows
 
 PARTITIONS = 4  # as the pipeline benchmark runs with the default settings
 
@@ -95,49 +98,21 @@ class InProcessWorker:
             self._queue(COMMANDS, partition, value)
 
     def drain(self) -> None:
-        """Run every queued message through its stage, and what that sends, until all is quiet."""
+        """Run every queued message through its stage, and what that sends, until all is quiet.
+        Each partition's queued messages of a topic make one take, as an agent takes them."""
         while any(self.queues.values()):
             for topic in (COMMANDS, ORDERS, SETTLEMENTS):
                 queue = self.queues[topic.name]
+                takes: dict[int, list[_Message]] = defaultdict(list)
                 while queue:
-                    partition, offset, value = queue.popleft()
+                    message = queue.popleft()
+                    takes[message.partition].append(message)
+                for partition, messages in takes.items():
                     if topic is ORDERS:
-                        self._match(partition, value)
+                        stage, durable = self.matching[partition], _BookRows(self, self.matching[partition])
                     else:
-                        self._account(topic, partition, offset, value)
-
-    def _account(self, topic, partition: int, offset: int, value: bytes) -> None:
-        rows = PendingRows(self.account_rows, copy_row)
-        self.accounts.begin_batch(rows)
-        record = codec.decode_as(topic.record, value)
-        if topic is COMMANDS:
-            result = self.accounts.on_commands(partition, offset, record["commands"], 0)
-        else:
-            result = self.accounts.on_settlements(record, 0)
-        rows.stage(partition, result.rows)
-        result.messages.extend(self.accounts.end_batch())
-        written = rows.by_partition.get(partition, {})
-        database = partition_db(self.store.data, partition)
-        for key, value in self._encode(written, record_of).items():  # as TableWriter writes them
-            if value is None:
-                database.pop(key.encode(), None)
-            else:
-                database[key.encode()] = value
-        self.account_rows.written({partition: written}, self.account_rows.generation)
-        self._send(result.messages)
-
-    def _match(self, partition: int, value: bytes) -> None:
-        stage = self.matching[partition]
-        result, commits = stage.on_batches([codec.decode_as(ORDERS.record, value)], 0)
-        self._send(result.messages)
-        if commits:
-            rows = stage.commit_all(commits)
-            self._encode(rows, lambda key: "exchange.BookRow")
-            for key, row in rows.items():
-                if row is None:
-                    stage.journal.table.pop(key, None)
-                else:
-                    stage.journal.table[key] = row
+                        stage, durable = self.accounts, _AccountRows(self)
+                    run_sync(run_batch(messages, stage, TOPICS, AdmitAll(), durable, clock=lambda: 0))
 
     def _encode(self, rows: dict[str, dict | None], record_of) -> dict[str, bytes | None]:
         """Rows as the changelog and RocksDB get them (None deletes)."""
@@ -159,7 +134,61 @@ class InProcessWorker:
     def _queue(self, topic, partition: int, value: bytes) -> None:
         offset = self.offsets[(topic.name, partition)]
         self.offsets[(topic.name, partition)] += 1
-        self.queues[topic.name].append((partition, offset, value))
+        self.queues[topic.name].append(_Message(topic.name, partition, offset, None, value))
+
+
+TOPICS = {topic.name: topic for topic in (COMMANDS, SETTLEMENTS, ORDERS)}
+
+
+@dataclass(frozen=True)
+class _Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class _AccountRows:
+    """The accounts table as encoded rows in dicts, read through the worker's StoreRows; Kafka as queues."""
+
+    def __init__(self, worker: InProcessWorker) -> None:
+        self.worker = worker
+
+    async def write_rows(self, rows: dict[int, dict[str, dict | None]]) -> None:
+        worker = self.worker
+        generation = worker.account_rows.generation
+        for partition, written in rows.items():
+            database = partition_db(worker.store.data, partition)
+            for key, value in worker._encode(written, record_of).items():  # as TableWriter writes them
+                if value is None:
+                    database.pop(key.encode(), None)
+                else:
+                    database[key.encode()] = value
+        worker.account_rows.written(rows, generation)
+
+    async def send(self, messages: list) -> None:
+        self.worker._send(messages)
+
+
+class _BookRows:
+    """A matching stage's book table as the journal's own dict (encoded, then dropped)."""
+
+    def __init__(self, worker: InProcessWorker, stage: MatchingStage) -> None:
+        self.worker, self.stage = worker, stage
+
+    async def send(self, messages: list) -> None:
+        self.worker._send(messages)
+
+    async def write_rows(self, rows: dict[int, dict[str, dict | None]]) -> None:
+        table = self.stage.journal.table
+        for written in rows.values():
+            self.worker._encode(written, lambda key: "exchange.BookRow")
+            for key, row in written.items():
+                if row is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = row
 
 
 class _Store:

@@ -12,55 +12,69 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from exchange.config import Settings
 from schemas.codec import codec
+from schemas.records import (
+    CancelAll,
+    CancelOrder,
+    Command,
+    Deposit,
+    OrderType,
+    PlaceOrder,
+    SelfTradePrevention,
+    SettleWithdrawal,
+    Side,
+    TimeInForce,
+    Withdraw,
+)
 from schemas.topics import COMMANDS, account_partition
+
+Body = PlaceOrder | CancelOrder | CancelAll | Deposit | Withdraw | SettleWithdrawal
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def command(account: str, body_name: str, body: dict[str, Any], ts: int | None = None,
-            command_id: str | None = None) -> dict[str, Any]:
+def command(account: str, body_name: str, body: Body, ts: int | None = None,
+            command_id: str | None = None) -> Command:
     return {"command_id": command_id or uuid.uuid4().hex, "account": account,
             "ts": now_ms() if ts is None else ts, "body": (f"exchange.{body_name}", body)}
 
 
-def place(account: str, order_id: int, market: str, side: str, price: int | None, quantity: int | None, *,
-          type: str = "limit", time_in_force: str = "GTC", post_only: bool = False,
+def place(account: str, order_id: int, market: str, side: Side, price: int | None, quantity: int | None, *,
+          type: OrderType = "limit", time_in_force: TimeInForce = "GTC", post_only: bool = False,
           quote_quantity: int | None = None, client_order_id: str | None = None,
-          stp: str = "expire_taker", ts: int | None = None) -> dict[str, Any]:
+          stp: SelfTradePrevention = "expire_taker", ts: int | None = None) -> Command:
     return command(account, "PlaceOrder", {
         "order_id": order_id, "client_order_id": client_order_id, "market": market, "side": side, "type": type,
         "time_in_force": time_in_force, "post_only": post_only, "price": price, "quantity": quantity,
         "quote_quantity": quote_quantity, "stp": stp}, ts)
 
 
-def cancel(account: str, order_id: int, market: str, ts: int | None = None) -> dict[str, Any]:
+def cancel(account: str, order_id: int, market: str, ts: int | None = None) -> Command:
     return command(account, "CancelOrder", {"order_id": order_id, "market": market}, ts)
 
 
-def cancel_all(account: str, market: str, ts: int | None = None) -> dict[str, Any]:
+def cancel_all(account: str, market: str, ts: int | None = None) -> Command:
     return command(account, "CancelAll", {"market": market}, ts)
 
 
-def deposit(account: str, asset: str, amount: int, reference: str = "") -> dict[str, Any]:
+def deposit(account: str, asset: str, amount: int, reference: str = "") -> Command:
     return command(account, "Deposit", {"asset": asset, "amount": amount, "reference": reference})
 
 
-def withdraw(account: str, asset: str, amount: int, reference: str = "") -> dict[str, Any]:
+def withdraw(account: str, asset: str, amount: int, reference: str = "") -> Command:
     """A withdrawal's id is its command id, made to sort by time so an account's list pages by it."""
     return command(account, "Withdraw", {"asset": asset, "amount": amount, "reference": reference},
                    command_id=time_ordered_id())
 
 
 def settle_withdrawal(account: str, withdrawal_id: str, asset: str, amount: int, completed: bool,
-                      reference: str = "") -> dict[str, Any]:
+                      reference: str = "") -> Command:
     return command(account, "SettleWithdrawal", {"withdrawal_id": withdrawal_id, "asset": asset, "amount": amount,
                                                  "completed": completed, "reference": reference})
 
@@ -70,10 +84,10 @@ def time_ordered_id() -> str:
     return f"{now_ms():012x}{secrets.token_hex(10)}"
 
 
-def by_partition(commands: list[dict[str, Any]], partitions: int) -> dict[int, list[dict[str, Any]]]:
+def by_partition(commands: list[Command], partitions: int) -> dict[int, list[Command]]:
     """Commands grouped by their account's `exchange.commands` partition, each group in the order
     given: the commands of one message."""
-    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[int, list[Command]] = defaultdict(list)
     for command in commands:
         groups[account_partition(command["account"], partitions)].append(command)
     return groups
@@ -99,7 +113,7 @@ class CommandProducer:
         except Exception:  # noqa: BLE001 - any failure means not reachable now
             return False
 
-    async def send(self, commands: list[dict[str, Any]], wait: bool = True) -> list:
+    async def send(self, commands: list[Command], wait: bool = True) -> list:
         """One message per partition, commands in the given order; returns the delivery futures."""
         futures = []
         for partition, batch in by_partition(commands, self.partitions).items():
@@ -125,10 +139,10 @@ class CommandBatcher:
     def __init__(self, producer: CommandProducer, window_s: float = 0.001, max_commands: int = 500) -> None:
         self.producer = producer
         self.window_s, self.max_commands = window_s, max_commands
-        self._waiting: list[tuple[list[dict[str, Any]], asyncio.Future]] = []
+        self._waiting: list[tuple[list[Command], asyncio.Future]] = []
         self._sender: asyncio.Task | None = None
 
-    async def send(self, commands: list[dict[str, Any]]) -> None:
+    async def send(self, commands: list[Command]) -> None:
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((commands, future))
         if self._sender is None or self._sender.done():
@@ -138,7 +152,8 @@ class CommandBatcher:
     async def _send_all(self) -> None:
         await asyncio.sleep(self.window_s)  # let the callers of this moment join
         while self._waiting:
-            batch, size = [], 0
+            batch: list[tuple[list[Command], asyncio.Future]] = []
+            size = 0
             while self._waiting and (not batch or size + len(self._waiting[0][0]) <= self.max_commands):
                 commands, future = self._waiting.pop(0)
                 batch.append((commands, future))

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from exchange.order_rules import below_min_notional, breach, notional
+from schemas.records import PlaceOrder, Settlement
 from schemas.vocabulary import (
     BELOW_MIN_NOTIONAL,
     DUPLICATE_CLIENT_ORDER_ID,
@@ -41,6 +42,7 @@ from schemas.vocabulary import (
     WITHDRAWAL_MISMATCH,
 )
 from streams.engine.fees import fee as fee_for
+from streams.pending_rows import Rows
 
 # Pending withdrawals live in the account row, which is written at every fill: a bound keeps
 # that row small whatever a client asks for.
@@ -105,7 +107,7 @@ def new_state(account: str) -> dict[str, Any]:
 class Account:
     __slots__ = ("state", "rows", "changed_assets", "writes", "_released_before")
 
-    def __init__(self, state: dict[str, Any], rows: Mapping[str, dict], released_durable: bool = True) -> None:
+    def __init__(self, state: dict[str, Any], rows: Rows, released_durable: bool = True) -> None:
         """`released_durable`: the state was read from the table, not from a batch's unwritten
         rows, so the holds it lists as released can go."""
         self.state = state
@@ -204,7 +206,7 @@ class Account:
 
     # -- orders ------------------------------------------------------------------------------
 
-    def place(self, place: dict[str, Any], market: dict[str, Any] | None, offset: int) -> str | None:
+    def place(self, place: PlaceOrder, market: dict[str, Any] | None, offset: int) -> str | None:
         """Hold the funds an order needs, or say why not (`offset`: the deciding command's)."""
         if market is None:
             return UNKNOWN_MARKET
@@ -235,7 +237,7 @@ class Account:
 
     # -- settlements from the matching stage ---------------------------------------------------
 
-    def settle(self, market: dict[str, Any], item: dict[str, Any]) -> bool:
+    def settle(self, market: dict[str, Any], item: Settlement) -> bool:
         """Apply one settlement unless already applied; True if it changed anything."""
         settled = self.state["settled_seq"]
         symbol = market["symbol"]
@@ -267,7 +269,7 @@ class Account:
         settled[symbol] = item["seq"]
         return True
 
-    def _fill(self, market: dict[str, Any], hold: dict[str, Any], item: dict[str, Any], landed: bool) -> None:
+    def _fill(self, market: dict[str, Any], hold: dict[str, Any], item: Settlement, landed: bool) -> None:
         if item["side"] == "buy":
             spent = item["quote"] + item["fee"]
             if not landed:
@@ -298,7 +300,7 @@ def accounts_view(rows: Mapping[str, dict]) -> dict[str, dict[str, Any]]:
     return accounts
 
 
-def required_hold(place: dict[str, Any], market: dict[str, Any]) -> tuple[str, int] | str:
+def required_hold(place: PlaceOrder, market: dict[str, Any]) -> tuple[str, int] | str:
     """(asset, amount) an order must hold, or the reason it cannot be placed (exchange/order_rules.py:
     the same rules the API checks, for a command that may come straight from Kafka).
 

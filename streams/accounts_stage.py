@@ -18,9 +18,20 @@ millisecond per row to encode.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
-from schemas.topics import BALANCES, COMMAND_RESULTS, ORDERS, account_partition
+from schemas.records import (
+    CancelAll,
+    CancelOrder,
+    Command,
+    CommandResult,
+    Deposit,
+    PlaceOrder,
+    SettlementBatch,
+    SettleWithdrawal,
+    Withdraw,
+)
+from schemas.topics import BALANCES, COMMAND_RESULTS, COMMANDS, ORDERS, account_partition
 from schemas.vocabulary import (
     CANCEL,
     CANCEL_ALL,
@@ -35,40 +46,62 @@ from schemas.vocabulary import (
     WITHDRAW,
 )
 
-from .account import Account, new_state
-from .outputs import Outgoing, StageResult
+from .account import Account, LedgerError, copy_row, new_state
+from .outputs import ROWS_FIRST, Decided, Outgoing, StageResult
+from .pending_rows import PendingRows, Rows
 
 
 class AccountsStage:
-    def __init__(self, rows: Mapping[str, dict], markets: Mapping[str, dict], assets: Mapping[str, dict],
+    """Decides batches of exchange.commands and exchange.settlements messages (see batch.py)."""
+
+    order = ROWS_FIRST
+    refusals = (LedgerError, KeyError)
+
+    def __init__(self, table: Mapping[str, dict], markets: Mapping[str, dict], assets: Mapping[str, dict],
                  partitions: int) -> None:
-        self.rows = rows
+        self.table = table  # the durable rows
+        self.rows: Rows = table  # what decisions read: the table and the batch's rows so far
         self.markets = markets
         self.assets = assets
         self.partitions = partitions
+        self.now_ms = 0
+        self._pending = PendingRows(table, copy_row)
+        self._messages: list[Outgoing] = []
         self._undelivered: set[str] = set()  # accounts whose outbox holds this batch's outputs
         self._written: set[str] = set()  # accounts with rows in this batch
         self._fresh: dict[int, _Forwards] = {}  # source partition -> forwards merged over the batch
 
-    def begin_batch(self, rows: Mapping[str, dict]) -> None:
+    def begin(self, now_ms: int) -> None:
         """Start a batch of messages whose rows are written, then outputs sent, together.
 
         An account's outbox is emptied by its first decision of a batch (what it held was
         delivered with the previous batch) and only added to after that; likewise only holds
         released before the batch are deleted in it.
         """
-        self.rows = rows
+        self.now_ms = now_ms
+        self.rows = self._pending = PendingRows(self.table, copy_row)
+        self._messages = []
         self._undelivered = set()
         self._written = set()
         self._fresh = {}
 
-    def end_batch(self) -> list[Outgoing]:
-        """The batch's merged forwards: one per market per source partition (see `_forward`)."""
-        messages = []
+    def decide(self, message, record: Any) -> None:
+        """One exchange.commands or exchange.settlements message of the batch."""
+        if message.topic == COMMANDS.name:
+            result = self.on_commands(message.partition, message.offset, record["commands"], self.now_ms)
+        else:
+            result = self.on_settlements(record, self.now_ms)
+        self._pending.stage(message.partition, result.rows)
+        self._messages.extend(result.messages)
+
+    def end(self) -> Decided:
+        """The batch's rows per partition and its messages, the merged forwards last: one per
+        market per source partition (see `_forward`)."""
+        messages = self._messages
         for partition, fresh in self._fresh.items():
             messages.extend(fresh.messages(partition))
-        self._fresh = {}
-        return messages
+        self._messages, self._fresh = [], {}
+        return Decided(self._pending.by_partition, messages)
 
     def _load(self, account_id: str) -> Account:
         state = self.rows.get(account_id)
@@ -81,12 +114,12 @@ class AccountsStage:
 
     # -- exchange.commands ----------------------------------------------------------------
 
-    def on_commands(self, partition: int, offset: int, commands: list[dict], now_ms: int) -> StageResult:
+    def on_commands(self, partition: int, offset: int, commands: list[Command], now_ms: int) -> StageResult:
         """Decide (or, on a replay, re-send) every command of one exchange.commands message."""
         result = StageResult()
         accounts: dict[str, Account] = {}
         decided: set[str] = set()
-        forwards: dict[str, list[dict]] = {}
+        forwards: dict[str, list[Command]] = {}
         replayed = False
         for command in commands:
             account_id = command["account"]
@@ -120,7 +153,7 @@ class AccountsStage:
             self._balance_update(account, assets, now_ms, result)
         return result
 
-    def _forward(self, partition: int, offset: int, forwards: dict[str, list[dict]], replayed: bool,
+    def _forward(self, partition: int, offset: int, forwards: dict[str, list[Command]], replayed: bool,
                  result: StageResult) -> None:
         """Send a message's accepted order commands to their markets.
 
@@ -146,24 +179,28 @@ class AccountsStage:
         else:
             fresh.add(offset, targets)
 
-    def _decide(self, account: Account, command: dict, offset: int) -> str | None:
+    def _decide(self, account: Account, command: Command, offset: int) -> str | None:
         """Apply a command to the account; the reason it is refused, or None."""
         kind, body = command["body"]
         if kind == PLACE:
-            return account.place(body, self.markets.get(body["market"]), offset)
+            order = cast(PlaceOrder, body)
+            return account.place(order, self.markets.get(order["market"]), offset)
         if kind in (CANCEL, CANCEL_ALL):
             # Only the book knows whether an order still rests: whether this account's hold was
             # released yet depends on timing, and a market's order flow must not.
-            return None if body["market"] in self.markets else UNKNOWN_MARKET
-        if body["asset"] not in self.assets:
+            return None if cast(CancelOrder | CancelAll, body)["market"] in self.markets else UNKNOWN_MARKET
+        money = cast(Deposit | Withdraw | SettleWithdrawal, body)
+        if money["asset"] not in self.assets:
             return UNKNOWN_ASSET
         if kind == DEPOSIT:
-            return account.deposit(body["asset"], body["amount"])
+            return account.deposit(money["asset"], money["amount"])
         if kind == WITHDRAW:
-            return account.withdraw(command["command_id"], body["asset"], body["amount"])
-        return account.settle_withdrawal(body["withdrawal_id"], body["asset"], body["amount"], body["completed"])
+            return account.withdraw(command["command_id"], money["asset"], money["amount"])
+        settle = cast(SettleWithdrawal, body)
+        return account.settle_withdrawal(settle["withdrawal_id"], settle["asset"], settle["amount"],
+                                         settle["completed"])
 
-    def _emit(self, account: Account, command: dict, reason: str | None, forwards: dict[str, list[dict]],
+    def _emit(self, account: Account, command: Command, reason: str | None, forwards: dict[str, list[Command]],
               result: StageResult) -> None:
         """A decided command's outputs, which follow from the command and the verdict (so a
         replay makes them again from what the account row recorded): an accepted order command
@@ -171,21 +208,25 @@ class AccountsStage:
         names the order that holds it, as the account's rows say when the answer is made."""
         kind, body = command["body"]
         if reason is None and kind in ORDER_COMMANDS:
-            forwards.setdefault(body["market"], []).append(command)
+            forwards.setdefault(cast(PlaceOrder | CancelOrder | CancelAll, body)["market"], []).append(command)
             return
-        outcome = _result(command, reason, body.get("order_id"))
+        outcome = _result(command, reason, cast(dict, body).get("order_id"))
         if reason == DUPLICATE_CLIENT_ORDER_ID:
-            outcome["existing_order_id"] = account.order_of_client_id(body["client_order_id"])
+            client_order_id = cast(PlaceOrder, body)["client_order_id"]
+            outcome["existing_order_id"] = account.order_of_client_id(cast(str, client_order_id))
         if kind in MONEY:
-            outcome.update(asset=body["asset"], amount=body["amount"], reference=body["reference"])
+            money = cast(Deposit | Withdraw | SettleWithdrawal, body)
+            outcome["asset"], outcome["amount"] = money["asset"], money["amount"]
+            outcome["reference"] = money["reference"]
         if kind == SETTLE_WITHDRAWAL:
-            outcome.update(withdrawal_id=body["withdrawal_id"], completed=body["completed"])
+            settle = cast(SettleWithdrawal, body)
+            outcome["withdrawal_id"], outcome["completed"] = settle["withdrawal_id"], settle["completed"]
         partition = account_partition(outcome["account"], self.partitions)
         result.messages.append(Outgoing(COMMAND_RESULTS, outcome["account"], outcome, partition))
 
     # -- exchange.settlements -------------------------------------------------------------
 
-    def on_settlements(self, batch: dict, now_ms: int) -> StageResult:
+    def on_settlements(self, batch: SettlementBatch, now_ms: int) -> StageResult:
         """Apply the fills, releases and fees of one settlement message; duplicates change nothing.
 
         Raises LedgerError (and changes nothing) if an item cannot apply.
@@ -216,11 +257,11 @@ class AccountsStage:
 class _Forwards:
     """Accepted order commands of one source partition, per market, up to a source offset."""
 
-    def __init__(self, offset: int, targets: dict[str, tuple[int, list[dict]]]) -> None:
+    def __init__(self, offset: int, targets: dict[str, tuple[int, list[Command]]]) -> None:
         self.offset = offset
         self.targets = targets  # market -> (exchange.orders partition, commands)
 
-    def add(self, offset: int, targets: dict[str, tuple[int, list[dict]]]) -> None:
+    def add(self, offset: int, targets: dict[str, tuple[int, list[Command]]]) -> None:
         self.offset = offset
         for market, (partition, commands) in targets.items():
             self.targets.setdefault(market, (partition, []))[1].extend(commands)
@@ -231,6 +272,6 @@ class _Forwards:
                 for market, (partition, commands) in self.targets.items()]
 
 
-def _result(command: dict, reason: str | None, order_id: int | None = None) -> dict[str, Any]:
+def _result(command: Command, reason: str | None, order_id: int | None = None) -> CommandResult:
     return {"command_id": command["command_id"], "account": command["account"], "accepted": reason is None,
             "reason": reason, "order_id": order_id, "ts": command["ts"], "kind": command["body"][0].split(".")[-1]}

@@ -10,12 +10,9 @@ import logging
 
 import faust
 
-from exchange.commands import now_ms
 from schemas.codec import codec
-from schemas.topics import DEAD_LETTERS
 
 from . import faust_internals
-from .metrics import DEAD_LETTERS as DEAD_LETTER_COUNT
 from .outputs import Outgoing
 from .record_batches import send_all
 from .serde import UTF8
@@ -121,25 +118,3 @@ async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
     sent = [await send_all(producer, topic, partition, pairs) for (topic, partition), pairs in by_partition.items()]
     for batches in sent:
         await batches.last_offset()
-
-
-# A dead letter keeps at most this much of the message's value: one near Kafka's size limit would
-# not fit in a dead letter with its fields. The whole message stays on its own topic, at the
-# position the dead letter names, for that topic's retention.
-DEAD_LETTER_VALUE_MAX = 64 * 1024
-
-
-def dead_letter(message, exc: Exception) -> Outgoing:
-    reason = f"{type(exc).__name__}: {exc}"[:2000]
-    value = message.value
-    if value is not None and len(value) > DEAD_LETTER_VALUE_MAX:
-        reason = f"{reason} (value cut to its first {DEAD_LETTER_VALUE_MAX} of {len(value)} bytes)"
-        value = value[:DEAD_LETTER_VALUE_MAX]
-    log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason,
-                extra={"topic": message.topic, "partition": message.partition, "offset": message.offset,
-                       "reason": reason})
-    DEAD_LETTER_COUNT.labels(message.topic).inc()
-    record = {"topic": message.topic, "partition": message.partition, "offset": message.offset,
-              "key": None if message.key is None else message.key[:1024], "value": value, "reason": reason,
-              "ts": now_ms()}
-    return Outgoing(DEAD_LETTERS, message.topic, record, 0)

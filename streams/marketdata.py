@@ -15,6 +15,13 @@ whose id is not above its bar's was counted already (a replay after a crash) and
 
 from __future__ import annotations
 
+from typing import Mapping
+
+from schemas.records import Trade, TradeBatch
+from schemas.topics import CANDLES, TICKERS
+
+from .outputs import OUTPUTS_FIRST, Decided, Outgoing
+
 MINUTE_MS = 60_000
 DAY_MINUTES = 1440
 INTERVALS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}  # minutes
@@ -25,7 +32,7 @@ def new_bar(market: str, minute: int) -> dict:
             "quote_volume": 0, "trade_count": 0, "first_trade_id": 0, "last_trade_id": 0}
 
 
-def add_trade(bar: dict, trade: dict) -> bool:
+def add_trade(bar: dict, trade: Trade) -> bool:
     """Count a trade into its minute's bar; False if the bar has it already."""
     if trade["trade_id"] <= bar["last_trade_id"]:
         return False
@@ -66,14 +73,14 @@ class MarketBars:
     def last_minute(self) -> int | None:
         return max(self.bars) if self.bars else None
 
-    def add(self, trades: list[dict]) -> set[int]:
+    def add(self, trades: list[Trade]) -> set[int]:
         """Count trades; the minutes whose bars changed."""
         changed = set()
         for trade in trades:
             minute = trade["ts"] // MINUTE_MS
             bar = self.bars.get(minute)
             if bar is None:
-                if self.bars and minute <= self.last_minute - DAY_MINUTES:
+                if self.bars and minute <= max(self.bars) - DAY_MINUTES:
                     continue  # older than any window still open (a clock far behind): nothing shows it
                 bar = self.bars[minute] = new_bar(self.market, minute)
             if add_trade(bar, trade):
@@ -84,7 +91,7 @@ class MarketBars:
         """Drop bars no candle or ticker can need any more; their minutes."""
         if not self.bars:
             return []
-        oldest_kept = self.last_minute - DAY_MINUTES + 1
+        oldest_kept = max(self.bars) - DAY_MINUTES + 1
         old = [minute for minute in self.bars if minute < oldest_kept]
         for minute in old:
             del self.bars[minute]
@@ -99,12 +106,12 @@ class MarketBars:
             return None
         return {"market": self.market, "interval": interval, "open_time": start * MINUTE_MS,
                 "close_time": (start + length) * MINUTE_MS - 1, **merged,
-                "closed": self.last_minute >= start + length}
+                "closed": max(self.bars) >= start + length}
 
     def ticker(self) -> dict | None:
         if not self.bars:
             return None
-        last = self.last_minute
+        last = max(self.bars)
         window = [self.bars[m] for m in sorted(self.bars) if m > last - DAY_MINUTES]
         merged = merge(window)
         if merged is None:
@@ -124,3 +131,69 @@ class MarketBars:
                 if candle is not None:
                     candles[(interval, candle["open_time"])] = candle
         return sorted(candles.values(), key=lambda c: (c["open_time"], INTERVALS[c["interval"]]))
+
+
+def bar_key(market: str, minute: int) -> str:
+    return f"{market}#{minute}"
+
+
+class MarketdataStage:
+    """Counts each take of exchange.trades into bars, and says which candles and tickers changed
+    (see batch.py). Like matching, it sends before it writes its rows: a crash in between
+    re-derives and re-sends the same records.
+
+    The minute-bars table holds `<market>#<minute>` bars and, under `<market>`, the latest
+    minute with a bar, written after the bars themselves.
+    """
+
+    order = OUTPUTS_FIRST
+    refusals = ()  # every decoded trade batch can be counted
+
+    def __init__(self, table: Mapping[str, dict]) -> None:
+        self.table = table
+        self.loaded: dict[str, MarketBars] = {}
+        self.begin(0)
+
+    def forget(self) -> None:
+        """Partitions moved: another worker may have moved these markets on; read them again."""
+        self.loaded.clear()
+
+    def market_bars(self, market: str) -> MarketBars:
+        bars = self.loaded.get(market)
+        if bars is None:
+            head = self.table.get(market)
+            rows = []
+            if head is not None:
+                last = head["minute"]
+                rows = [row for m in range(last - DAY_MINUTES + 1, last + 1)
+                        if (row := self.table.get(bar_key(market, m))) is not None]
+            bars = self.loaded[market] = MarketBars(market, rows)
+        return bars
+
+    def begin(self, now_ms: int) -> None:
+        self._messages: list[Outgoing] = []
+        self._rows: dict[int, dict[str, dict | None]] = {}
+
+    def decide(self, message, batch: TradeBatch) -> None:
+        market, partition = batch["market"], message.partition
+        bars = self.market_bars(market)
+        previous_last = bars.last_minute
+        changed = bars.add(batch["trades"])
+        if not changed:
+            return  # a replayed batch, already counted
+        for candle in bars.updates(changed, previous_last):
+            self._messages.append(Outgoing(CANDLES, market, candle, partition))
+        ticker = bars.ticker()
+        if ticker is not None:
+            self._messages.append(Outgoing(TICKERS, market, ticker, partition))
+        rows = self._rows.setdefault(partition, {})
+        for minute in bars.forget_old():
+            rows[bar_key(market, minute)] = None
+        for minute in sorted(changed):
+            rows.pop(bar_key(market, minute), None)
+            rows[bar_key(market, minute)] = bars.bars[minute]
+        rows.pop(market, None)
+        rows[market] = {**bars.bars[max(bars.bars)]}  # last: a head never points past its bars
+
+    def end(self) -> Decided:
+        return Decided(self._rows, self._messages)

@@ -4,7 +4,7 @@ Input: `exchange.MarketCommandBatch` messages of one `exchange.orders` partition
 at a time by the worker. Output per market per take: trades, order updates and depth changes
 (keyed by market), settlements (keyed by account), and refused cancels. Pure: engines are rebuilt
 from a `BookJournal` over the stage's table, and the worker sends the outputs, waits until Kafka
-has them, and only then commits the take to the journal. A crash in between replays the input
+has them, and only then writes the journal rows that commit the take. A crash in between replays the input
 from the journal's rolled-back state, producing the same events with the same sequence numbers
 (perhaps in other messages, if the replay takes the input in other groups), which every consumer
 recognises as duplicates.
@@ -16,8 +16,9 @@ the accounts stage re-sends a batch after a crash.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping, cast
 
+from schemas.records import CancelOrder, Command, MarketCommandBatch, PlaceOrder
 from schemas.topics import COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES, account_partition
 from schemas.vocabulary import CANCEL, CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, PLACE, REJECTED
 from streams.engine import (
@@ -35,7 +36,7 @@ from streams.engine import (
 )
 
 from .book_journal import BookJournal
-from .outputs import Outgoing, StageResult
+from .outputs import OUTPUTS_FIRST, Decided, Outgoing, StageResult
 
 # A market's whole book follows its depth change this often (and on its first change after a
 # restore), so a reader that lost updates (the topic's retention ran out under it, or its own
@@ -56,6 +57,11 @@ class PendingCommit:
 
 
 class MatchingStage:
+    """Matches the takes of one exchange.orders partition (see batch.py)."""
+
+    order = OUTPUTS_FIRST
+    refusals = (KeyError,)
+
     def __init__(self, journal: BookJournal, markets: Mapping[str, dict], specs, partitions: int) -> None:
         self.journal = journal
         self.markets = markets
@@ -64,6 +70,7 @@ class MatchingStage:
         self.engines: dict[str, Engine] = {}
         self.watermarks: dict[str, dict[str, int]] = {}
         self.full_depth_due: dict[str, int] = {}  # market -> when its next full book is sent (ms)
+        self.begin(0)
 
     def restore(self, symbols: list[str]) -> None:
         """Rebuild the engines of these markets from the table (once per partition assignment)."""
@@ -78,21 +85,23 @@ class MatchingStage:
             self.restore([market])
         return self.engines[market]
 
-    def on_batches(self, batches: Iterable[dict], now_ms: int) -> tuple[StageResult, list[PendingCommit]]:
-        """Every message of a take at once: one set of outputs and one commit per market.
+    def begin(self, now_ms: int) -> None:
+        """Start a take: its messages are applied to the engines as they are decided, and its
+        outputs are shared per market (see `_Take`)."""
+        self.now_ms = now_ms
+        self._take = _Take(self)
+        self._partition: int | None = None
 
-        The outputs' cost is per message sent, so a take's messages for a market share them: one
-        trade batch, one order update batch, one depth change and one settlement message per
-        account partition, whatever the number of input messages (about three a take under load).
-        """
-        take = _Take(self)
-        for batch in batches:
-            take.add(batch)
-        return take.finish(now_ms)
+    def decide(self, message, record: MarketCommandBatch) -> None:
+        """One exchange.MarketCommandBatch (KeyError, changing nothing, if its market is unknown)."""
+        self._take.add(record)
+        self._partition = message.partition
 
-    def take(self) -> _Take:
-        """A take to add messages to one by one (so one that fails can be set aside)."""
-        return _Take(self)
+    def end(self) -> Decided:
+        """The take's outputs, and the journal rows that commit it once they are on Kafka."""
+        result, commits = self._take.finish(self.now_ms)
+        rows = {} if self._partition is None else {self._partition: self.commit_all(commits)}
+        return Decided(rows, result.messages)
 
     def commit(self, pending: PendingCommit) -> dict[str, dict | None]:
         """The table writes (None: delete) that commit the batch, in order."""
@@ -107,13 +116,18 @@ class MatchingStage:
 
 
 class _Take:
-    """The messages of one take, applied to the engines as they are added."""
+    """The messages of one take, applied to the engines as they are added.
+
+    The outputs' cost is per message sent, so a take's messages for a market share them: one
+    trade batch, one order update batch, one depth change and one settlement message per
+    account partition, whatever the number of input messages (about three a take under load).
+    """
 
     def __init__(self, stage: MatchingStage) -> None:
         self.stage = stage
         self.outputs: dict[str, _Outputs] = {}  # per market, in the order first met
 
-    def add(self, batch: dict) -> None:
+    def add(self, batch: MarketCommandBatch) -> None:
         """Apply one exchange.MarketCommandBatch. Raises KeyError, changing nothing, if its
         market is unknown; a batch its market already applied (re-sent after a crash) is skipped."""
         stage, market = self.stage, batch["market"]
@@ -159,20 +173,21 @@ class _Outputs:
         self.touched: dict[int, None] = {}  # ordered set of order ids whose rows changed
         self.last_fill: dict[int, tuple[int, str, str, int]] = {}  # order id -> (seq, account, side, ts)
 
-    def add(self, command: dict, engine: Engine) -> None:
+    def add(self, command: Command, engine: Engine) -> None:
         kind, body = command["body"]
         account = command["account"]
         # Sides of the orders a cancel may end, read before the engine forgets them.
         if kind == PLACE:
-            sides, taker_side = {}, body["side"]
+            sides, taker_side = {}, cast(PlaceOrder, body)["side"]
         elif kind == CANCEL:
-            sides, taker_side = {body["order_id"]: _side_of(engine, body["order_id"])}, None
+            order_id = cast(CancelOrder, body)["order_id"]
+            sides, taker_side = {order_id: _side_of(engine, order_id)}, None
         else:
             sides, taker_side = {o.order_id: o.side for o in engine.orders.values() if o.account == account}, None
         for event in engine.handle(engine_command(command, self.market)):
             self._event(event, kind, body, account, taker_side, sides, command)
 
-    def _event(self, event, kind: str, body: dict, account: str, taker_side, sides: dict, command: dict) -> None:
+    def _event(self, event, kind: str, body: Any, account: str, taker_side, sides: dict, command: Command) -> None:
         if isinstance(event, LevelChanged):
             self.levels[(event.side, event.price)] = event.qty
         elif isinstance(event, Trade):
@@ -281,19 +296,20 @@ class _Outputs:
         return result
 
 
-def engine_command(command: dict, market: str | None = None) -> Place | Cancel | CancelAll:
+def engine_command(command: Command, market: str | None = None) -> Place | Cancel | CancelAll:
     """The engine's form of an accepted `exchange.Command` (place, cancel or cancel all)."""
     kind, body = command["body"]
     account, ts = command["account"], command["ts"]
     if kind == PLACE:
-        return Place(body["order_id"], account, body["side"], body["type"], body["time_in_force"], body["price"],
-                     body["quantity"], ts, body["post_only"], body["quote_quantity"], body["stp"], market)
+        order = cast(PlaceOrder, body)
+        return Place(order["order_id"], account, order["side"], order["type"], order["time_in_force"], order["price"],
+                     order["quantity"], ts, order["post_only"], order["quote_quantity"], order["stp"], market)
     if kind == CANCEL:
-        return Cancel(body["order_id"], account, ts, market)
+        return Cancel(cast(CancelOrder, body)["order_id"], account, ts, market)
     return CancelAll(account, ts, market)
 
 
-def _terms(body: dict, command: dict) -> dict:
+def _terms(body: PlaceOrder, command: Command) -> dict:
     """What an order asked for, sent once with its first update so readers need not see commands."""
     return {"type": body["type"], "time_in_force": body["time_in_force"], "price": body["price"],
             "quantity": body["quantity"], "quote_quantity": body["quote_quantity"], "post_only": body["post_only"],

@@ -6,6 +6,8 @@ matching_stage.py for why each order of steps is the safe one):
 - accounts: decide -> write rows, wait until durable -> send outputs, wait for delivery;
 - matching: run the engine -> send outputs, wait for delivery -> write rows, wait until durable.
 
+Both run their takes through batch.py's `run_batch`, with the adapters below.
+
 Faust commits an input offset only after its event is done, and nothing is done before what it
 wrote is on Kafka, so a committed offset never outruns its effects.
 
@@ -27,20 +29,20 @@ from exchange.commands import now_ms
 from exchange.config import Settings
 from exchange.reference import market_spec
 from exchange.reference_feed import ReferenceFeed
-from schemas.codec import DecodeError, codec
 from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 
 from . import metrics
-from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, LedgerError, account_of, copy_row, record_of
+from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, account_of, copy_row, record_of
 from .accounts_stage import AccountsStage
+from .batch import run_batch
 from .book_journal import BookJournal
-from .faust_support import dead_letter, deliver, new_app, raw_topic, register, table
+from .faust_support import deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .matching_stage import MatchingStage
 from .outputs import Outgoing
 from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
-from .table_writer import PendingRows, StoreRows, TableWriter
+from .table_writer import StoreRows, TableWriter
 from .take import take_ready
 
 log = logging.getLogger("exchange.worker")
@@ -97,53 +99,55 @@ def _accounts_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
     # One agent reads both of the stage's inputs, so a take's commands and settlements share one
     # rows write and one delivery, and nothing else writes account rows while it waits on Kafka.
     # The stage decides a command once whatever the interleaving (see accounts_stage.py).
-    stage = AccountsStage(tables.accounts, tables.markets, tables.assets, settings.partitions)
+    stage = AccountsStage(tables.account_rows, tables.markets, tables.assets, settings.partitions)
     in_order = InputOrder(lambda: app.consumer)
     inputs = {COMMANDS.name: COMMANDS, SETTLEMENTS.name: SETTLEMENTS}
+    durable = _AccountRows(app, tables)
 
     @app.on_partitions_assigned.connect
     async def _partitions_moved(sender, assigned, **kwargs) -> None:
         in_order.keep_only(assigned)
         tables.account_rows.forget()  # recovery may rewrite any row of what is assigned now
 
-    async def handle(events) -> None:
-        started = time.perf_counter()
-        await tables.reference.ready.wait()
-        await in_order.repair()
-        await in_order.prepare(event.message for event in events)
-        generation = tables.account_rows.generation
-        rows = PendingRows(tables.account_rows, copy_row)
-        stage.begin_batch(rows)
-        messages: list[Outgoing] = []
-        for event in events:
-            message = event.message
-            if not in_order.admit(message):
-                continue
-            topic = inputs[message.topic]
-            try:
-                record = codec.decode_as(topic.record, event.value)
-                if topic is COMMANDS:
-                    result = stage.on_commands(message.partition, message.offset, record["commands"], now_ms())
-                    metrics.COMMANDS.inc(len(record["commands"]))
-                else:
-                    result = stage.on_settlements(record, now_ms())
-            except (DecodeError, LedgerError, KeyError) as exc:
-                messages.append(dead_letter(message, exc))
-                continue
-            rows.stage(message.partition, result.rows)
-            messages.extend(result.messages)
-        messages.extend(stage.end_batch())
-        await tables.accounts_writer.write_many(rows.by_partition)
-        tables.account_rows.written(rows.by_partition, generation)
-        await deliver(app, messages)
-        _count_decisions(messages)
-        metrics.BATCH_SECONDS.labels("accounts").observe(time.perf_counter() - started)
-
     @app.agent(raw_topic(app, COMMANDS.name, SETTLEMENTS.name), name="accounts",
                supervisor_strategy=CrashingSupervisor)
     async def accounts(stream):
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
-            await handle(events)
+            started = time.perf_counter()
+            await tables.reference.ready.wait()
+            await run_batch([event.message for event in events], stage, inputs, in_order, durable,
+                            observe=_count_commands)
+            metrics.BATCH_SECONDS.labels("accounts").observe(time.perf_counter() - started)
+
+
+class _AccountRows:
+    """The accounts agent's batches go to the accounts table and Kafka."""
+
+    def __init__(self, app: faust.App, tables: _Tables) -> None:
+        self.app, self.tables = app, tables
+
+    async def write_rows(self, rows: dict[int, dict[str, dict | None]]) -> None:
+        generation = self.tables.account_rows.generation  # partitions that move meanwhile void it
+        await self.tables.accounts_writer.write_many(rows)
+        self.tables.account_rows.written(rows, generation)
+
+    async def send(self, messages: list[Outgoing]) -> None:
+        await deliver(self.app, messages)
+        _count_decisions(messages)
+
+
+class _BookRows:
+    """The matching agent's batches go to Kafka and the book table."""
+
+    def __init__(self, app: faust.App, tables: _Tables) -> None:
+        self.app, self.tables = app, tables
+
+    async def send(self, messages: list[Outgoing]) -> None:
+        _count_outputs(messages)
+        await deliver(self.app, messages)
+
+    async def write_rows(self, rows: dict[int, dict[str, dict | None]]) -> None:
+        await self.tables.book_writer.write_many(rows)
 
 
 def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
@@ -151,6 +155,9 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
     # supervisor as a crash, so this agent keeps the restarting one: a crashing supervisor would
     # take the whole worker down at every rebalance. An event left unacknowledged by a real crash
     # is read again by the stall guard, in order (see input_order.py).
+    inputs = {ORDERS.name: ORDERS}
+    durable = _BookRows(app, tables)
+
     @app.agent(raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True)
     async def matching(stream):
         # One actor per partition: its engines live here and die with the assignment.
@@ -160,33 +167,18 @@ def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             started = time.perf_counter()
             await tables.reference.ready.wait()
-            await in_order.repair()
-            await in_order.prepare(event.message for event in events)
-            partition = events[0].message.partition
             if not restored:
-                pinned = [symbol for symbol, market in tables.markets.items() if market["partition"] == partition]
-                stage.restore(pinned)
+                partition = events[0].message.partition
+                stage.restore([symbol for symbol, market in tables.markets.items() if market["partition"] == partition])
                 restored = True
-            messages: list[Outgoing] = []
-            take = stage.take()
-            engine_started = time.perf_counter()
-            for event in events:
-                if not in_order.admit(event.message):
-                    continue
-                try:
-                    batch = codec.decode_as(ORDERS.record, event.value)
-                    take.add(batch)
-                except (DecodeError, KeyError) as exc:
-                    messages.append(dead_letter(event.message, exc))
-                    continue
-                _count_matched(batch)
-            result, commits = take.finish(now_ms())
-            metrics.MATCHING_SECONDS.observe(time.perf_counter() - engine_started)
-            _count_outputs(result.messages)
-            messages.extend(result.messages)
-            await deliver(app, messages)
-            await tables.book_writer.write_many({partition: stage.commit_all(commits)})
+            await run_batch([event.message for event in events], stage, inputs, in_order, durable,
+                            observe=_count_matched)
             metrics.BATCH_SECONDS.labels("matching").observe(time.perf_counter() - started)
+
+
+def _count_commands(message, record: dict) -> None:
+    if message.topic == COMMANDS.name:
+        metrics.COMMANDS.inc(len(record["commands"]))
 
 
 def _count_decisions(messages: list[Outgoing]) -> None:
@@ -201,7 +193,7 @@ def _count_decisions(messages: list[Outgoing]) -> None:
                                                    "order_id": result["order_id"], "reason": result["reason"]})
 
 
-def _count_matched(batch: dict) -> None:
+def _count_matched(message, batch: dict) -> None:
     metrics.MATCHED.labels(batch["market"]).inc(len(batch["commands"]))
     now = now_ms()
     for command in batch["commands"]:

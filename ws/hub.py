@@ -22,6 +22,7 @@ from exchange.config import Settings
 from exchange.kafka_io import tail
 from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
+from schemas.records import SignOut
 from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
 from . import payloads
@@ -79,7 +80,7 @@ class Hub:
     def follow_account(self, client, account: str) -> None:
         self.private.setdefault(account, set()).add(client)
 
-    def _signed_out(self, sign_out: dict) -> None:
+    def _signed_out(self, sign_out: SignOut) -> None:
         """Close the account's connections authenticated by a token the sign-out voids."""
         for client in list(self.private.get(sign_out["account"], ())):
             if client.token_ms < sign_out["before_ms"]:

@@ -9,15 +9,16 @@ from decimal import Decimal
 
 from exchange.reference import percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from exchange.reference import signed_atoms_to_amount as _amount
+from schemas.records import Asset, BalanceUpdate, Candle, CommandResult, DepthUpdate, Market, OrderUpdate, Ticker, Trade
 
 
-def trade(t: dict, market: dict, now: int) -> dict:
+def trade(t: Trade, market: Market, now: int) -> dict:
     return {"e": "trade", "E": now, "s": market["symbol"], "t": t["trade_id"],
             "p": ticks_to_price(market, t["price"]), "q": steps_to_qty(market, t["quantity"]), "T": t["ts"],
             "m": t["taker_side"] == "sell"}  # the buyer was the maker when the taker sold
 
 
-def depth(update: dict, market: dict, now: int) -> dict:
+def depth(update: DepthUpdate, market: Market, now: int) -> dict:
     def levels(side: list[dict]) -> list[list[str]]:
         return [[ticks_to_price(market, lv["price"]), steps_to_qty(market, lv["quantity"])] for lv in side]
 
@@ -25,7 +26,7 @@ def depth(update: dict, market: dict, now: int) -> dict:
             "u": update["last_update_id"], "b": levels(update["bids"]), "a": levels(update["asks"])}
 
 
-def ticker(t: dict, market: dict, quote: dict, now: int) -> dict:
+def ticker(t: Ticker, market: Market, quote: Asset, now: int) -> dict:
     return {"e": "24hrTicker", "E": now, "s": market["symbol"],
             "p": signed_ticks_to_price(market, t["last"] - t["open"]), "P": percent_change(t["open"], t["last"]),
             "c": ticks_to_price(market, t["last"]), "o": ticks_to_price(market, t["open"]),
@@ -33,7 +34,7 @@ def ticker(t: dict, market: dict, quote: dict, now: int) -> dict:
             "v": steps_to_qty(market, t["volume"]), "q": _amount(quote, t["quote_volume"]), "n": t["trade_count"]}
 
 
-def kline(c: dict, market: dict, now: int) -> dict:
+def kline(c: Candle, market: Market, now: int) -> dict:
     return {"e": "kline", "E": now, "s": market["symbol"], "k": {
         "t": c["open_time"], "T": c["close_time"], "i": c["interval"], "o": ticks_to_price(market, c["open"]),
         "c": ticks_to_price(market, c["close"]), "h": ticks_to_price(market, c["high"]),
@@ -41,7 +42,7 @@ def kline(c: dict, market: dict, now: int) -> dict:
         "x": c["closed"]}}
 
 
-def order_update(u: dict, market: dict, quote: dict, now: int) -> dict:
+def order_update(u: OrderUpdate, market: Market, quote: Asset, now: int) -> dict:
     filled, filled_quote = u["filled_quantity"], u["filled_quote"]
     average = None
     if filled:  # quote per base unit, to 12 places: a display value, never used for money
@@ -53,13 +54,13 @@ def order_update(u: dict, market: dict, quote: dict, now: int) -> dict:
             "r": u.get("reason"), "T": u["ts"], "ap": average}
 
 
-def balance_update(b: dict, assets: dict, now: int) -> dict:
+def balance_update(b: BalanceUpdate, assets: dict[str, Asset], now: int) -> dict:
     return {"e": "balanceUpdate", "E": now,
             "B": [{"a": x["asset"], "f": _amount(assets[x["asset"]], x["available"]),
                    "l": _amount(assets[x["asset"]], x["held"])} for x in b["balances"] if x["asset"] in assets]}
 
 
-def withdrawal(result: dict, assets: dict, now: int) -> dict | None:
+def withdrawal(result: CommandResult, assets: dict[str, Asset], now: int) -> dict | None:
     """A withdrawal's change from the accounts stage's answer: requested (funds held, or refused
     with a reason) or settled by an operator. None for what is not a withdrawal or changed nothing
     (a settlement refused as already settled)."""

@@ -12,7 +12,7 @@ from exchange.commands import deposit
 from schemas.codec import codec
 from schemas.topics import COMMANDS, DEAD_LETTERS, ORDERS, SETTLEMENTS
 from streams.account import accounts_view
-from streams.faust_support import DEAD_LETTER_VALUE_MAX
+from streams.batch import DEAD_LETTER_VALUE_MAX
 from streams.read_worker import READ_APP_ID, RECORDED
 
 from .flow import INPUTS, define_markets, read_topic, suffix, table, wait_until_quiet

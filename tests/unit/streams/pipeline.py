@@ -1,4 +1,6 @@
-"""An in-memory stand-in for Kafka and the worker, to test the stages' crash protocols exactly.
+"""An in-memory stand-in for Kafka and the worker's tables, to test the stages' crash protocols exactly.
+
+Each take runs through the worker's own batch code (streams/batch.py) with in-memory adapters.
 
 Topics are lists per partition; each stage reads at a position and commits offsets now and then,
 as Faust does. A crash can strike at any step of processing a message: the stage's table writes
@@ -11,16 +13,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 
 from exchange.commands import by_partition
 from exchange.reference import market_spec
 from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS
-from streams.account import accounts_view, copy_row, record_of
+from streams.account import accounts_view, record_of
 from streams.accounts_stage import AccountsStage
+from streams.batch import AdmitAll, run_batch, run_sync
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
-from streams.table_writer import PendingRows
 
 
 class Recording(dict):
@@ -133,7 +136,7 @@ class Pipeline:
         accounts agent reads commands and settlements together, so half its takes also hold
         the next messages of the other topic's same partition, interleaved at random."""
         if topic == ORDERS.name:
-            records = [record for _, record in self._next(topic, partition)]
+            records = self._next(topic, partition)
             crash = self.random.random() < self.crash_rate
             self._match(partition, records, crash)
             taken = {topic: len(records)}
@@ -162,56 +165,32 @@ class Pipeline:
         return list(enumerate(records, offset))
 
     def _account(self, partition: int, inputs: list[tuple[str, int, dict]], crash: bool) -> None:
-        rows = Recording(self.account_rows, record_of)
-        pending = PendingRows(rows, copy_row)
-        stage = AccountsStage(rows, self.markets, self.assets, self.partitions)
-        stage.begin_batch(pending)
-        messages = []
-        for topic, offset, record in inputs:
-            if topic == COMMANDS.name:
-                result = stage.on_commands(partition, offset, record["commands"], now_ms=0)
-            else:
-                result = stage.on_settlements(record, now_ms=0)
-            pending.stage(partition, result.rows)
-            messages.extend(result.messages)
-        messages.extend(stage.end_batch())
-        rows.write(pending.by_partition.get(partition, {}))
-        # Protocol: rows durable first (a flush), then outputs. A crash during the flush leaves a
-        # prefix of the rows and sends nothing; a crash while sending leaves every row and a prefix
-        # of the messages.
-        if crash:
-            if self.random.random() < 0.5:
-                rows.land(self.random.randint(0, len(rows.pending)))
-            else:
-                rows.land()
-                self._send(messages[: self.random.randint(0, len(messages))])
-            self._crash()
-            return
-        rows.land()
-        self._send(messages)
+        table = Recording(self.account_rows, record_of)
+        stage = AccountsStage(table, self.markets, self.assets, self.partitions)
+        self._run(stage, [_message(topic, partition, offset, record) for topic, offset, record in inputs],
+                  table, crash, clock_ms=0)
 
-    def _match(self, partition: int, records: list[dict], crash: bool) -> None:
-        rows = Recording(self.book_rows, lambda key: "exchange.BookRow")
+    def _match(self, partition: int, records: list[tuple[int, dict]], crash: bool) -> None:
+        table = Recording(self.book_rows, lambda key: "exchange.BookRow")
         stage = self.matching.get(partition)
         if stage is None:
-            stage = self.matching[partition] = MatchingStage(BookJournal(rows), self.markets, market_spec,
+            stage = self.matching[partition] = MatchingStage(BookJournal(table), self.markets, market_spec,
                                                              self.partitions)
-        stage.journal.table = rows
+        stage.journal.table = table
         self.clock_ms += 1_000  # a take a second: full depth books come now and then
-        result, commits = stage.on_batches(records, now_ms=self.clock_ms)
-        messages = result.messages
-        # Protocol: outputs delivered first, then the journal's rows.
-        if crash and self.random.random() < 0.5:
-            self._send(messages[: self.random.randint(0, len(messages))])
+        self._run(stage, [_message(ORDERS.name, partition, offset, record) for offset, record in records],
+                  table, crash, self.clock_ms)
+
+    def _run(self, stage, messages: list[_Message], table: Recording, crash: bool, clock_ms: int) -> None:
+        """The worker's own batch code (streams/batch.py) over in-memory Kafka and tables. A crash
+        strikes the first or the second durable step, whichever the stage's order makes them: that
+        step lands a prefix of what it writes (Kafka keeps each partition in order), the one after
+        lands nothing."""
+        durable = _Durable(self, table, self.random.choice((1, 2)) if crash else None)
+        try:
+            run_sync(run_batch(messages, stage, TOPICS, AdmitAll(), durable, clock=lambda: clock_ms))
+        except _Crash:
             self._crash()
-            return
-        self._send(messages)
-        rows.write(stage.commit_all(commits))
-        if crash:
-            rows.land(self.random.randint(0, len(rows.pending)))
-            self._crash()
-            return
-        rows.land()
 
     def _send(self, messages) -> None:
         for message in messages:
@@ -225,6 +204,54 @@ class Pipeline:
 
     def records(self, topic_name: str) -> list[dict]:
         return [record for partition in self.logs[topic_name] for record in partition]
+
+
+TOPICS = {topic.name: topic for topic in (COMMANDS, SETTLEMENTS, ORDERS)}
+
+
+@dataclass(frozen=True)
+class _Message:
+    """An input message as Faust hands it to an agent."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+def _message(topic: str, partition: int, offset: int, record: dict) -> _Message:
+    return _Message(topic, partition, offset, None, codec.encode(TOPICS[topic].record, record))
+
+
+class _Crash(Exception):
+    pass
+
+
+class _Durable:
+    """Kafka and the table as the batch code sees them, with a crash at step `crash_at` (1 or 2)."""
+
+    def __init__(self, pipeline: Pipeline, table: Recording, crash_at: int | None) -> None:
+        self.pipeline, self.table, self.crash_at = pipeline, table, crash_at
+        self.steps = 0
+
+    async def write_rows(self, rows: dict[int, dict[str, dict | None]]) -> None:
+        for partition_rows in rows.values():
+            self.table.write(partition_rows)
+        if self._crashes():
+            self.table.land(self.pipeline.random.randint(0, len(self.table.pending)))
+            raise _Crash
+        self.table.land()
+
+    async def send(self, messages: list) -> None:
+        if self._crashes():
+            self.pipeline._send(messages[: self.pipeline.random.randint(0, len(messages))])
+            raise _Crash
+        self.pipeline._send(messages)
+
+    def _crashes(self) -> bool:
+        self.steps += 1
+        return self.steps == self.crash_at
 
 
 def _interleave(first: list, second: list, rng: random.Random) -> list:

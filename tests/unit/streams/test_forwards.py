@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from exchange.commands import deposit, place
 from exchange.reference import make_asset, make_market
-from schemas.topics import ORDERS
-from streams.account import copy_row
+from schemas.topics import COMMANDS, ORDERS
 from streams.accounts_stage import AccountsStage
-from streams.table_writer import PendingRows
 
 SOL, USDC = make_asset("SOL", 9, 0), make_asset("USDC", 6, 0)
 ASSETS = {"SOL": SOL, "USDC": USDC}
@@ -17,21 +17,24 @@ MARKETS = {"SOL_USDC": make_market("SOL_USDC", SOL, USDC, tick="0.01", step="0.0
 
 def run_batch(stage: AccountsStage, table: dict, messages: list[tuple[int, int, list[dict]]]) -> list[dict]:
     """One batch as the worker runs it; the forwards it sends, in order."""
-    rows = PendingRows(table, copy_row)
-    stage.begin_batch(rows)
-    sent = []
+    stage.table = table
+    stage.begin(now_ms=0)
     for partition, offset, commands in messages:
-        result = stage.on_commands(partition, offset, commands, now_ms=0)
-        rows.stage(partition, result.rows)
-        sent.extend(result.messages)
-    sent.extend(stage.end_batch())
-    for partition_rows in rows.by_partition.values():
+        stage.decide(Message(COMMANDS.name, partition, offset), {"commands": commands})
+    decided = stage.end()
+    for partition_rows in decided.rows.values():
         for key, value in partition_rows.items():
             if value is None:
                 table.pop(key, None)
             else:
                 table[key] = value
-    return [m.record for m in sent if m.topic is ORDERS]
+    return [m.record for m in decided.messages if m.topic is ORDERS]
+
+
+class Message(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
 
 
 def order(account: str, order_id: int) -> dict:
