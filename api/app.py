@@ -12,6 +12,8 @@ from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
 from . import admin, api_keys, auth, ledger, market_data, openapi, ops, orders, profile, wallet, withdrawals
+from .binance import routes as binance_routes
+from .binance.limits import Limits
 from .errors import HANDLERS
 from .feeds import Feeds
 from .ids import OrderIds
@@ -64,6 +66,7 @@ ROUTES = [
     Route("/readyz", ops.readyz, methods=["GET"]),
     Route("/metrics", ops.metrics, methods=["GET"]),
     Route("/openapi.json", openapi.document, methods=["GET"]),
+    *binance_routes.ROUTES,  # the Binance-compatible API (api/binance/), beside /api/v1
 ]
 
 
@@ -92,6 +95,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.settings, app.state.secret, app.state.tokens = settings, secret, VerifiedTokens(secret)
     app.state.brake, app.state.ids, app.state.metrics = LoginBrake(), OrderIds(), ops.Metrics()
+    app.state.binance_limits = Limits()
     app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
     return app
 

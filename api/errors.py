@@ -12,6 +12,7 @@ from cassandra.connection import ConnectionException
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from .binance import errors as binance
 from .responses import JSONResponse
 
 log = logging.getLogger("exchange.api")
@@ -68,15 +69,23 @@ STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 400: "invalid_reque
 
 
 async def on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    if binance.is_binance_path(request.url.path):
+        return binance.render(exc.status_code, -1000, str(exc.detail), getattr(exc, "headers", None))
     return error_response(exc.status_code, STATUS_CODES.get(exc.status_code, "error"), str(exc.detail),
                           getattr(exc, "headers", None))
+
+
+def _unavailable(request: Request) -> JSONResponse:
+    if binance.is_binance_path(request.url.path):
+        return binance.render(503, -1001, "Internal error; unable to process your request. Please try again.")
+    return error_response(503, "unavailable", "a backing service did not answer; try again")
 
 
 async def on_backing_service_error(request: Request, exc: Exception) -> JSONResponse:
     """Cassandra or Kafka did not answer: 503, logged in one line (an outage makes many)."""
     log.warning("%s %s: a backing service did not answer: %s: %s", request.method, request.url.path,
                 type(exc).__name__, str(exc)[:300])
-    return error_response(503, "unavailable", "a backing service did not answer; try again")
+    return _unavailable(request)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -84,11 +93,11 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # which closes the connection: backing services' errors have handlers of their own above,
     # so an outage does not cut every client's connection.
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(503, "unavailable", "a backing service did not answer; try again")
+    return _unavailable(request)
 
 
 # The errors of Cassandra's and Kafka's clients when a server is away or slow.
 BACKING_SERVICE_ERRORS = (NoHostAvailable, DriverException, ConnectionException, KafkaError)
 
-HANDLERS = {ApiError: on_api_error, HTTPException: on_http_error,
+HANDLERS = {ApiError: on_api_error, binance.BinanceError: binance.on_binance_error, HTTPException: on_http_error,
             **{kind: on_backing_service_error for kind in BACKING_SERVICE_ERRORS}, Exception: on_unexpected}

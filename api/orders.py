@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -72,30 +73,16 @@ async def place_order(request: Request) -> JSONResponse:
         raise ApiError(422, "below_min_notional",
                        f"price x quantity is below the market's minimum of "
                        f"{views.amount(quote_asset, market['min_notional'])} {market['quote']}")
-    state = request.app.state
-    order_id = state.ids.next()
-    if client_order_id is not None:
-        [claim] = await state.store.rows("claim_client_order", owner, client_order_id, order_id, market["symbol"])
-        if not claim[0]:  # [applied]: a retry; the claim names the order the first request made
-            return await _first_order(request, owner, claim.order_id, client_order_id, claim.market)
-    command = place(owner, order_id, market["symbol"], side, price, quantity, type=kind, time_in_force=tif,
-                    post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
-    try:
-        outcome = await send_and_wait(request, command, order_id)
-    except Exception:
-        if client_order_id is not None:  # never sent: a retry must be free to place it
-            await state.store.rows("release_client_order", owner, client_order_id, order_id)
-        raise
-    _log_order("order placed", owner, order_id, market["symbol"], outcome, client_order_id)
+    placed = await submit(request, owner, market, side, price, quantity, type=kind, time_in_force=tif,
+                          post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
+    if placed.first_order_id is not None:  # a retry: the client order id names the first request's order
+        return await _first_order(request, owner, placed.first_order_id, client_order_id, market["symbol"])
+    order_id, command, outcome = placed.order_id, placed.command, placed.outcome
     if outcome is None:
         return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
                              "market": market["symbol"], "status": "pending"}, status_code=202)
     kind_of, record = outcome
     if kind_of == "result":  # refused by the accounts stage: no order exists
-        if record["reason"] == DUPLICATE_CLIENT_ORDER_ID and record.get("existing_order_id") is not None:
-            # Open since before its claim expired: the order this client id names is that one.
-            return await _first_order(request, owner, record["existing_order_id"], client_order_id,
-                                      market["symbol"])
         view = {"order_id": str(order_id), "client_order_id": client_order_id, "market": market["symbol"],
                 "side": side, "type": kind, "time_in_force": tif, "post_only": post_only,
                 "price": body.get("price"), "quantity": body.get("quantity"),
@@ -107,6 +94,45 @@ async def place_order(request: Request) -> JSONResponse:
               "quantity": quantity, "quote_quantity": funds, "client_order_id": client_order_id,
               "created_ts": command["ts"], "updated_ts": record["ts"]}
     return JSONResponse(_render(request, record), status_code=201)
+
+
+@dataclass
+class Placed:
+    """What became of an order sent to the accounts stage."""
+
+    order_id: int
+    command: Command | None
+    outcome: tuple[str, dict] | None  # ("result", refusal) or ("update", the engine's first update); None: pending
+    first_order_id: int | None = None  # a retry of a client order id: the order the first request made
+
+
+async def submit(request: Request, owner: str, market: dict, side: str, price: int | None, quantity: int | None,
+                 **terms) -> Placed:
+    """Send an order checked at the edge and wait (briefly) for what the exchange made of it.
+
+    A client order id is claimed first (an LWT in Cassandra), so a retry, to whichever API
+    process, learns the first request's order instead of placing a second one.
+    """
+    state = request.app.state
+    order_id = state.ids.next()
+    client_order_id = terms.get("client_order_id")
+    if client_order_id is not None:
+        [claim] = await state.store.rows("claim_client_order", owner, client_order_id, order_id, market["symbol"])
+        if not claim[0]:  # [applied]: a retry; the claim names the order the first request made
+            return Placed(claim.order_id, None, None, claim.order_id)
+    command = place(owner, order_id, market["symbol"], side, price, quantity, **terms)
+    try:
+        outcome = await send_and_wait(request, command, order_id)
+    except Exception:
+        if client_order_id is not None:  # never sent: a retry must be free to place it
+            await state.store.rows("release_client_order", owner, client_order_id, order_id)
+        raise
+    _log_order("order placed", owner, order_id, market["symbol"], outcome, client_order_id)
+    if outcome is not None and outcome[0] == "result" and outcome[1]["reason"] == DUPLICATE_CLIENT_ORDER_ID \
+            and outcome[1].get("existing_order_id") is not None:
+        # Open since before its claim expired: the order this client id names is that one.
+        return Placed(order_id, command, outcome, outcome[1]["existing_order_id"])
+    return Placed(order_id, command, outcome)
 
 
 def _log_order(what: str, owner: str, order_id: int, market: str, outcome, client_order_id: str | None = None) -> None:

@@ -36,6 +36,8 @@ QUERIES = {
                           "VALUES (?, ?, ?, ?) IF NOT EXISTS",
     "release_client_order": "DELETE FROM client_order_claims WHERE account = ? AND client_order_id = ? IF order_id = ?",
     "my_trades": "SELECT * FROM trades_by_account WHERE account = ? AND ts <= ? LIMIT ?",
+    "order_by_client_id": "SELECT order_id, market FROM orders_by_client_id WHERE account = ? AND client_order_id = ?",
+    "client_order_claim": "SELECT order_id, market FROM client_order_claims WHERE account = ? AND client_order_id = ?",
     "ledger": "SELECT * FROM ledger_by_account WHERE account = ? AND ts <= ? LIMIT ?",
     "withdrawals": "SELECT * FROM withdrawals_by_account WHERE account = ? LIMIT ?",
     "withdrawals_before": "SELECT * FROM withdrawals_by_account WHERE account = ? AND withdrawal_id < ? LIMIT ?",
@@ -45,6 +47,11 @@ QUERIES = {
     "ticker": "SELECT * FROM tickers WHERE market = ?",
     "candles": "SELECT * FROM candles WHERE market = ? AND interval = ? LIMIT ?",
     "depth": "SELECT last_update_id, snapshot FROM depth_snapshots WHERE market = ?",
+    "listen_key": "SELECT account, created_ts FROM listen_keys WHERE listen_key = ?",
+    "listen_key_of": "SELECT listen_key FROM listen_keys_by_account WHERE account = ?",
+    "put_listen_key_of": "INSERT INTO listen_keys_by_account (account, listen_key) VALUES (?, ?)",
+    "put_listen_key": "INSERT INTO listen_keys (listen_key, account, created_ts) VALUES (?, ?, ?)",
+    "drop_listen_key": "DELETE FROM listen_keys WHERE listen_key = ?",
 }
 
 

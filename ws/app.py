@@ -1,4 +1,5 @@
-"""The hub's routing table and lifecycle: one WebSocket endpoint, health and metrics."""
+"""The hub's routing table and lifecycle: the WebSocket endpoints (the exchange's /ws, Binance's
+/ws/<stream>, /ws/<listenKey> and /stream), health and metrics."""
 
 from __future__ import annotations
 
@@ -14,18 +15,63 @@ from api.security import jwt_secret
 from exchange.config import Settings
 from exchange.kafka_io import ensure_topics
 
+from . import binance_user_stream
+from .binance_user_stream import LISTEN_KEY
+from .binance_ws_api import WsApiClient
 from .client import Client
 from .connection import FRAMES, FanoutProtocol
 from .hub import Hub
 
 
 async def websocket(ws: WebSocket) -> None:
-    state = ws.app.state
+    if await _fans_out(ws):
+        state = ws.app.state
+        await Client(ws, state.hub, state.secret, state.settings.ws_client_buffer).serve()
+
+
+async def _fans_out(ws: WebSocket) -> bool:
     if FRAMES not in ws.scope.get("extensions", {}):
         # Served by something other than `exchange ws` (see run below): no way to fan out.
         await ws.close(code=1011, reason="this server lacks the hub's frame writer; run `exchange ws`")
+        return False
+    return True
+
+
+async def binance_raw(ws: WebSocket) -> None:
+    """Binance's /ws/<stream>[/<stream>...] (each event as it is) and /ws/<listenKey> (user data)."""
+    if not await _fans_out(ws):
         return
-    await Client(ws, state.hub, state.secret, state.settings.ws_client_buffer).serve()
+    state = ws.app.state
+    names = [name for name in ws.path_params["path"].split("/") if name]
+    client = Client(ws, state.hub, state.secret, state.settings.ws_client_buffer)
+    if len(names) == 1 and LISTEN_KEY.fullmatch(names[0]):
+        await binance_user_stream.serve(client, names[0])
+        return
+    if not names or not all(client.valid(name) for name in names):
+        await ws.close(code=1008, reason="unknown stream")
+        return
+    await client.serve(streams=names)
+
+
+async def binance_ws_api(ws: WebSocket) -> None:
+    """The part of Binance's WebSocket API that user data needs (ws/binance_ws_api.py)."""
+    if not await _fans_out(ws):
+        return
+    state = ws.app.state
+    await WsApiClient(ws, state.hub, state.secret, state.settings.ws_client_buffer).serve()
+
+
+async def binance_combined(ws: WebSocket) -> None:
+    """Binance's /stream?streams=a/b/c: events wrapped as {"stream", "data"}."""
+    if not await _fans_out(ws):
+        return
+    state = ws.app.state
+    names = [name for name in ws.query_params.get("streams", "").split("/") if name]
+    client = Client(ws, state.hub, state.secret, state.settings.ws_client_buffer, combined=True)
+    if not all(client.valid(name) for name in names):
+        await ws.close(code=1008, reason="unknown stream")
+        return
+    await client.serve(streams=names)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -57,8 +103,10 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await app.state.hub.stop()
 
-    app = Starlette(routes=[WebSocketRoute("/ws", websocket), Route("/healthz", healthz), Route("/metrics", metrics)],
-                    lifespan=lifespan)
+    routes = [WebSocketRoute("/ws", websocket), WebSocketRoute("/ws/{path:path}", binance_raw),
+              WebSocketRoute("/stream", binance_combined), WebSocketRoute("/ws-api/v3", binance_ws_api),
+              Route("/healthz", healthz), Route("/metrics", metrics)]
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.secret, app.state.settings = secret, settings
     return app
 

@@ -2,6 +2,8 @@
 
 - SUBSCRIBE / UNSUBSCRIBE {"method", "params": [streams], "id"} answered {"result": null, "id"};
   AUTH {"params": ["<JWT>"]} unlocks the private streams `orders` and `balances` (own only).
+  Streams are the exchange's (`trades@SOL_USDC`, with its payloads) or Binance's (`solusdc@trade`,
+  with Binance's events: ws/binance_hub.py), raw or, on /stream, wrapped as {"stream", "data"}.
 - At most MAX_STREAMS subscriptions, and at most RATE inbound messages a second (a burst of
   BURST); beyond, the connection is closed with a reason. A malformed message gets an error reply.
 - The hub queues ready-made frames on `pending` and calls `flush` once per batch it reads. What
@@ -28,8 +30,10 @@ PRIVATE = ("orders", "balances", "withdrawals")
 
 
 class Client:
-    def __init__(self, websocket: WebSocket, hub, secret: str, buffer_limit: int = BUFFER_LIMIT) -> None:
+    def __init__(self, websocket: WebSocket, hub, secret: str, buffer_limit: int = BUFFER_LIMIT,
+                 combined: bool = False) -> None:
         self.ws, self.hub, self.secret, self.buffer_limit = websocket, hub, secret, buffer_limit
+        self.combined = combined  # Binance's streams come wrapped in {"stream", "data"} (/stream)
         self.frames: FrameWriter = websocket.scope["extensions"][FRAMES]
         self.pending: list[bytes] = []  # frames of the batch the hub is reading
         self.streams: set[str] = set()
@@ -57,8 +61,15 @@ class Client:
             self.hub.forget(self)
             self.frames.cut_off(reason)
 
-    async def serve(self) -> None:
+    async def serve(self, streams: list[str] = (), account: str | None = None) -> None:
+        """Serve until the client leaves; `streams` (Binance's names) and a user data stream's
+        `account` are followed from the start, as /ws/<streams> and /ws/<listenKey> ask."""
         await self.ws.accept()
+        for stream in streams:
+            self._follow(stream)
+        if account is not None:
+            self.account = account
+            self.hub.binance.listen(self, account)
         try:
             while self.closing is None:
                 try:
@@ -104,6 +115,7 @@ class Client:
                 self.streams.discard(stream)
                 self.private_streams.discard(stream)
                 self.hub.unsubscribe(self, stream)
+                self.hub.binance.unsubscribe(self, stream)
             return self._reply(ident, None)
         if method == "AUTH":
             claims = read_token(self.secret, params[0]) if len(params) == 1 else None
@@ -126,7 +138,7 @@ class Client:
             if stream in PRIVATE:
                 if self.account is None:
                     return self._reply_error(ident, f"{stream} is private: send AUTH first")
-            elif not self.hub.valid_stream(stream):
+            elif not self.valid(stream):
                 return self._reply_error(ident, f"unknown stream {stream[:60]!r}")
         if len(self.streams | self.private_streams | set(streams)) > MAX_STREAMS:
             return self._reply_error(ident, f"at most {MAX_STREAMS} subscriptions per connection")
@@ -134,9 +146,19 @@ class Client:
             if stream in PRIVATE:
                 self.private_streams.add(stream)
             else:
-                self.streams.add(stream)
-                self.hub.subscribe(self, stream)
+                self._follow(stream)
         self._reply(ident, None)
+
+    def valid(self, stream: str) -> bool:
+        """The exchange's own stream names (trades@SOL_USDC) or Binance's (solusdc@trade)."""
+        return self.hub.valid_stream(stream) or self.hub.binance.market_of(stream) is not None
+
+    def _follow(self, stream: str) -> None:
+        self.streams.add(stream)
+        if self.hub.binance.market_of(stream) is not None:
+            self.hub.binance.subscribe(self, stream, self.combined)
+        else:
+            self.hub.subscribe(self, stream)
 
     # Replies are written at once: the hub fills `pending` and flushes it without awaiting, so a
     # reply can never land in the middle of a batch.

@@ -26,6 +26,7 @@ from schemas.records import SignOut
 from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
 
 from . import payloads
+from .binance_hub import BinanceFeeds
 from .connection import text_frame
 from .replays import LastForwarded
 
@@ -48,10 +49,12 @@ class Hub:
         self._trades, self._depth, self._orders = LastForwarded(), LastForwarded(), LastForwarded()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
+        self.binance = BinanceFeeds(settings, self)  # Binance's streams (ws/binance_hub.py)
 
     async def start(self) -> None:
         self._reference_task = asyncio.create_task(self.reference.run())
         await self.reference.ready.wait()
+        await self.binance.start()
         self._consumer = await tail(self.settings, FEEDS, fetch_max_wait_ms=10)
         self._task = asyncio.create_task(self._run())
 
@@ -61,6 +64,7 @@ class Hub:
                 task.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
+        await self.binance.stop()
 
     def valid_stream(self, stream: str) -> bool:
         kind, _, symbol = stream.partition("@")
@@ -87,6 +91,7 @@ class Hub:
                 client.cut_off("signed out: the password changed or the account signed out; log in again")
 
     def forget(self, client) -> None:
+        self.binance.forget(client)
         for stream in list(client.streams):
             self.unsubscribe(client, stream)
         if client.account is not None:
@@ -114,9 +119,13 @@ class Hub:
                         self._on(tp.topic, record.key, record.value, now)
                     except (DecodeError, KeyError) as exc:
                         log.warning("unreadable message on %s: %s", tp.topic, exc)
-            touched, self._touched = self._touched, []
-            for client in touched:
-                self.delivered += client.flush()
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every client what was queued for it since the last flush, in one write each."""
+        touched, self._touched = self._touched, []
+        for client in touched:
+            self.delivered += client.flush()
 
     def _queue(self, clients, frame: bytes) -> None:
         touched = self._touched
@@ -138,48 +147,68 @@ class Hub:
                         text_frame(orjson.dumps({"stream": stream, "data": data})))
 
     def _on(self, topic: str, key: bytes | None, value: bytes | None, now: int) -> None:
+        binance = self.binance
         if topic == BALANCES.name:
             update = codec.decode_as(BALANCES.record, value)
             if update["account"] in self.private:
                 self._private(update["account"], "balances", payloads.balance_update(update, self.assets, now))
+            binance.on_balances(update, self.assets, now)
             return
-        if topic == COMMAND_RESULTS.name:  # keyed by account; only withdrawals are shown
-            if key is not None and key.decode() in self.private:
+        if topic == COMMAND_RESULTS.name:  # keyed by account; only money movements are shown
+            if key is not None and (key.decode() in self.private or key.decode() in binance.listeners):
                 result = codec.decode_as(COMMAND_RESULTS.record, value)
                 change = payloads.withdrawal(result, self.assets, now)
-                if change is not None:
+                if change is not None and result["account"] in self.private:
                     self._private(result["account"], "withdrawals", change)
+                binance.on_command_result(result, self.assets, now)
             return
         symbol = key.decode()
         market = self.markets.get(symbol)
         if market is None:
             return
         if topic == TRADES.name:
-            if f"trades@{symbol}" in self.public:
+            v1 = f"trades@{symbol}" in self.public
+            if v1 or binance.watched(market, ("trade", "aggTrade")):
                 for trade in codec.decode_as(TRADES.record, value)["trades"]:
                     if self._trades.is_new(symbol, trade["trade_id"]):
-                        self._publish(f"trades@{symbol}", payloads.trade(trade, market, now))
+                        if v1:
+                            self._publish(f"trades@{symbol}", payloads.trade(trade, market, now))
+                        binance.on_trade(trade, market, now)
         elif topic == DEPTH.name:
-            if f"depth@{symbol}" in self.public:
+            v1 = f"depth@{symbol}" in self.public
+            if v1 or symbol in binance.books or binance.watched(market, ("depth", "depth@100ms")):
                 update = codec.decode_as(DEPTH.record, value)
                 # A replayed update may overlap the last one ("U" at or below its "u"): the levels
                 # are quantities, not differences, so applying it is right, as the depth
-                # protocol says. Only one wholly seen before is dropped, and full books, which
-                # are for readers that lost updates (clients resync from the REST snapshot).
-                if not update["full"] and self._depth.is_new(symbol, update["last_update_id"]):
-                    self._publish(f"depth@{symbol}", payloads.depth(update, market, now))
+                # protocol says. Only one wholly seen before is dropped. Full books are for readers
+                # that lost updates (clients resync from the REST snapshot), and keep the hub's own
+                # books whole.
+                if update["full"]:
+                    binance.on_depth(update, market, now)
+                elif self._depth.is_new(symbol, update["last_update_id"]):
+                    if v1:
+                        self._publish(f"depth@{symbol}", payloads.depth(update, market, now))
+                    binance.on_depth(update, market, now)
         elif topic == TICKERS.name:
-            if f"ticker@{symbol}" in self.public:
+            v1 = f"ticker@{symbol}" in self.public
+            if v1 or binance.watched(market, ("ticker", "miniTicker")):
                 quote = self.assets[market["quote"]]
-                self._publish(f"ticker@{symbol}",
-                              payloads.ticker(codec.decode_as(TICKERS.record, value), market, quote, now))
+                ticker = codec.decode_as(TICKERS.record, value)
+                if v1:
+                    self._publish(f"ticker@{symbol}", payloads.ticker(ticker, market, quote, now))
+                binance.on_ticker(ticker, market, quote, now)
         elif topic == CANDLES.name:
             candle = codec.decode_as(CANDLES.record, value)
             stream = f"kline_{candle['interval']}@{symbol}"
             if stream in self.public:
                 self._publish(stream, payloads.kline(candle, market, now))
-        elif topic == ORDER_UPDATES.name and self.private:
+            binance.on_candle(candle, market, self.assets[market["quote"]], now)
+        elif topic == ORDER_UPDATES.name and (self.private or binance.listeners):
+            # Terms of orders placed while nobody listened are not known: their executionReports
+            # carry "0" for price and quantity.
             quote = self.assets[market["quote"]]
             for update in codec.decode_as(ORDER_UPDATES.record, value)["updates"]:
-                if update["account"] in self.private and self._orders.is_new(update["order_id"], update["seq"]):
-                    self._private(update["account"], "orders", payloads.order_update(update, market, quote, now))
+                if self._orders.is_new(update["order_id"], update["seq"]):
+                    if update["account"] in self.private:
+                        self._private(update["account"], "orders", payloads.order_update(update, market, quote, now))
+                    binance.on_order_update(update, market, quote, now)

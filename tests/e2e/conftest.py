@@ -21,7 +21,8 @@ def stack(infra, tmp_path_factory):
 
     asyncio.run(prepare())
     running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), free_port(),
-                    {"EXCHANGE_FAUCET": "on", "WS_CLIENT_BUFFER": "262144"})
+                    {"EXCHANGE_FAUCET": "on", "WS_CLIENT_BUFFER": "262144",
+                     "BINANCE_ORDERS_PER_10S": "10000"})  # tests place orders faster than bots may
     try:
         running.start_all()
         yield running

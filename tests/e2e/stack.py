@@ -86,10 +86,10 @@ class Stack:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
-    def start_api(self, name: str, timeout: float = 60.0) -> str:
+    def start_api(self, name: str, timeout: float = 60.0, env: dict | None = None) -> str:
         """Another API process beside the stack's, on a port of its own; its base URL once it is ready."""
         port = free_port()
-        self.start(name, "api", env={"API_PORT": str(port)})
+        self.start(name, "api", env={**(env or {}), "API_PORT": str(port)})
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while True:

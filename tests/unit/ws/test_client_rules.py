@@ -44,6 +44,7 @@ class Hub:
         self.public: dict[str, set] = {}
         self.private: dict[str, set] = {}
         self.reference = SimpleNamespace(sign_outs={})
+        self.binance = BinanceFeeds()
 
     def valid_stream(self, stream: str) -> bool:
         kind, _, symbol = stream.partition("@")
@@ -59,6 +60,22 @@ class Hub:
         self.private.setdefault(account, set()).add(client)
 
 
+class BinanceFeeds:
+    """Binance's stream names of the one market (ws/binance_hub.py's part the connection uses)."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, set] = {}
+
+    def market_of(self, stream: str):
+        return {"symbol": "SOL_USDC"} if stream in ("solusdc@trade", "solusdc@depth") else None
+
+    def subscribe(self, client, stream: str, combined: bool) -> None:
+        self.raw.setdefault(stream, set()).add(client)
+
+    def unsubscribe(self, client, stream: str) -> None:
+        self.raw.get(stream, set()).discard(client)
+
+
 class Socket:
     def __init__(self) -> None:
         self.scope = {"extensions": {FRAMES: Frames()}}
@@ -72,7 +89,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**63
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                                        max_size=4), max_leaves=12)
 streams = st.sampled_from(["trades@SOL_USDC", "depth@SOL_USDC", "kline_1m@SOL_USDC", "trades@NOPE", "orders",
-                           "balances", "", "x" * 500])
+                           "balances", "", "x" * 500, "solusdc@trade", "solusdc@depth", "SOLUSDC@trade"])
 messages = st.one_of(
     st.text(max_size=200),  # anything at all
     json_values.map(lambda v: orjson.dumps(v).decode()),
@@ -96,6 +113,7 @@ def test_every_message_gets_one_reply_and_nothing_raises(texts):
         assert ("result" in replies[-1]) != ("error" in replies[-1])
     # Only valid public streams reach the hub; private ones never without AUTH.
     assert set(c.hub.public) <= {"trades@SOL_USDC", "depth@SOL_USDC", "kline_1m@SOL_USDC"}
+    assert set(c.hub.binance.raw) <= {"solusdc@trade", "solusdc@depth"}
     assert not c.private_streams and len(c.streams) <= MAX_STREAMS
 
 

@@ -1,0 +1,120 @@
+"""The exchange's rows and records in Binance's shapes: symbols without the underscore, decimal
+strings, times in ms, statuses, sides and types in capitals."""
+
+from __future__ import annotations
+
+from exchange.reference import atoms_to_amount, steps_to_qty, ticks_to_price
+from schemas.vocabulary import EXPIRED, REJECTED
+from streams.engine.events import SELF_TRADE
+
+from . import errors
+
+SIDE = {"buy": "BUY", "sell": "SELL"}
+STP = {"expire_taker": "EXPIRE_TAKER", "expire_maker": "EXPIRE_MAKER", "expire_both": "EXPIRE_BOTH"}
+AUTO_CLIENT_ID = "auto-"  # clientOrderId of an order placed without one: auto-<orderId>
+
+
+def symbol_of(market: dict) -> str:
+    return market["base"] + market["quote"]
+
+
+def market_of(markets: dict, symbol: str | None) -> dict:
+    """The market a Binance symbol (SOLUSDC, any case) names; -1121 if none."""
+    if not symbol:
+        raise errors.mandatory("symbol")
+    wanted = symbol.upper()
+    for market in markets.values():
+        if symbol_of(market) == wanted:
+            return market
+    raise errors.invalid_symbol()
+
+
+def _get(row, name: str):
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def order_type(row) -> str:
+    if _get(row, "type") == "market":
+        return "MARKET"
+    return "LIMIT_MAKER" if _get(row, "post_only") else "LIMIT"
+
+
+def status(row) -> str:
+    value = _get(row, "status")
+    if value == EXPIRED and _get(row, "reason") == SELF_TRADE:
+        return "EXPIRED_IN_MATCH"
+    return value
+
+
+def client_order_id(row) -> str:
+    return _get(row, "client_order_id") or f"{AUTO_CLIENT_ID}{_get(row, 'order_id')}"
+
+
+def order(row, market: dict, quote: dict) -> dict:
+    """An order (orders table row or OrderUpdate merged with its terms) as GET /api/v3/order shows it."""
+    price, quantity, funds = _get(row, "price"), _get(row, "quantity"), _get(row, "quote_quantity")
+    created = _get(row, "created_ts") or _get(row, "ts")
+    updated = _get(row, "updated_ts") or _get(row, "ts") or created
+    return {
+        "symbol": symbol_of(market), "orderId": _get(row, "order_id"), "orderListId": -1,
+        "clientOrderId": client_order_id(row),
+        "price": ticks_to_price(market, price) if price else "0",
+        "origQty": steps_to_qty(market, quantity) if quantity else "0",
+        "executedQty": steps_to_qty(market, _get(row, "filled_quantity") or 0),
+        "cummulativeQuoteQty": atoms_to_amount(quote, _get(row, "filled_quote") or 0),
+        "status": status(row),
+        "timeInForce": _get(row, "time_in_force") or "GTC",
+        "type": order_type(row), "side": SIDE[_get(row, "side")],
+        "stopPrice": "0", "icebergQty": "0",
+        "time": created, "updateTime": updated,
+        "isWorking": status(row) not in (REJECTED,),
+        "workingTime": created,
+        "origQuoteOrderQty": atoms_to_amount(quote, funds) if funds else "0",
+        "selfTradePreventionMode": "EXPIRE_TAKER",
+    }
+
+
+def placed(view: dict, response_type: str, fills: list[dict]) -> dict:
+    """POST /api/v3/order's answer, in the asked-for detail (ACK, RESULT or FULL)."""
+    ack = {"symbol": view["symbol"], "orderId": view["orderId"], "orderListId": -1,
+           "clientOrderId": view["clientOrderId"], "transactTime": view["updateTime"]}
+    if response_type == "ACK":
+        return ack
+    result = {**ack, **{k: view[k] for k in ("price", "origQty", "executedQty", "origQuoteOrderQty",
+                                              "cummulativeQuoteQty", "status", "timeInForce", "type", "side",
+                                              "workingTime", "selfTradePreventionMode")}}
+    if response_type == "RESULT":
+        return result
+    return {**result, "fills": fills}
+
+
+def fill(row, market: dict, quote: dict) -> dict:
+    return {"price": ticks_to_price(market, row.price), "qty": steps_to_qty(market, row.quantity),
+            "commission": atoms_to_amount(quote, row.fee), "commissionAsset": market["quote"],
+            "tradeId": row.trade_id}
+
+
+def my_trade(row, market: dict, quote: dict) -> dict:
+    return {"symbol": symbol_of(market), "id": row.trade_id, "orderId": row.order_id, "orderListId": -1,
+            "price": ticks_to_price(market, row.price), "qty": steps_to_qty(market, row.quantity),
+            "quoteQty": atoms_to_amount(quote, row.quote), "commission": atoms_to_amount(quote, row.fee),
+            "commissionAsset": market["quote"], "time": row.ts, "isBuyer": row.side == "buy",
+            "isMaker": row.role == "maker", "isBestMatch": True}
+
+
+def public_trade(row, market: dict, quote: dict) -> dict:
+    return {"id": row.trade_id, "price": ticks_to_price(market, row.price), "qty": steps_to_qty(market, row.quantity),
+            "quoteQty": atoms_to_amount(quote, row.quote), "time": row.ts, "isBuyerMaker": row.taker_side == "sell",
+            "isBestMatch": True}
+
+
+def agg_trade(row, market: dict) -> dict:
+    """Every trade is its own aggregate: trades are not merged here."""
+    return {"a": row.trade_id, "p": ticks_to_price(market, row.price), "q": steps_to_qty(market, row.quantity),
+            "f": row.trade_id, "l": row.trade_id, "T": row.ts, "m": row.taker_side == "sell", "M": True}
+
+
+def kline(row, market: dict, quote: dict) -> list:
+    return [row.open_time, ticks_to_price(market, row.open), ticks_to_price(market, row.high),
+            ticks_to_price(market, row.low), ticks_to_price(market, row.close), steps_to_qty(market, row.volume),
+            row.close_time, atoms_to_amount(quote, row.quote_volume), row.trade_count, "0", "0", "0"]

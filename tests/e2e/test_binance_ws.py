@@ -1,0 +1,241 @@
+"""Binance's streams on the hub: raw and combined streams, SUBSCRIBE and its replies, a local book
+kept from /api/v3/depth and @depth diffs, user data by listen key and through python-binance's
+socket manager (which takes user data over the WebSocket API)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from decimal import Decimal
+
+import httpx
+import orjson
+import pytest
+import websockets
+
+from .binance_clients import trader
+from .markets import fresh_market
+from .test_api import fund
+from .test_binance_rest import signed_request
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def hub_root(stack) -> str:
+    return stack.ws_url.removesuffix("/ws")
+
+
+@pytest.fixture(scope="module")
+def market(stack, infra):
+    created = asyncio.run(fresh_market(infra))
+    return {**created, "binance": created["base"] + created["quote"]}
+
+
+@pytest.fixture(scope="module")
+def users(stack, market):
+    made = []
+    for name in ("maker", "taker"):
+        user = trader(stack.base_url, name)
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            fund(http, user["auth"], market["base"], "100000")
+            fund(http, user["auth"], "USDC", "10000000")
+        made.append(user)
+    return made
+
+
+def place(http, user, market, side: str, price: str, quantity: str, kind: str = "LIMIT") -> dict:
+    params = {"symbol": market["binance"], "side": side, "type": kind, "quantity": quantity}
+    if kind == "LIMIT":
+        params.update(price=price, timeInForce="GTC")
+    answer = signed_request(http, "POST", "/api/v3/order", user, params, in_body=True)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def until(ws, check, timeout: float = 30.0) -> dict:
+    """The first message `check` accepts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = orjson.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        if check(message):
+            return message
+
+
+def test_raw_and_combined_streams_send_binance_events(stack, market, users):
+    maker, taker = users
+    symbol = market["binance"].lower()
+
+    async def run() -> None:
+        streams = f"{symbol}@aggTrade/{symbol}@kline_1m"
+        async with websockets.connect(f"{hub_root(stack)}/ws/{symbol}@trade") as raw, \
+                websockets.connect(f"{hub_root(stack)}/stream?streams={streams}") as combined, \
+                websockets.connect(f"{hub_root(stack)}/ws") as subscriber:
+            subscribe = {"method": "SUBSCRIBE", "params": [f"{symbol}@ticker", f"{symbol}@bookTicker"], "id": 7}
+            await subscriber.send(orjson.dumps(subscribe).decode())  # Binance takes text frames
+            assert orjson.loads(await subscriber.recv()) == {"result": None, "id": 7}
+            await subscriber.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 8}).decode())
+            assert orjson.loads(await subscriber.recv()) == {"result": sorted([f"{symbol}@ticker",
+                                                                               f"{symbol}@bookTicker"]), "id": 8}
+            await asyncio.sleep(0.5)
+            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                await asyncio.to_thread(place, http, maker, market, "SELL", "10.5", "2")
+                await asyncio.to_thread(place, http, taker, market, "BUY", "10.5", "1")
+            trade = await until(raw, lambda m: m.get("e") == "trade")
+            assert (trade["s"], trade["p"], trade["q"], trade["m"]) == (market["binance"], "10.5", "1", False)
+            agg = await until(combined, lambda m: m["data"].get("e") == "aggTrade")
+            assert agg["stream"] == f"{symbol}@aggTrade" and agg["data"]["a"] == trade["t"]
+            kline = await until(combined, lambda m: m["data"].get("e") == "kline")
+            assert kline["data"]["k"]["c"] == "10.5" and kline["data"]["k"]["i"] == "1m"
+            seen: list[dict] = []
+            await until(subscriber, lambda m: seen.append(m) or m.get("e") == "24hrTicker")
+            ticker = seen[-1]
+            assert ticker["c"] == "10.5" and ticker["s"] == market["binance"]
+            books = [m for m in seen if "u" in m and m.get("a") == "10.5"]  # book tickers, before the ticker
+            assert [(b["A"], b["b"]) for b in books[-1:]] == [("1", "0")]  # 1 left of the ask, no bid
+
+    asyncio.run(run())
+
+
+def test_a_local_book_from_the_snapshot_and_diffs_equals_the_exchanges(stack, market, users):
+    """Binance's documented algorithm: buffer @depth events, fetch /api/v3/depth, drop events
+    with u <= lastUpdateId, the first one kept has U <= lastUpdateId + 1 <= u, then apply each."""
+    symbol = market["binance"]
+    rng = random.Random(5)
+
+    async def run() -> tuple[dict, dict, int]:
+        buffered: list[dict] = []
+        async with websockets.connect(f"{hub_root(stack)}/ws/{symbol.lower()}@depth", max_size=2**22) as ws:
+            async def read() -> None:
+                async for text in ws:
+                    buffered.append(orjson.loads(text))
+
+            reader = asyncio.create_task(read())
+            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                def trade_a_while(count: int) -> None:
+                    for _ in range(count):
+                        user = rng.choice([users[0], users[1]])
+                        side = rng.choice(["BUY", "SELL"])
+                        price = str(Decimal(rng.randint(900, 1100)) / 100)
+                        place(http, user, market, side, price, str(rng.randint(1, 20)))
+
+                await asyncio.to_thread(trade_a_while, 150)
+                snapshot = http.get("/api/v3/depth", params={"symbol": symbol, "limit": 5000}).json()
+                await asyncio.to_thread(trade_a_while, 150)
+                await asyncio.sleep(3)  # the read side catches up; the stream has everything
+                final = http.get("/api/v3/depth", params={"symbol": symbol, "limit": 5000}).json()
+            reader.cancel()
+        local = {"bids": {p: q for p, q in snapshot["bids"]}, "asks": {p: q for p, q in snapshot["asks"]}}
+        last = snapshot["lastUpdateId"]
+        events = [e for e in buffered if e["u"] > last]
+        assert events and events[0]["U"] <= last + 1 <= events[0]["u"]
+        for event in events:
+            assert event["U"] <= last + 1, "a gap in the diff stream"
+            for side, levels in (("bids", event["b"]), ("asks", event["a"])):
+                for price, quantity in levels:
+                    if Decimal(quantity) == 0:
+                        local[side].pop(price, None)
+                    else:
+                        local[side][price] = quantity
+            last = event["u"]
+        return local, final, last
+
+    local, final, last = asyncio.run(run())
+    assert final["lastUpdateId"] == last
+    assert local["bids"] == dict(final["bids"]) and local["asks"] == dict(final["asks"])
+    assert max(map(Decimal, local["bids"]), default=0) < min(map(Decimal, local["asks"]), default=10**9)
+
+
+def test_a_listen_key_streams_its_own_accounts_user_data_only(stack, market, users):
+    maker, taker = users
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        made = http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": maker["key"]})
+        key = made.json()["listenKey"]
+        again = http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": maker["key"]})
+        assert again.json()["listenKey"] == key  # the live key, kept alive
+        assert http.put("/api/v3/userDataStream", params={"listenKey": key},
+                        headers={"X-MBX-APIKEY": maker["key"]}).json() == {}
+        foreign = http.put("/api/v3/userDataStream", params={"listenKey": key},
+                           headers={"X-MBX-APIKEY": taker["key"]})
+        assert foreign.json()["code"] == -1125
+
+        async def run() -> tuple[list[dict], dict]:
+            async with websockets.connect(f"{hub_root(stack)}/ws/{key}") as ws:
+                await asyncio.sleep(0.5)
+                placed = await asyncio.to_thread(place, http, maker, market, "SELL", "50", "3")
+                others = await asyncio.to_thread(place, http, taker, market, "BUY", "1", "1")  # not the maker's
+                seen: list[dict] = []  # the hold's balance and the order's report come from two topics
+
+                def both(message: dict) -> bool:
+                    seen.append(message)
+                    return {"executionReport", "outboundAccountPosition"} <= {m.get("e") for m in seen}
+
+                await until(ws, both)
+                [report] = [m for m in seen if m.get("e") == "executionReport"]
+                assert (report["i"], report["x"], report["X"], report["S"]) == (placed["orderId"], "NEW", "NEW",
+                                                                                 "SELL")
+                assert (report["p"], report["q"], report["o"]) == ("50", "3", "LIMIT")
+                position = next(m for m in seen if m.get("e") == "outboundAccountPosition")
+                assert {b["a"] for b in position["B"]} >= {market["base"]}
+                received = []
+                try:
+                    while True:
+                        received.append(orjson.loads(await asyncio.wait_for(ws.recv(), 2)))
+                except asyncio.TimeoutError:
+                    pass
+                return received, others
+
+        rest, others = asyncio.run(run())
+        assert not [m for m in rest if m.get("e") == "executionReport" and m["i"] == others["orderId"]]
+        assert http.delete("/api/v3/userDataStream", params={"listenKey": key},
+                           headers={"X-MBX-APIKEY": maker["key"]}).json() == {}
+        gone = http.put("/api/v3/userDataStream", params={"listenKey": key}, headers={"X-MBX-APIKEY": maker["key"]})
+        assert gone.json()["code"] == -1125
+
+        async def refused() -> None:
+            async with websockets.connect(f"{hub_root(stack)}/ws/{key}") as ws:
+                await ws.recv()
+
+        with pytest.raises(websockets.InvalidStatus):  # refused at the handshake
+            asyncio.run(refused())
+
+
+def test_python_binance_socket_manager_gets_trades_depth_and_user_data(stack, market, users):
+    from binance import AsyncClient, BinanceSocketManager
+    from binance.ws.websocket_api import WebsocketAPI
+
+    maker, taker = users
+    symbol = market["binance"]
+
+    async def run() -> None:
+        client = AsyncClient(taker["key"], taker["secret"])
+        client.API_URL = f"{stack.base_url}/api"
+        client.ws_api = WebsocketAPI(url=f"{hub_root(stack)}/ws-api/v3")
+        manager = BinanceSocketManager(client)
+        manager.STREAM_URL = f"{hub_root(stack)}/"
+        try:
+            async with manager.trade_socket(symbol) as trades, manager.depth_socket(symbol) as depth, \
+                    manager.user_socket() as user:
+                await asyncio.sleep(0.5)
+                with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                    await asyncio.to_thread(place, http, maker, market, "SELL", "20", "1")
+                    bought = await asyncio.to_thread(place, http, taker, market, "BUY", "20", "1")
+                trade = await _next(trades, lambda m: m.get("e") == "trade")
+                assert trade["p"] == "20" and trade["s"] == symbol
+                diff = await _next(depth, lambda m: m.get("e") == "depthUpdate")
+                assert diff["s"] == symbol and diff["u"] >= diff["U"]
+                report = await _next(user, lambda m: m.get("e") == "executionReport" and m["X"] == "FILLED")
+                assert report["i"] == bought["orderId"] and report["z"] == "1" and report["L"] == "20"
+        finally:
+            await client.close_connection()
+            await client.ws_api.__aexit__(None, None, None)
+
+    asyncio.run(run())
+
+
+async def _next(socket, check, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await asyncio.wait_for(socket.recv(), max(0.1, deadline - time.monotonic()))
+        if check(message):
+            return message
