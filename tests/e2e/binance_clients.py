@@ -10,8 +10,8 @@ CCXT_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "
 
 
 def ccxt_urls(base_url: str, urls: dict) -> dict:
-    """Every API group of ccxt's binance at this exchange: spot at /api/v3, the rest answer -1000."""
-    return {name: f"{base_url}/api/v1" if name == "v1" else f"{base_url}/api/v3" for name in urls}
+    """Every API group of ccxt's binance at this exchange's /api/v3: spot answers, the rest -1000."""
+    return {name: f"{base_url}/api/v3" for name in urls}
 
 
 def ccxt_exchange(module, base_url: str, key: str, secret: str):

@@ -132,10 +132,22 @@ def test_async_ccxt_places_fetches_and_cancels(stack, market, alice):
         exchange = ccxt_exchange(ccxt_async, stack.base_url, alice["key"], alice["secret"])
         try:
             await exchange.load_markets()
-            order = await exchange.create_order(market["ccxt"], "limit", "buy", 1, 50)
+            symbol = market["ccxt"]
+            order = await exchange.create_order(symbol, "limit", "buy", 1, 50)
             assert order["status"] == "open"
-            assert (await exchange.fetch_order(order["id"], market["ccxt"]))["price"] == 50.0
-            assert (await exchange.cancel_order(order["id"], market["ccxt"]))["status"] == "canceled"
+            assert (await exchange.fetch_order(order["id"], symbol))["price"] == 50.0
+            for _ in range(120):
+                if [o["id"] for o in await exchange.fetch_open_orders(symbol)] == [order["id"]]:
+                    break
+                await asyncio.sleep(0.25)
+            assert [o["id"] for o in await exchange.fetch_open_orders(symbol)] == [order["id"]]
+            book = await exchange.fetch_order_book(symbol)
+            assert [50.0, 1.0] in book["bids"]
+            assert (await exchange.fetch_ticker(symbol))["symbol"] == symbol
+            assert (await exchange.fetch_trades(symbol))[-1]["price"] in (100.0, 101.0)  # the earlier tests'
+            assert (await exchange.fetch_ohlcv(symbol, "1m"))[-1][0] > 0
+            assert all(t["symbol"] == symbol for t in await exchange.fetch_my_trades(symbol))
+            assert (await exchange.cancel_order(order["id"], symbol))["status"] == "canceled"
             for _ in range(120):  # the released hold reaches the read side within moments
                 if (await exchange.fetch_balance())["USDC"]["used"] == 0.0:
                     break

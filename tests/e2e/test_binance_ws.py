@@ -67,30 +67,38 @@ def test_raw_and_combined_streams_send_binance_events(stack, market, users):
     symbol = market["binance"].lower()
 
     async def run() -> None:
-        streams = f"{symbol}@aggTrade/{symbol}@kline_1m"
+        streams = f"{symbol}@aggTrade/{symbol}@kline_1m/{symbol}@depth5"
         async with websockets.connect(f"{hub_root(stack)}/ws/{symbol}@trade") as raw, \
                 websockets.connect(f"{hub_root(stack)}/stream?streams={streams}") as combined, \
                 websockets.connect(f"{hub_root(stack)}/ws") as subscriber:
-            subscribe = {"method": "SUBSCRIBE", "params": [f"{symbol}@ticker", f"{symbol}@bookTicker"], "id": 7}
+            subscribe = {"method": "SUBSCRIBE", "params": [f"{symbol}@ticker", f"{symbol}@bookTicker",
+                                                           f"{symbol}@miniTicker"], "id": 7}
             await subscriber.send(orjson.dumps(subscribe).decode())  # Binance takes text frames
             assert orjson.loads(await subscriber.recv()) == {"result": None, "id": 7}
             await subscriber.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 8}).decode())
-            assert orjson.loads(await subscriber.recv()) == {"result": sorted([f"{symbol}@ticker",
-                                                                               f"{symbol}@bookTicker"]), "id": 8}
+            assert orjson.loads(await subscriber.recv()) == {"result": sorted(subscribe["params"]), "id": 8}
             await asyncio.sleep(0.5)
             with httpx.Client(base_url=stack.base_url, timeout=30) as http:
                 await asyncio.to_thread(place, http, maker, market, "SELL", "10.5", "2")
                 await asyncio.to_thread(place, http, taker, market, "BUY", "10.5", "1")
             trade = await until(raw, lambda m: m.get("e") == "trade")
             assert (trade["s"], trade["p"], trade["q"], trade["m"]) == (market["binance"], "10.5", "1", False)
-            agg = await until(combined, lambda m: m["data"].get("e") == "aggTrade")
-            assert agg["stream"] == f"{symbol}@aggTrade" and agg["data"]["a"] == trade["t"]
-            kline = await until(combined, lambda m: m["data"].get("e") == "kline")
-            assert kline["data"]["k"]["c"] == "10.5" and kline["data"]["k"]["i"] == "1m"
+            got: list[dict] = []  # three streams, interleaved as their topics come
+            await until(combined, lambda m: got.append(m) or {f"{symbol}@{kind}" for kind in (
+                "aggTrade", "kline_1m", "depth5")} <= {g["stream"] for g in got if g["stream"] != f"{symbol}@depth5"
+                                                       or g["data"]["asks"] == [["10.5", "1"]]})
+            agg = next(g["data"] for g in got if g["stream"] == f"{symbol}@aggTrade")
+            assert agg["e"] == "aggTrade" and agg["a"] == trade["t"]
+            kline = next(g["data"] for g in got if g["stream"] == f"{symbol}@kline_1m")
+            assert kline["k"]["c"] == "10.5" and kline["k"]["i"] == "1m"
+            top = [g["data"] for g in got if g["stream"] == f"{symbol}@depth5"][-1]
+            assert (top["asks"], top["bids"]) == ([["10.5", "1"]], [])
             seen: list[dict] = []
             await until(subscriber, lambda m: seen.append(m) or m.get("e") == "24hrTicker")
             ticker = seen[-1]
             assert ticker["c"] == "10.5" and ticker["s"] == market["binance"]
+            await until(subscriber, lambda m: seen.append(m) or m.get("e") == "24hrMiniTicker")
+            assert seen[-1]["c"] == "10.5" and seen[-1]["v"] == "1"
             books = [m for m in seen if "u" in m and m.get("a") == "10.5"]  # book tickers, before the ticker
             assert [(b["A"], b["b"]) for b in books[-1:]] == [("1", "0")]  # 1 left of the ask, no bid
 
@@ -200,12 +208,16 @@ def test_a_listen_key_streams_its_own_accounts_user_data_only(stack, market, use
             asyncio.run(refused())
 
 
-def test_python_binance_socket_manager_gets_trades_depth_and_user_data(stack, market, users):
+def test_python_binance_socket_manager_gets_trades_depth_and_user_data(stack, infra, users):
     from binance import AsyncClient, BinanceSocketManager
     from binance.ws.websocket_api import WebsocketAPI
 
     maker, taker = users
+    created = asyncio.run(fresh_market(infra))  # a book of its own: the order below meets only its pair
+    market = {**created, "binance": created["base"] + created["quote"]}
     symbol = market["binance"]
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        fund(http, maker["auth"], market["base"], "10")
 
     async def run() -> None:
         client = AsyncClient(taker["key"], taker["secret"])

@@ -193,3 +193,18 @@ def test_a_page_from_docs_links_up_and_across(tmp_path: Path):
     assert broken_links(page, root=tmp_path) == [f"docs/a.md:1: b.md: {tmp_path / 'docs' / 'b.md'} does not exist"]
     (tmp_path / "docs" / "b.md").write_text("# B\n")
     assert broken_links(page, root=tmp_path) == []
+
+
+def test_the_freqtrade_settings_in_the_binance_page_keep_every_ccxt_api_group_local():
+    """ccxt merges given URLs into its defaults: a group the page leaves out would reach binance.com."""
+    import json
+
+    import ccxt
+
+    page = (ROOT / "docs" / "binance-api.md").read_text()
+    block = page.split("**Freqtrade**", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    settings = json.loads(block)
+    urls = settings["urls"]["api"]
+    assert set(urls) == set(ccxt.binance().urls["api"])
+    assert all(url.startswith("http://127.0.0.1:") and url.endswith("/api/v3") for url in urls.values())
+    assert settings["options"]["fetchCurrencies"] is False
