@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.routing import Route
 
-from . import errors, public, trading, user_stream
+from . import errors, new_order, public, trading, user_stream
 
 V3 = "/api/v3"
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
@@ -30,10 +30,10 @@ def weighed(handler, weight: int):
 
 
 ROUTES = [
-    Route(f"{V3}/order", weighed(trading.new_order, 1), methods=["POST"]),
+    Route(f"{V3}/order", weighed(new_order.new_order, 1), methods=["POST"]),
     Route(f"{V3}/order", weighed(trading.query_order, 4), methods=["GET"]),
     Route(f"{V3}/order", weighed(trading.cancel_order, 1), methods=["DELETE"]),
-    Route(f"{V3}/order/test", weighed(trading.test_order, 1), methods=["POST"]),
+    Route(f"{V3}/order/test", weighed(new_order.test_order, 1), methods=["POST"]),
     Route(f"{V3}/openOrders", weighed(trading.open_orders, 6), methods=["GET"]),
     Route(f"{V3}/openOrders", weighed(trading.cancel_open_orders, 1), methods=["DELETE"]),
     Route(f"{V3}/allOrders", weighed(trading.all_orders, 20), methods=["GET"]),
