@@ -1,5 +1,12 @@
 # The exchange's processes for Docker users: one image, the `exchange` command as entry point.
 # infra/docker-compose.kafka.yml builds it and runs a worker, the recorder, the API and the hub.
+
+# The trading page's chart library, from web/package-lock.json.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 
 WORKDIR /app
@@ -18,10 +25,14 @@ COPY infra infra
 COPY schemas schemas
 COPY bench bench
 RUN pip install --no-cache-dir --no-deps .
+# The trading page, served by the API process (api/web.py).
+COPY web/static web/static
+COPY --from=web /web/node_modules web/node_modules
 
 # Listen on the container's interface; keep RocksDB state on a volume.
 ENV BIND_HOST=0.0.0.0 \
     EXCHANGE_STATE_DIR=/var/lib/exchange \
+    PYTHONPATH=/app \
     PYTHONUNBUFFERED=1
 VOLUME /var/lib/exchange
 ENTRYPOINT ["exchange"]

@@ -6,15 +6,25 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run demo down status lint test test-runs test-unit bench lock records clean
+.PHONY: install chromium run demo down status lint test test-runs test-unit bench lock records clean
 
-# Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it).
-$(STAMP): pyproject.toml constraints.txt
+# Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), and the
+# trading page's chart library from web/package-lock.json.
+$(STAMP): pyproject.toml constraints.txt web/package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	@command -v npm >/dev/null || { echo "npm is required (Node 18 or newer) for the trading page's chart library"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	cd web && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
+
+# The browser tests drive Debian's Chromium: installed here when it is missing and apt can.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } || \
+	{ echo "The browser tests need Chromium: install Debian's chromium package (apt-get install chromium)"; exit 1; }
 
 install: $(STAMP)
 
@@ -40,7 +50,7 @@ lint: install
 	$(BIN)/mypy
 
 # Throwaway Kafka and Cassandra in a temporary state directory, stopped however pytest ends.
-test: install lint
+test: install lint chromium
 	@state=$$(mktemp -d "$${TMPDIR:-/tmp}/exchange-test.XXXXXX"); \
 	cleanup() { EXCHANGE_STATE_DIR="$$state" $(BIN)/exchange infra down >/dev/null 2>&1; rm -rf "$$state"; }; \
 	trap cleanup EXIT INT TERM; \
@@ -78,4 +88,4 @@ lock:
 	echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages pinned"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache web/node_modules test-output

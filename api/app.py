@@ -11,7 +11,7 @@ from exchange.commands import CommandBatcher, CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
-from . import admin, api_keys, auth, ledger, market_data, openapi, ops, orders, profile, wallet, withdrawals
+from . import admin, api_keys, auth, ledger, market_data, openapi, ops, orders, profile, wallet, web, withdrawals
 from .binance import routes as binance_routes
 from .binance.limits import Limits
 from .errors import HANDLERS
@@ -67,6 +67,7 @@ ROUTES = [
     Route("/metrics", ops.metrics, methods=["GET"]),
     Route("/openapi.json", openapi.document, methods=["GET"]),
     *binance_routes.ROUTES,  # the Binance-compatible API (api/binance/), beside /api/v1
+    *web.ROUTES,  # the trading page (web/)
 ]
 
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=ROUTES, exception_handlers=HANDLERS, lifespan=lifespan)
     app.state.settings, app.state.secret, app.state.tokens = settings, secret, VerifiedTokens(secret)
     app.state.brake, app.state.ids, app.state.metrics = LoginBrake(), OrderIds(), ops.Metrics()
-    app.state.binance_limits = Limits()
+    app.state.binance_limits = Limits(settings.binance_weight_per_minute, settings.binance_orders_per_10s)
     app.add_middleware(ops.MetricsMiddleware, metrics=app.state.metrics)
     return app
 

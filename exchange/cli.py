@@ -48,7 +48,7 @@ def _recorder(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from exchange.up import up
 
-    return up(args.workers)
+    return up(args.workers, demo=not args.without_demo)
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -348,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     whole = commands.add_parser("up", help="run the whole exchange here until Ctrl-C (servers, workers, recorder, API)")
     whole.add_argument("--workers", type=int, default=1)
+    whole.add_argument("--without-demo", action="store_true", help="no market-making bot in the demo markets")
     whole.set_defaults(run=_up)
 
     prepare = commands.add_parser("setup", help="create the topics and the Cassandra schema (idempotent)")

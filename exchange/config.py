@@ -51,6 +51,9 @@ class Settings:
     ws_client_buffer: int
     log_format: str
     bind_host: str
+    ws_public_url: str
+    binance_weight_per_minute: int
+    binance_orders_per_10s: int
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -102,6 +105,9 @@ class Settings:
             ws_client_buffer=read.count("WS_CLIENT_BUFFER", 1 << 20),
             log_format=read.choice("LOG_FORMAT", "json", ("json", "text")),
             bind_host=read.text("BIND_HOST", "127.0.0.1"),
+            ws_public_url=read.text("WS_PUBLIC_URL", ""),
+            binance_weight_per_minute=read.count("BINANCE_WEIGHT_PER_MINUTE", 6000),
+            binance_orders_per_10s=read.count("BINANCE_ORDERS_PER_10S", 100),
         )
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         return settings
@@ -132,6 +138,9 @@ VARIABLES = {
     "WS_CLIENT_BUFFER": "ws_client_buffer",
     "LOG_FORMAT": "log_format",
     "BIND_HOST": "bind_host",
+    "WS_PUBLIC_URL": "ws_public_url",
+    "BINANCE_WEIGHT_PER_MINUTE": "binance_weight_per_minute",
+    "BINANCE_ORDERS_PER_10S": "binance_orders_per_10s",
 }
 
 

@@ -44,7 +44,7 @@ def setup(settings: Settings, demo_markets: bool) -> None:
     db.migrate_when_up(settings)
 
 
-def up(workers: int) -> int:
+def up(workers: int, demo: bool = True) -> int:
     from infra.local import runner
 
     settings = Settings.from_env()
@@ -82,9 +82,13 @@ def up(workers: int) -> int:
         print(f"starting {workers} worker(s), a recorder, the API and the WebSocket hub (logs in {logs}) ...",
               flush=True)
         if _wait_ready(base, logs, children, lambda: stopping):
-            _banner(settings, base, logs, workers)
+            if demo:  # market makers, so the demo markets move on the trading page from the start
+                children["demo"] = subprocess.Popen([sys.executable, "-m", "exchange.cli", "demo"],
+                                                    stdout=open(logs / "demo.log", "ab"), stderr=subprocess.STDOUT,
+                                                    env={**os.environ, **env}, start_new_session=True)
+            _banner(settings, base, logs, workers, demo)
         while not stopping:
-            dead = [n for n, p in children.items() if p.poll() is not None]
+            dead = [n for n, p in children.items() if p.poll() is not None and n != "demo"]
             if dead:
                 print(f"{', '.join(dead)} exited; see {logs}. Stopping.", file=sys.stderr)
                 return 1
@@ -129,11 +133,13 @@ def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0) -> 
     return False
 
 
-def _banner(settings: Settings, base: str, logs, workers: int) -> None:
+def _banner(settings: Settings, base: str, logs, workers: int, demo: bool) -> None:
     worker_metrics = ", ".join(f":{WORKER_METRICS_PORT + i}" for i in range(1, workers + 1))
     print(f"""
 The exchange is running.
+  Trading page   {base}/   (sign up, watch the markets, trade)
   REST API       {base}/api/v1   (OpenAPI: {base}/openapi.json, metrics: {base}/metrics)
+  Binance API    {base}/api/v3 and ws://127.0.0.1:{settings.ws_port}/ws/<stream>   (ccxt, Freqtrade: docs/binance-api.md)
   WebSocket      ws://127.0.0.1:{settings.ws_port}/ws   (e.g. {{"method":"SUBSCRIBE","params":["trades@SOL_USDC"],"id":1}})
   Kafka          {settings.kafka_bootstrap}
   Cassandra      {settings.cassandra_host}:{settings.cassandra_port} (keyspace {settings.cassandra_keyspace})
@@ -148,6 +154,7 @@ Try it:
   curl -s -XPOST {base}/api/v1/orders -H "Authorization: Bearer <token>" \\
        -d '{{"market":"SOL_USDC","price":"150","quantity":"10","side":"buy"}}'
 
-Movement in the demo markets: `make demo` (or .venv/bin/exchange demo) in another terminal.
+{"A market-making bot keeps the demo markets moving (log: demo.log; `exchange up --without-demo` runs none)."
+ if demo else "Movement in the demo markets: `make demo` (or .venv/bin/exchange demo) in another terminal."}
 Ctrl-C stops everything; the data stays for the next run.
 """, flush=True)  # noqa: E501 (the banner's lines as they are printed)

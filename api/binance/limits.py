@@ -1,17 +1,14 @@
 """Binance's request limits: request weight per minute per client address, new orders per 10 s
-per account. Past either, 429 with Retry-After (-1003, -1015); every answer says the weight used
-in `X-MBX-USED-WEIGHT-1M`, as Binance's do. Counted per API process."""
+per account (BINANCE_WEIGHT_PER_MINUTE, BINANCE_ORDERS_PER_10S). Past either, 429 with Retry-After
+(-1003, -1015); every answer says the weight used in `X-MBX-USED-WEIGHT-1M`, as Binance's do.
+Counted per API process."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 
 from . import errors
-
-WEIGHT_PER_MINUTE = int(os.environ.get("BINANCE_WEIGHT_PER_MINUTE", "6000"))
-ORDERS_PER_10S = int(os.environ.get("BINANCE_ORDERS_PER_10S", "100"))
 
 
 class Window:
@@ -51,7 +48,7 @@ class Window:
 
 
 class Limits:
-    def __init__(self, weight_per_minute: int = WEIGHT_PER_MINUTE, orders_per_10s: int = ORDERS_PER_10S) -> None:
+    def __init__(self, weight_per_minute: int, orders_per_10s: int) -> None:
         self.weight_per_minute, self.orders_per_10s = weight_per_minute, orders_per_10s
         self.weights = Window(60.0)
         self.orders = Window(10.0)

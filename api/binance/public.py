@@ -15,7 +15,6 @@ from schemas.codec import codec
 
 from ..responses import JSONResponse
 from . import errors, views
-from .limits import ORDERS_PER_10S, WEIGHT_PER_MINUTE
 from .params import Params, read
 
 INTERVALS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
@@ -92,11 +91,13 @@ async def exchange_info(request: Request) -> JSONResponse:
     params.get("symbolStatus")
     params.done()
     markets = chosen if chosen is not None else [m for _, m in sorted(feeds.markets.items())]
+    limits = request.app.state.binance_limits
     return JSONResponse({
         "timezone": "UTC", "serverTime": int(time.time() * 1000),
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_PER_MINUTE},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": ORDERS_PER_10S},
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": limits.weight_per_minute},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limits.orders_per_10s},
         ],
         "exchangeFilters": [],
         "symbols": [symbol_info(m, feeds.assets) for m in markets if m["base"] in feeds.assets
