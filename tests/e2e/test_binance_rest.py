@@ -108,6 +108,8 @@ def test_two_ccxt_accounts_trade_and_their_balances_add_up_exactly(stack, market
     canceled = seller.cancel_order(maker_only["id"], symbol)
     assert canceled["status"] == "canceled"
     assert eventually(lambda: seller.fetch_open_orders(symbol) == [])
+    everything = {o["id"]: o["status"] for o in seller.fetch_orders(symbol)}  # GET /api/v3/allOrders
+    assert (everything[rest["id"]], everything[maker_only["id"]]) == ("closed", "canceled")
     with pytest.raises(ccxt.OrderNotFound):
         seller.fetch_order("999999999999", symbol)
     with pytest.raises(ccxt.InsufficientFunds):
