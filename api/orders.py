@@ -209,17 +209,23 @@ async def cancel_all_orders(request: Request) -> JSONResponse:
     return JSONResponse({"market": market["symbol"], "status": "cancel_requested"}, status_code=202)
 
 
+async def open_order_rows(request: Request, owner: str, symbol: str | None) -> list:
+    """The orders table rows of the account's open orders (of one market, if `symbol`), as the
+    read side lists them."""
+    store = request.app.state.store
+    listed = await (store.rows("open_orders_in", owner, symbol) if symbol is not None
+                    else store.rows("open_orders", owner))
+    orders = await asyncio.gather(*(store.one("order", r.order_id) for r in listed))
+    return [order for order in orders if order is not None]
+
+
 async def open_orders(request: Request) -> JSONResponse:
     owner = await account(request)
-    store = request.app.state.store
     symbol = request.query_params.get("market")
     if symbol is not None:
         _market(request, symbol)
-        rows = await store.rows("open_orders_in", owner, symbol)
-    else:
-        rows = await store.rows("open_orders", owner)
-    orders = await asyncio.gather(*(store.one("order", r.order_id) for r in rows))
-    items = sorted((_render(request, o) for o in orders if o is not None), key=lambda o: -int(o["order_id"]))
+    orders = await open_order_rows(request, owner, symbol)
+    items = sorted((_render(request, o) for o in orders), key=lambda o: -int(o["order_id"]))
     return JSONResponse({"items": items, "next": None})
 
 

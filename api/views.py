@@ -8,32 +8,33 @@ from schemas.vocabulary import WITH_REASON
 amount = signed_atoms_to_amount
 
 
-def _get(row, name: str):
+def field(row, name: str):
+    """A field of an orders table row or of a record (a dict) alike; None if it has none."""
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
 def order(row, markets: dict, assets: dict) -> dict:
     """An order from an orders table row or an exchange.OrderUpdate (the conventions' shape)."""
-    market = markets[_get(row, "market")]
+    market = markets[field(row, "market")]
     quote = assets[market["quote"]]
-    price, quantity, quote_quantity = _get(row, "price"), _get(row, "quantity"), _get(row, "quote_quantity")
+    price, quantity, quote_quantity = field(row, "price"), field(row, "quantity"), field(row, "quote_quantity")
     return {
-        "order_id": str(_get(row, "order_id")),
-        "client_order_id": _get(row, "client_order_id"),
+        "order_id": str(field(row, "order_id")),
+        "client_order_id": field(row, "client_order_id"),
         "market": market["symbol"],
-        "side": _get(row, "side"),
-        "type": _get(row, "type"),
-        "time_in_force": _get(row, "time_in_force"),
-        "post_only": bool(_get(row, "post_only")),
+        "side": field(row, "side"),
+        "type": field(row, "type"),
+        "time_in_force": field(row, "time_in_force"),
+        "post_only": bool(field(row, "post_only")),
         "price": None if price is None else ticks_to_price(market, price),
         "quantity": None if quantity is None else steps_to_qty(market, quantity),
         "quote_quantity": None if quote_quantity is None else amount(quote, quote_quantity),
-        "filled_quantity": steps_to_qty(market, _get(row, "filled_quantity") or 0),
-        "filled_quote": amount(quote, _get(row, "filled_quote") or 0),
-        "status": _get(row, "status"),
-        "reject_reason": _get(row, "reason") if _get(row, "status") in WITH_REASON else None,
-        "created_at": _get(row, "created_ts"),
-        "updated_at": _get(row, "updated_ts") or _get(row, "ts"),
+        "filled_quantity": steps_to_qty(market, field(row, "filled_quantity") or 0),
+        "filled_quote": amount(quote, field(row, "filled_quote") or 0),
+        "status": field(row, "status"),
+        "reject_reason": field(row, "reason") if field(row, "status") in WITH_REASON else None,
+        "created_at": field(row, "created_ts"),
+        "updated_at": field(row, "updated_ts") or field(row, "ts"),
     }
 
 

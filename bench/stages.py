@@ -18,7 +18,6 @@ import cProfile
 import pstats
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
 
 from bench.pipeline import OrderFlow, bench_markets, funding
 from exchange import gc_tuning
@@ -28,7 +27,7 @@ from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
 from streams.account import account_of, copy_row, record_of
 from streams.accounts_stage import AccountsStage
-from streams.batch import AdmitAll, run_batch, run_sync
+from streams.batch import AdmitAll, Taken, run_batch, run_sync
 from streams.book_journal import BookJournal
 from streams.faust_internals import partition_db
 from streams.matching_stage import MatchingStage
@@ -103,7 +102,7 @@ class InProcessWorker:
         while any(self.queues.values()):
             for topic in (COMMANDS, ORDERS, SETTLEMENTS):
                 queue = self.queues[topic.name]
-                takes: dict[int, list[_Message]] = defaultdict(list)
+                takes: dict[int, list[Taken]] = defaultdict(list)
                 while queue:
                     message = queue.popleft()
                     takes[message.partition].append(message)
@@ -134,19 +133,10 @@ class InProcessWorker:
     def _queue(self, topic, partition: int, value: bytes) -> None:
         offset = self.offsets[(topic.name, partition)]
         self.offsets[(topic.name, partition)] += 1
-        self.queues[topic.name].append(_Message(topic.name, partition, offset, None, value))
+        self.queues[topic.name].append(Taken(topic.name, partition, offset, None, value))
 
 
 TOPICS = {topic.name: topic for topic in (COMMANDS, SETTLEMENTS, ORDERS)}
-
-
-@dataclass(frozen=True)
-class _Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
 
 
 class _AccountRows:

@@ -145,6 +145,12 @@ def percent_change(before: int, after: int) -> str:
     return f"{sign}{hundredths // 100}.{hundredths % 100:02d}"
 
 
+def quote_per_base(market: dict, quote: dict, steps: int, atoms: int) -> Decimal:
+    """The price `atoms` of quote paid for `steps` of base, per base unit: an average for display,
+    never used for money (steps must not be 0)."""
+    return Decimal(atoms).scaleb(-quote["decimals"]) / (Decimal(steps) * Decimal(market["step"]))
+
+
 def ppm_to_fee(ppm: int) -> str:
     """A fee rate in parts per million as the fraction operators type: 1000 -> "0.001"."""
     return _format(Fraction(_non_negative("fee ppm", ppm), PPM))

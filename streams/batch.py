@@ -26,6 +26,7 @@ replays from the committed offsets.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from exchange.commands import now_ms
@@ -77,6 +78,18 @@ class Durable(Protocol):
     async def write_rows(self, rows: Any) -> None: ...
 
     async def send(self, messages: list[Outgoing]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Taken:
+    """An input message held in memory: what the in-memory runs (tests, `exchange bench stages`)
+    hand to `run_batch` where a worker hands Faust's messages."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 class AdmitAll:

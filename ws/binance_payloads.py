@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.reference import atoms_to_amount, percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
+from exchange.reference import (
+    atoms_to_amount,
+    percent_change,
+    quote_per_base,
+    signed_ticks_to_price,
+    steps_to_qty,
+    ticks_to_price,
+)
 from exchange.reference import signed_atoms_to_amount as _signed_amount
 from schemas.records import Asset, BalanceUpdate, Candle, CommandResult, DepthUpdate, Market, OrderUpdate, Ticker, Trade
 
@@ -72,8 +79,7 @@ def ticker(t: Ticker, market: Market, quote: Asset, now: int) -> dict:
     volume, quote_volume = t["volume"], t["quote_volume"]
     average = "0"
     if volume:
-        units = Decimal(volume) * Decimal(market["step"])
-        average = f"{(Decimal(quote_volume).scaleb(-quote['decimals']) / units).quantize(Decimal('1e-8')):f}"
+        average = f"{quote_per_base(market, quote, volume, quote_volume).quantize(Decimal('1e-8')):f}"
     return {"e": "24hrTicker", "E": now, "s": symbol_of(market),
             "p": signed_ticks_to_price(market, t["last"] - t["open"]), "P": percent_change(t["open"], t["last"]),
             "w": average, "x": ticks_to_price(market, t["open"]), "c": ticks_to_price(market, t["last"]), "Q": "0",
@@ -105,8 +111,7 @@ def execution_report(u: OrderUpdate, terms: dict, last_filled: tuple[int, int], 
     execution = EXECUTION_TYPE[status]
     last_price = "0"
     if step_qty:
-        units = Decimal(step_qty) * Decimal(market["step"])
-        last_price = f"{(Decimal(step_quote).scaleb(-quote['decimals']) / units).normalize():f}"
+        last_price = f"{quote_per_base(market, quote, step_qty, step_quote).normalize():f}"
     price, quantity, funds = terms.get("price"), terms.get("quantity"), terms.get("quote_quantity")
     order_type = "MARKET" if terms.get("type") == "market" else ("LIMIT_MAKER" if terms.get("post_only") else "LIMIT")
     client_id = terms.get("client_order_id") or f"auto-{u['order_id']}"

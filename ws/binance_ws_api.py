@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import orjson
 
 from api.binance import errors
-from api.binance.params import DEFAULT_RECV_WINDOW, KEY_FORMAT, check_signature, check_time
+from api.binance.params import DEFAULT_RECV_WINDOW, KEY_FORMAT, check_signature, check_time, key_account
 
 from .client import Client
 from .connection import text_frame
@@ -61,12 +61,10 @@ class WsApiClient(Client):
     async def _subscribe(self, params: dict) -> dict:
         key_id = str(params.get("apiKey", ""))
         if not KEY_FORMAT.fullmatch(key_id):
-            raise errors.key_format()
+            raise errors.key_format()  # before waiting on Cassandra
         binance = self.hub.binance
         await asyncio.wait_for(binance.store_ready.wait(), 10)
-        row = await binance.store.one("api_key", key_id)
-        if row is None or row.revoked:
-            raise errors.key_rejected()
+        account = await key_account(binance.store, key_id)
         given = params.get("signature")
         if not isinstance(given, str):
             raise errors.mandatory("signature")
@@ -76,11 +74,11 @@ class WsApiClient(Client):
             check_time(int(params["timestamp"]), int(params.get("recvWindow", DEFAULT_RECV_WINDOW)))
         except (KeyError, TypeError, ValueError):
             raise errors.mandatory("timestamp") from None
-        if self.account is not None and self.account != row.account:
+        if self.account is not None and self.account != account:
             raise errors.BinanceError(400, -1100, "This connection is subscribed for another account.")
-        self.account = row.account
+        self.account = account
         self.subscription_id = SUBSCRIPTION_ID
-        binance.listen(self, row.account)
+        binance.listen(self, account)
         return {"subscriptionId": SUBSCRIPTION_ID}
 
     def _answer(self, ident, result: dict | None = None, error: errors.BinanceError | None = None) -> None:

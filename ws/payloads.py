@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.reference import percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
+from exchange.reference import percent_change, quote_per_base, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from exchange.reference import signed_atoms_to_amount as _amount
 from schemas.records import Asset, BalanceUpdate, Candle, CommandResult, DepthUpdate, Market, OrderUpdate, Ticker, Trade
 
@@ -46,8 +46,7 @@ def order_update(u: OrderUpdate, market: Market, quote: Asset, now: int) -> dict
     filled, filled_quote = u["filled_quantity"], u["filled_quote"]
     average = None
     if filled:  # quote per base unit, to 12 places: a display value, never used for money
-        base_units = Decimal(filled) * Decimal(market["step"])
-        average = f"{(Decimal(filled_quote).scaleb(-quote['decimals']) / base_units).quantize(Decimal('1e-12')):f}"
+        average = f"{quote_per_base(market, quote, filled, filled_quote).quantize(Decimal('1e-12')):f}"
         average = average.rstrip("0").rstrip(".")
     return {"e": "orderUpdate", "E": now, "s": market["symbol"], "i": str(u["order_id"]), "S": u["side"],
             "X": u["status"], "z": steps_to_qty(market, filled), "Z": _amount(quote, filled_quote),

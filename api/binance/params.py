@@ -70,6 +70,14 @@ class Params:
             raise error or errors.bad_value(name, f"one of {', '.join(choices)} is expected")
         return value
 
+    def time_window(self, longest_ms: int) -> tuple[int | None, int | None]:
+        """`startTime` and `endTime`; -1127 if they are further apart than `longest_ms`."""
+        start, end = self.integer("startTime", None, 0), self.integer("endTime", None, 0)
+        if start is not None and end is not None and end - start > longest_ms:
+            raise errors.BinanceError(400, -1127, f"More than {longest_ms // 3_600_000} hours between startTime "
+                                                  "and endTime.")
+        return start, end
+
     def done(self) -> None:
         unread = sorted(set(self.values) - self.read)
         if unread:
@@ -108,19 +116,14 @@ async def read(request: Request) -> tuple[Params, str, str]:
 
 async def signed(request: Request) -> tuple[Params, str]:
     """The parameters of a signed request and the account its key acts for; Binance's errors otherwise."""
-    key_id = request.headers.get("x-mbx-apikey", "")
-    if not KEY_FORMAT.fullmatch(key_id):
-        raise errors.key_format()
+    key_id, account = await _api_key(request)
     params, query, body = await read(request)
-    row = await request.app.state.store.one("api_key", key_id)
-    if row is None or row.revoked:
-        raise errors.key_rejected()
     params.required("signature")
     params.get("recvWindow")  # read below, after the signature
     payload, given = signed_payload(query, body)
     check_signature(request.app.state.secret, key_id, payload, given)
     check_time(params.integer("timestamp"), params.integer("recvWindow", DEFAULT_RECV_WINDOW))
-    return params, row.account
+    return params, account
 
 
 def signed_payload(query: str, body: str) -> tuple[str, str]:
@@ -159,10 +162,20 @@ def check_time(timestamp: int | None, window: int | None) -> None:
 async def api_key_account(request: Request) -> str:
     """The account of the API key in `X-MBX-APIKEY`, for what Binance asks only the key for
     (the user data stream's listen keys)."""
+    return (await _api_key(request))[1]
+
+
+async def _api_key(request: Request) -> tuple[str, str]:
+    """The key in `X-MBX-APIKEY` and its account."""
     key_id = request.headers.get("x-mbx-apikey", "")
+    return key_id, await key_account(request.app.state.store, key_id)
+
+
+async def key_account(store, key_id: str) -> str:
+    """The account an API key acts for; -2014 if the key is malformed, -2015 if unknown or revoked."""
     if not KEY_FORMAT.fullmatch(key_id):
         raise errors.key_format()
-    row = await request.app.state.store.one("api_key", key_id)
+    row = await store.one("api_key", key_id)
     if row is None or row.revoked:
         raise errors.key_rejected()
     return row.account

@@ -10,7 +10,14 @@ from decimal import Decimal
 
 from starlette.requests import Request
 
-from exchange.reference import atoms_to_amount, percent_change, signed_ticks_to_price, steps_to_qty, ticks_to_price
+from exchange.reference import (
+    atoms_to_amount,
+    percent_change,
+    quote_per_base,
+    signed_ticks_to_price,
+    steps_to_qty,
+    ticks_to_price,
+)
 from schemas.codec import codec
 
 from ..responses import JSONResponse
@@ -155,11 +162,9 @@ async def agg_trades(request: Request) -> JSONResponse:
     params = (await read(request))[0]
     market = views.market_of(_feeds(request).markets, params.get("symbol"))
     from_id = params.integer("fromId", None, 0)
-    start, end = params.integer("startTime", None, 0), params.integer("endTime", None, 0)
+    start, end = params.time_window(3_600_000)
     size = params.integer("limit", 500, 1, 1000)
     params.done()
-    if start is not None and end is not None and end - start > 3_600_000:
-        raise errors.BinanceError(400, -1127, "More than 1 hours between startTime and endTime.")
 
     def wanted(row) -> bool:
         return ((from_id is None or row.trade_id >= from_id) and (start is None or row.ts >= start)
@@ -167,7 +172,7 @@ async def agg_trades(request: Request) -> JSONResponse:
 
     rows = sorted(await _recent_trades(request, market, wanted, 10**9 if from_id or start else size, end),
                   key=lambda row: row.trade_id)
-    rows = rows[:size] if (from_id is not None or start is not None) else rows[-size:]
+    rows = views.page(rows, size, from_id is not None or start is not None)
     return JSONResponse([views.agg_trade(row, market) for row in rows])
 
 
@@ -186,7 +191,7 @@ async def klines(request: Request) -> JSONResponse:
     rows = await request.app.state.store.rows("candles", market["symbol"], interval, 5000 if start else size)
     rows = [row for row in rows if (start is None or row.open_time >= start) and (end is None or row.open_time <= end)]
     rows.sort(key=lambda row: row.open_time)
-    rows = rows[:size] if start is not None else rows[-size:]
+    rows = views.page(rows, size, start is not None)
     quote = _feeds(request).assets[market["quote"]]
     return JSONResponse([views.kline(row, market, quote) for row in rows])
 
@@ -215,8 +220,7 @@ async def _ticker(request: Request, market: dict) -> dict:
     last = await _recent_trades(request, market, lambda trade: True, 1, row.close_time, per_day=1)
     average = "0"
     if row.volume:
-        units = Decimal(row.volume) * Decimal(market["step"])
-        average = f"{(Decimal(row.quote_volume).scaleb(-quote['decimals']) / units).quantize(Decimal('1e-8')):f}"
+        average = f"{quote_per_base(market, quote, row.volume, row.quote_volume).quantize(Decimal('1e-8')):f}"
     return {
         "symbol": symbol, "priceChange": signed_ticks_to_price(market, row.last - row.open),
         "priceChangePercent": percent_change(row.open, row.last), "weightedAvgPrice": average,
@@ -279,7 +283,6 @@ async def avg_price(request: Request) -> JSONResponse:
     volume = sum(row.volume for row in rows)
     price = "0"
     if volume:
-        units = Decimal(volume) * Decimal(market["step"])
-        amount = Decimal(sum(row.quote_volume for row in rows)).scaleb(-quote["decimals"])
-        price = f"{(amount / units).quantize(Decimal('1e-8')):f}"
+        amount = sum(row.quote_volume for row in rows)
+        price = f"{quote_per_base(market, quote, volume, amount).quantize(Decimal('1e-8')):f}"
     return JSONResponse({"mins": 5, "price": price, "closeTime": rows[0].close_time if rows else 0})

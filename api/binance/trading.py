@@ -12,7 +12,7 @@ from exchange.reference import atoms_to_amount
 from schemas.vocabulary import OPEN_STATUSES
 
 from ..ids import EPOCH_MS
-from ..orders import send_and_wait
+from ..orders import open_order_rows, send_and_wait
 from ..responses import JSONResponse
 from . import errors, views
 from .params import Params, signed
@@ -100,12 +100,8 @@ async def cancel_order(request: Request) -> JSONResponse:
 
 
 async def _open_rows(request: Request, owner: str, market: dict | None) -> list:
-    store = request.app.state.store
-    listed = await (store.rows("open_orders_in", owner, market["symbol"]) if market is not None
-                    else store.rows("open_orders", owner))
-    rows = await asyncio.gather(*(store.one("order", r.order_id) for r in listed))
-    return sorted((row for row in rows if row is not None and row.status in OPEN_STATUSES),
-                  key=lambda row: row.order_id)
+    rows = await open_order_rows(request, owner, None if market is None else market["symbol"])
+    return sorted((row for row in rows if row.status in OPEN_STATUSES), key=lambda row: row.order_id)
 
 
 async def open_orders(request: Request) -> JSONResponse:
@@ -151,7 +147,7 @@ async def all_orders(request: Request) -> JSONResponse:
             break
         before = page[-1].order_id
     rows.sort(key=lambda row: row.order_id)
-    rows = rows[:size] if (from_id is not None or start is not None) else rows[-size:]
+    rows = views.page(rows, size, from_id is not None or start is not None)
     quote = feeds.assets[market["quote"]]
     return JSONResponse([views.order(row, market, quote) for row in rows])
 
@@ -182,11 +178,9 @@ async def my_trades(request: Request) -> JSONResponse:
     market = views.market_of(feeds.markets, params.get("symbol"))
     order_id = params.integer("orderId", None, 0)
     from_id = params.integer("fromId", None, 0)
-    start, end = params.integer("startTime", None, 0), params.integer("endTime", None, 0)
+    start, end = params.time_window(86_400_000)
     size = params.integer("limit", 500, 1, 1000)
     params.done()
-    if start is not None and end is not None and end - start > 86_400_000:
-        raise errors.BinanceError(400, -1127, "More than 24 hours between startTime and endTime.")
     def wanted(row) -> bool:
         return (row.market == market["symbol"] and (order_id is None or row.order_id == order_id)
                 and (from_id is None or row.trade_id >= from_id) and (start is None or row.ts >= start)
@@ -205,6 +199,6 @@ async def my_trades(request: Request) -> JSONResponse:
         before = page[-1].ts
     rows = list(found.values())
     rows.sort(key=lambda row: (row.trade_id, row.role))
-    rows = rows[:size] if (from_id is not None or start is not None) else rows[-size:]
+    rows = views.page(rows, size, from_id is not None or start is not None)
     quote = feeds.assets[market["quote"]]
     return JSONResponse([views.my_trade(row, market, quote) for row in rows])

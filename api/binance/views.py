@@ -7,6 +7,7 @@ from exchange.reference import atoms_to_amount, steps_to_qty, ticks_to_price
 from schemas.vocabulary import EXPIRED, REJECTED
 from streams.engine.events import SELF_TRADE
 
+from ..views import field
 from . import errors
 
 SIDE = {"buy": "BUY", "sell": "SELL"}
@@ -29,42 +30,38 @@ def market_of(markets: dict, symbol: str | None) -> dict:
     raise errors.invalid_symbol()
 
 
-def _get(row, name: str):
-    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
-
-
 def order_type(row) -> str:
-    if _get(row, "type") == "market":
+    if field(row, "type") == "market":
         return "MARKET"
-    return "LIMIT_MAKER" if _get(row, "post_only") else "LIMIT"
+    return "LIMIT_MAKER" if field(row, "post_only") else "LIMIT"
 
 
 def status(row) -> str:
-    value = _get(row, "status")
-    if value == EXPIRED and _get(row, "reason") == SELF_TRADE:
+    value = field(row, "status")
+    if value == EXPIRED and field(row, "reason") == SELF_TRADE:
         return "EXPIRED_IN_MATCH"
     return value
 
 
 def client_order_id(row) -> str:
-    return _get(row, "client_order_id") or f"{AUTO_CLIENT_ID}{_get(row, 'order_id')}"
+    return field(row, "client_order_id") or f"{AUTO_CLIENT_ID}{field(row, 'order_id')}"
 
 
 def order(row, market: dict, quote: dict) -> dict:
     """An order (orders table row or OrderUpdate merged with its terms) as GET /api/v3/order shows it."""
-    price, quantity, funds = _get(row, "price"), _get(row, "quantity"), _get(row, "quote_quantity")
-    created = _get(row, "created_ts") or _get(row, "ts")
-    updated = _get(row, "updated_ts") or _get(row, "ts") or created
+    price, quantity, funds = field(row, "price"), field(row, "quantity"), field(row, "quote_quantity")
+    created = field(row, "created_ts") or field(row, "ts")
+    updated = field(row, "updated_ts") or field(row, "ts") or created
     return {
-        "symbol": symbol_of(market), "orderId": _get(row, "order_id"), "orderListId": -1,
+        "symbol": symbol_of(market), "orderId": field(row, "order_id"), "orderListId": -1,
         "clientOrderId": client_order_id(row),
         "price": ticks_to_price(market, price) if price else "0",
         "origQty": steps_to_qty(market, quantity) if quantity else "0",
-        "executedQty": steps_to_qty(market, _get(row, "filled_quantity") or 0),
-        "cummulativeQuoteQty": atoms_to_amount(quote, _get(row, "filled_quote") or 0),
+        "executedQty": steps_to_qty(market, field(row, "filled_quantity") or 0),
+        "cummulativeQuoteQty": atoms_to_amount(quote, field(row, "filled_quote") or 0),
         "status": status(row),
-        "timeInForce": _get(row, "time_in_force") or "GTC",
-        "type": order_type(row), "side": SIDE[_get(row, "side")],
+        "timeInForce": field(row, "time_in_force") or "GTC",
+        "type": order_type(row), "side": SIDE[field(row, "side")],
         "stopPrice": "0", "icebergQty": "0",
         "time": created, "updateTime": updated,
         "isWorking": status(row) not in (REJECTED,),
@@ -112,6 +109,12 @@ def agg_trade(row, market: dict) -> dict:
     """Every trade is its own aggregate: trades are not merged here."""
     return {"a": row.trade_id, "p": ticks_to_price(market, row.price), "q": steps_to_qty(market, row.quantity),
             "f": row.trade_id, "l": row.trade_id, "T": row.ts, "m": row.taker_side == "sell", "M": True}
+
+
+def page(rows: list, size: int, from_oldest: bool) -> list:
+    """Rows sorted oldest first, cut to `size` as Binance pages: the oldest when the request names
+    where to start (fromId, orderId, startTime), else the newest."""
+    return rows[:size] if from_oldest else rows[-size:]
 
 
 def kline(row, market: dict, quote: dict) -> list:

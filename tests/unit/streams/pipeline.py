@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
 
 from exchange.commands import by_partition
 from exchange.reference import market_spec
@@ -21,7 +20,7 @@ from schemas.codec import codec
 from schemas.topics import COMMANDS, ORDERS, SETTLEMENTS
 from streams.account import accounts_view, record_of
 from streams.accounts_stage import AccountsStage
-from streams.batch import AdmitAll, run_batch, run_sync
+from streams.batch import AdmitAll, Taken, run_batch, run_sync
 from streams.book_journal import BookJournal
 from streams.matching_stage import MatchingStage
 
@@ -181,7 +180,7 @@ class Pipeline:
         self._run(stage, [_message(ORDERS.name, partition, offset, record) for offset, record in records],
                   table, crash, self.clock_ms)
 
-    def _run(self, stage, messages: list[_Message], table: Recording, crash: bool, clock_ms: int) -> None:
+    def _run(self, stage, messages: list[Taken], table: Recording, crash: bool, clock_ms: int) -> None:
         """The worker's own batch code (streams/batch.py) over in-memory Kafka and tables. A crash
         strikes the first or the second durable step, whichever the stage's order makes them: that
         step lands a prefix of what it writes (Kafka keeps each partition in order), the one after
@@ -209,19 +208,8 @@ class Pipeline:
 TOPICS = {topic.name: topic for topic in (COMMANDS, SETTLEMENTS, ORDERS)}
 
 
-@dataclass(frozen=True)
-class _Message:
-    """An input message as Faust hands it to an agent."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-
-def _message(topic: str, partition: int, offset: int, record: dict) -> _Message:
-    return _Message(topic, partition, offset, None, codec.encode(TOPICS[topic].record, record))
+def _message(topic: str, partition: int, offset: int, record: dict) -> Taken:
+    return Taken(topic, partition, offset, None, codec.encode(TOPICS[topic].record, record))
 
 
 class _Crash(Exception):

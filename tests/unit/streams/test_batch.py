@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from schemas.codec import codec
 from schemas.topics import DEAD_LETTERS, SETTLEMENTS
-from streams.batch import AdmitAll, run_batch, run_sync
+from streams.batch import AdmitAll, Taken, run_batch, run_sync
 from streams.outputs import OUTPUTS_FIRST, ROWS_FIRST, Decided, Outgoing
-
-
-@dataclass(frozen=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
 
 
 def settlement(market: str) -> bytes:
@@ -69,8 +58,8 @@ class Odd(AdmitAll):
 TOPICS = {SETTLEMENTS.name: SETTLEMENTS}
 
 
-def messages(*markets: str) -> list[Message]:
-    return [Message(SETTLEMENTS.name, 3, offset, market.encode(), settlement(market) if market != "?" else b"junk")
+def messages(*markets: str) -> list[Taken]:
+    return [Taken(SETTLEMENTS.name, 3, offset, market.encode(), settlement(market) if market != "?" else b"junk")
             for offset, market in enumerate(markets)]
 
 

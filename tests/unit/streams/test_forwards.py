@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from exchange.commands import deposit, place
 from exchange.reference import make_asset, make_market
 from schemas.topics import COMMANDS, ORDERS
 from streams.accounts_stage import AccountsStage
+from streams.batch import Taken
 
 SOL, USDC = make_asset("SOL", 9, 0), make_asset("USDC", 6, 0)
 ASSETS = {"SOL": SOL, "USDC": USDC}
@@ -20,7 +19,7 @@ def run_batch(stage: AccountsStage, table: dict, messages: list[tuple[int, int, 
     stage.table = table
     stage.begin(now_ms=0)
     for partition, offset, commands in messages:
-        stage.decide(Message(COMMANDS.name, partition, offset), {"commands": commands})
+        stage.decide(Taken(COMMANDS.name, partition, offset, None, None), {"commands": commands})
     decided = stage.end()
     for partition_rows in decided.rows.values():
         for key, value in partition_rows.items():
@@ -29,12 +28,6 @@ def run_batch(stage: AccountsStage, table: dict, messages: list[tuple[int, int, 
             else:
                 table[key] = value
     return [m.record for m in decided.messages if m.topic is ORDERS]
-
-
-class Message(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
 
 
 def order(account: str, order_id: int) -> dict:
