@@ -1,154 +1,176 @@
-"""`exchange bench api`: orders/s and latency through one REST API process.
+"""`exchange bench api`: what the exchange takes through one REST API process, in three phases.
 
-Starts its own worker, recorder and API against the configured Kafka and Cassandra (and the demo
-markets), signs up traders (each credited demo balances, as in development), then places limit
-orders from `--connections` concurrent HTTP clients for `--seconds`: buys and sells around one
-price, so some trade and some rest. Every request waits for the engine's outcome (201), or 202
-after the API's 2 s wait. Prints orders/s and the p50/p99 of the request latency.
+1. **ceiling**: a bare Starlette route, loaded the same way (http_ceiling.py): what the web
+   framework alone allows;
+2. **order path**: a worker and the API, no recorder: what placing and matching cost;
+3. **full stack**: a worker, the recorder and the API: what a user who runs the whole exchange
+   gets, the read side (recorder and Cassandra) included.
 
-First it prints the ceiling: a bare Starlette route loaded the same way for 5 s
-(http_ceiling.py), so what an order costs beyond the web framework shows.
+Phases 2 and 3 run on one fresh Kafka and Cassandra (api_stack.py), warmed up first by an
+unreported run of the whole exchange. Each phase starts its own processes, signs up one trader
+per connection (credited demo balances, as in development), warms up, waits until every
+consumer group is caught up, then measures the same order flow (order_load.py) from the same
+number of connections. For each phase it prints
+orders/s, latency p50/p99, CPU per order of every process, Kafka records and Cassandra rows per
+order, and how long after the load stopped every consumer group had committed all of its input;
+then one line of ratios.
+
+With `--baseline DIR` (a checkout of another version, e.g. `git worktree add DIR <commit>`),
+phases 2 and 3 run for both versions, alternating, `--rounds` times each, each version on
+servers of its own, and the summary compares medians side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import random
-import signal
-import subprocess
-import sys
-import tempfile
+import statistics
 import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
-from exchange.config import Settings
-from exchange.demo import define_demo_markets
-from exchange.kafka_io import ensure_topics
-from exchange.up import worker_ready
-from infra.local.ports import free_port
-
-from . import http_ceiling
-from .load import Connection, cpu_report, cpu_sample
+from . import http_ceiling, order_load
+from .api_stack import ROOT, Sample, Servers, Stack, counter
 
 CEILING_SECONDS = 5.0
+WARM_UP_SECONDS = 3.0  # before each phase's measured window
+SERVER_WARM_UP_SECONDS = 20.0  # once per set of servers: their JIT compiles the hot paths
+PROCESSES = ("api", "worker", "recorder", "kafka", "cassandra", "load client")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="exchange bench api", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP clients")
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of the measured run")
-    parser.add_argument("--traders", type=int, default=32)
-    parser.add_argument("--without-recorder", action="store_true",
-                        help="no recorder: the order path alone, with the read side's CPU left out")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent HTTP clients, one trader each")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured phase")
+    parser.add_argument("--phases", default="ceiling,order-path,full",
+                        help="which phases to run, comma-separated (default: all three)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout to measure side by side with this one")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each phase (medians are reported)")
     args = parser.parse_args(argv)
-    return asyncio.run(_run(Settings.from_env(), args))
+    return asyncio.run(_run(args))
 
 
-class Processes:
-    def __init__(self, settings: Settings, port: int, recorder: bool = True) -> None:
-        self.recorder = recorder
-        self.settings = settings
-        self.state = Path(tempfile.mkdtemp(prefix="bench-api-"))
-        self.metrics_port = free_port()
-        self.worker_metrics = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        self.env = os.environ | settings.to_env() | {"EXCHANGE_STATE_DIR": str(self.state), "API_PORT": str(port)}
-        self.procs: dict[str, subprocess.Popen] = {}
+@dataclass
+class Result:
+    code: str
+    phase: str
+    orders_per_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: dict[str, float]  # CPU per order, by process
+    kafka_records: float  # per order
+    cassandra_rows: float | None  # per order
+    cassandra_requests: float | None  # statements and batches per order
+    trades: float  # per order
+    crossed: float  # share of orders that traded on arrival
+    caught_up_s: float
 
-    def __enter__(self):
-        for args in (["worker", "--name", "bench", "--loglevel", "info", "--metrics-port", str(self.metrics_port)],
-                     *([["recorder", "--name", "bench", "--loglevel", "info"]] if self.recorder else []), ["api"]):
-            log = open(self.state / f"{args[0]}.log", "wb")
-            self.procs[args[0]] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], env=self.env,
-                                                   stdout=log, stderr=subprocess.STDOUT)
-        return self
-
-    def pids(self) -> dict[str, int]:
-        """Our processes, this load client, and the servers if the local runner started them."""
-        from infra.local.runner import nodes
-
-        servers = {node.name: node.process.pid() for node in nodes(self.settings)}
-        return ({name: proc.pid for name, proc in self.procs.items()} | {"load client": os.getpid()}
-                | {name: pid for name, pid in servers.items() if pid is not None})
-
-    def __exit__(self, *exc) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            proc.wait(timeout=60)
+    @property
+    def read_side_ms(self) -> float:
+        return self.cpu_ms.get("recorder", 0.0) + self.cpu_ms.get("cassandra", 0.0)
 
 
-async def _run(settings: Settings, args: argparse.Namespace) -> int:
-    print(await http_ceiling.measure(CEILING_SECONDS, args.connections), flush=True)
-    await ensure_topics(settings)
-    await define_demo_markets(settings)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with Processes(settings, port, recorder=not args.without_recorder) as procs:
-        limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
-        async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-            print(f"starting a worker, {'a recorder, ' if procs.recorder else ''}the API (logs in {procs.state}) ...",
-                  flush=True)
-            await _ready(http, procs)
-            print(f"signing up {args.traders} traders ...", flush=True)
-            tokens = await _traders(http, args.traders)
-            print(f"warming up 2 s, then measuring {args.seconds:g} s with {args.connections} connections ...",
-                  flush=True)
-            await _measure(port, tokens, 2.0, args.connections)  # warm-up: first reads of each partition
-            before, cpu_before = (await http.get(procs.worker_metrics)).text, cpu_sample(procs.pids())
-            count, latencies, statuses, elapsed = await _measure(port, tokens, args.seconds, args.connections)
-            after, cpu_after = (await http.get(procs.worker_metrics)).text, cpu_sample(procs.pids())
-    latencies.sort()
-    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
-    print(f"api: {count:,} orders in {elapsed:.1f}s = {count / elapsed:,.0f} orders/s through one API process "
-          f"({args.connections} connections); latency p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms; "
-          f"statuses {dict(sorted(statuses.items()))}")
-    print("worker during the run: " + worker_breakdown(before, after))
-    print("CPU during the run: " + cpu_report(cpu_before, cpu_after))
+async def _run(args: argparse.Namespace) -> int:
+    phases = args.phases.split(",")
+    unknown = set(phases) - {"ceiling", "order-path", "full"}
+    if unknown:
+        raise SystemExit(f"unknown phases: {', '.join(sorted(unknown))}")
+    codes = {"this": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    if "ceiling" in phases:
+        print("ceiling: " + await http_ceiling.measure(CEILING_SECONDS, args.connections), flush=True)
+    measured = [p for p in ("order-path", "full") if p in phases]
+    results: list[Result] = []
+    async with AsyncExitStack() as stack:
+        servers = {code: await stack.enter_async_context(Servers()) for code in codes}
+        for code, tree in codes.items():
+            print(f"{code}: warming up the servers with {SERVER_WARM_UP_SECONDS:g} s of the whole exchange "
+                  f"(not reported; logs under {servers[code].state})", flush=True)
+            await _phase(servers[code], code, tree, "full", args, SERVER_WARM_UP_SECONDS)
+        for round_ in range(args.rounds):
+            for phase in measured:
+                for code, tree in codes.items():
+                    result = await _phase(servers[code], code, tree, phase, args, args.seconds)
+                    print(describe(result, f"round {round_ + 1}"), flush=True)
+                    results.append(result)
+    print(summary(results, codes), flush=True)
     return 0
 
 
-def worker_breakdown(before: str, after: str) -> str:
-    """Where an order's time went inside the worker, from its Prometheus histograms."""
-    parts = []
-    for title, name, labels in (("API -> matching", "exchange_command_age_seconds", {}),
-                                ("accounts batch", "exchange_stage_batch_seconds", {"stage": "accounts"}),
-                                ("matching batch", "exchange_stage_batch_seconds", {"stage": "matching"})):
-        old = _buckets(before, name, labels)
-        buckets = {bound: n - old.get(bound, 0.0) for bound, n in _buckets(after, name, labels).items()}
-        total = buckets.get(float("inf"), 0)
-        if not total:
-            continue
-        p50, p99 = (next(b for b, n in sorted(buckets.items()) if n >= q * total) for q in (0.5, 0.99))
-        parts.append(f"{title} p50 <= {p50 * 1000:g} ms, p99 <= {p99 * 1000:g} ms ({total:,.0f})")
-    return "; ".join(parts) or "no metrics"
+async def _phase(servers: Servers, code: str, tree: Path, phase: str, args: argparse.Namespace,
+                 seconds: float) -> Result:
+    async with Stack(servers, tree, recorder=phase == "full") as stack:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.port}", timeout=30) as http:
+            await stack.ready(http)
+            tokens = await _traders(http, args.connections)
+            await order_load.run(stack.port, tokens, WARM_UP_SECONDS, seed=2)
+            await stack.caught_up()
+            before = await stack.sample(http)
+            outcome = await order_load.run(stack.port, tokens, seconds)
+            after = await stack.sample(http)
+            caught_up = await stack.caught_up()
+    return _result(code, phase, outcome, before, after, caught_up)
 
 
-def _buckets(text: str, histogram: str, labels: dict[str, str]) -> dict[float, float]:
-    """A histogram's cumulative bucket counts by upper bound, for the series with these labels."""
-    return {float(sample.labels["le"]): sample.value
-            for family in text_string_to_metric_families(text) if family.name == histogram
-            for sample in family.samples
-            if sample.name == f"{histogram}_bucket" and labels.items() <= sample.labels.items()}
+def _result(code: str, phase: str, outcome: order_load.Outcome, before: Sample, after: Sample,
+            caught_up: float) -> Result:
+    orders = max(outcome.placed, 1)
+    cpu = {name: (after.cpu.processes[name] - before.cpu.processes[name]) * 1000 / orders
+           for name in after.cpu.processes}
+
+    def per_order(process: str, name: str, labels: dict | None = None) -> float | None:
+        if process not in after.metrics:
+            return None
+        old, new = counter(before.metrics[process], name, labels), counter(after.metrics[process], name, labels)
+        return None if new is None else (new - (old or 0.0)) / orders
+
+    return Result(code, phase, outcome.placed / outcome.elapsed, outcome.latency_ms(0.5), outcome.latency_ms(0.99),
+                  cpu, (after.kafka_records - before.kafka_records) / orders,
+                  per_order("recorder", "exchange_recorder_rows_total"),
+                  per_order("recorder", "exchange_recorder_requests_total"),
+                  per_order("worker", "exchange_trades_total") or 0.0, outcome.crossed / orders, caught_up)
 
 
-async def _ready(http: httpx.AsyncClient, procs: Processes, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if all(worker_ready(procs.state / f"{n}.log") for n in procs.procs if n != "api") and \
-                    (await http.get("/readyz")).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"the exchange did not start; logs in {procs.state}")
+def describe(r: Result, where: str) -> str:
+    cpu = ", ".join(f"{name} {r.cpu_ms[name]:.3f}" for name in PROCESSES if name in r.cpu_ms)
+    rows = ("" if r.cassandra_rows is None else
+            f"; Cassandra {r.cassandra_rows:.2f} rows" +
+            ("" if r.cassandra_requests is None else f" in {r.cassandra_requests:.2f} requests") + " per order")
+    return (f"{r.phase} ({r.code}, {where}): {r.orders_per_s:,.0f} orders/s, p50 {r.p50_ms:.0f} ms, "
+            f"p99 {r.p99_ms:.0f} ms; {r.crossed:.0%} crossed on arrival, {r.trades:.2f} trades per order\n"
+            f"  CPU ms per order: {cpu}; read side {r.read_side_ms:.3f}\n"
+            f"  Kafka {r.kafka_records:.2f} records per order{rows}; "
+            f"every group caught up {r.caught_up_s:.1f} s after the load stopped")
+
+
+def summary(results: list[Result], codes: dict[str, Path]) -> str:
+    def median(code: str, phase: str, value) -> float | None:
+        values = [value(r) for r in results if r.code == code and r.phase == phase]
+        return statistics.median(values) if values else None
+
+    lines = []
+    for code in codes:
+        path = median(code, "order-path", lambda r: r.orders_per_s)
+        full = median(code, "full", lambda r: r.orders_per_s)
+        read = median(code, "full", lambda r: r.read_side_ms)
+        parts = [f"order path {path:,.0f} orders/s" if path else None,
+                 f"full stack {full:,.0f} orders/s" if full else None,
+                 f"full / order path {full / path:.2f}x" if path and full else None,
+                 f"read side {read:.3f} ms CPU per order" if read is not None else None,
+                 f"p99 full {median(code, 'full', lambda r: r.p99_ms):.0f} ms" if full else None]
+        runs = max(sum(r.code == code and r.phase == phase for r in results) for phase in ("order-path", "full"))
+        lines.append(f"summary ({code}, medians of {runs} runs): " + "; ".join(p for p in parts if p))
+    if "baseline" in codes:
+        for phase in ("order-path", "full"):
+            new = median("this", phase, lambda r: r.orders_per_s)
+            old = median("baseline", phase, lambda r: r.orders_per_s)
+            if new and old:
+                lines.append(f"this / baseline, {phase}: {new / old:.2f}x orders/s")
+    return "\n".join(lines)
 
 
 async def _traders(http: httpx.AsyncClient, n: int) -> list[str]:
@@ -159,30 +181,3 @@ async def _traders(http: httpx.AsyncClient, n: int) -> list[str]:
         login = await http.post("/api/v1/auth/login", json={"email": email, "password": "benchmark"})
         tokens.append(login.json()["token"])
     return tokens
-
-
-async def _measure(port: int, tokens: list[str], seconds: float, connections: int):
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    stop = time.monotonic() + seconds
-    rng = random.Random(1)
-
-    async def client(index: int) -> None:
-        connection = Connection("127.0.0.1", port)
-        headers = {"Authorization": f"Bearer {tokens[index % len(tokens)]}"}
-        try:
-            while time.monotonic() < stop:
-                side = rng.choice(("buy", "sell"))
-                cents = rng.randint(9990, 10010)  # 99.90 .. 100.10: some trade, some rest
-                body = orjson.dumps({"market": "SOL_USDC", "side": side, "price": f"{cents // 100}.{cents % 100:02d}",
-                                     "quantity": "0.1"})
-                started = time.perf_counter()
-                status, _ = await connection.request("POST", "/api/v1/orders", body, headers)
-                latencies.append(time.perf_counter() - started)
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            await connection.close()
-
-    started = time.monotonic()
-    await asyncio.gather(*(client(i) for i in range(connections)))
-    return len(latencies), latencies, statuses, time.monotonic() - started

@@ -26,6 +26,34 @@ class TopicError(RuntimeError):
     """A topic is missing, or exists with a layout the exchange cannot use."""
 
 
+WARM_UP_TOPIC = "group-coordinator-warm-up"
+
+
+async def group_coordinator_ready(settings: Settings, timeout: float = 60.0) -> None:
+    """Commit an offset once, so the broker has its offsets topic and group coordinator before a
+    worker's consumer group needs them. A fresh broker creates them on first use, and a group
+    that joins meanwhile sees its coordinator come and go and can stay stuck without committing."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        if WARM_UP_TOPIC not in await admin.list_topics():
+            try:
+                await admin.create_topics([NewTopic(WARM_UP_TOPIC, num_partitions=1, replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=WARM_UP_TOPIC,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(WARM_UP_TOPIC, 0)
+        consumer.assign([tp])
+        await asyncio.wait_for(consumer.commit({tp: 0}), timeout)
+    finally:
+        await consumer.stop()
+
+
 async def ensure_topics(settings: Settings, replication_factor: int = 1) -> list[str]:
     """Create the catalogue's missing topics; the names created, in catalogue order.
 

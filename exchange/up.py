@@ -32,8 +32,9 @@ def setup(settings: Settings, demo_markets: bool) -> None:
     demo, the demo assets and markets. Idempotent (`exchange setup`)."""
     from exchange import db
     from exchange.demo import define_demo_markets
-    from exchange.kafka_io import ensure_topics
+    from exchange.kafka_io import ensure_topics, group_coordinator_ready
 
+    asyncio.run(group_coordinator_ready(settings))
     created = asyncio.run(ensure_topics(settings))
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)

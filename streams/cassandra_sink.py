@@ -59,9 +59,10 @@ class CassandraSink:
         rows = await self._execute(self._prepared[name].bind(parameters))
         return rows[0] if rows else None
 
-    async def write(self, writes: list[Write]) -> None:
+    async def write(self, writes: list[Write]) -> int:
+        """Write every row; returns the number of requests it took."""
         if not writes:
-            return
+            return 0
         by_partition: dict[tuple, list[Write]] = {}
         for w in writes:
             by_partition.setdefault(w.partition, []).append(w)
@@ -71,6 +72,7 @@ class CassandraSink:
                 requests.append(self._statement(rows[start:start + BATCH_ROWS]))
         await asyncio.gather(*(self._execute(request) for request in requests))
         self.rows_written += len(writes)
+        return len(requests)
 
     def _statement(self, rows: list[Write]):
         if len(rows) == 1:

@@ -39,6 +39,8 @@ BATCH_SECONDS = Histogram("exchange_stage_batch_seconds",
                           "One batch of a stage, from taking it to its outputs being on Kafka", ["stage"],
                           buckets=LATENCY_BUCKETS)
 ROWS_WRITTEN = Counter("exchange_recorder_rows_total", "Rows the recorder wrote to Cassandra")
+CASSANDRA_REQUESTS = Counter("exchange_recorder_requests_total",
+                             "Requests the recorder sent Cassandra: single statements and unlogged batches")
 DEPTH_GAPS = Counter("exchange_recorder_depth_gaps_total",
                      "Depth updates the recorder skipped: updates before them are lost", ["market"])
 DEAD_LETTERS = Counter("exchange_dead_letters_total", "Input messages sent to the dead-letter topic", ["topic"])

@@ -111,7 +111,7 @@ class _CassandraRows:
         self.app, self.sink = app, sink
 
     async def write_rows(self, writes: list) -> None:
-        await self.sink.write(writes)
+        metrics.CASSANDRA_REQUESTS.inc(await self.sink.write(writes))
         metrics.ROWS_WRITTEN.inc(len(writes))
 
     async def send(self, messages: list[Outgoing]) -> None:

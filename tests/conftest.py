@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from exchange.config import Settings
+from exchange.kafka_io import group_coordinator_ready
 from infra.local import runner
 from infra.local.ports import free_port
 
@@ -32,31 +33,6 @@ def throwaway_settings(state_dir: Path) -> Settings:
     return Settings.from_env(env)
 
 
-async def _group_coordinator_ready(settings: Settings, timeout: float = 60.0) -> None:
-    """Commit an offset once, so the broker has its offsets topic and group coordinator before
-    the first test's consumer group needs them (a fresh broker creates them on first use, and a
-    group that joins meanwhile sees its coordinator come and go)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        if "test-warmup" not in await admin.list_topics():
-            await admin.create_topics([NewTopic("test-warmup", num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id="test-warmup",
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition("test-warmup", 0)
-        consumer.assign([tp])
-        await asyncio.wait_for(consumer.commit({tp: 0}), timeout)
-    finally:
-        await consumer.stop()
-
-
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory):
     """Settings pointing at a real, answering Kafka and Cassandra."""
@@ -70,7 +46,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory):
     settings = throwaway_settings(Path(state_dir) if state_dir else tmp_path_factory.mktemp("infra"))
     runner.up(settings, fast_unsafe=True)
     try:
-        asyncio.run(_group_coordinator_ready(settings))
+        asyncio.run(group_coordinator_ready(settings))
         yield settings
     finally:
         runner.down(settings)
