@@ -164,8 +164,8 @@ async def _first_order(request: Request, owner: str, order_id: int, client_order
     side has it (200), or as pending (202) while it is on its way there. Either way the client
     learns the first order's id, whichever API process answered the first request."""
     for _ in range(20):
-        row = await request.app.state.store.one("order", order_id)
-        if row is not None and row.account == owner:
+        row = await request.app.state.store.one("order", owner, order_id)
+        if row is not None:
             return JSONResponse(_render(request, row), status_code=200)
         await asyncio.sleep(0.1)
     return JSONResponse({"order_id": str(order_id), "client_order_id": client_order_id,
@@ -174,8 +174,8 @@ async def _first_order(request: Request, owner: str, order_id: int, client_order
 
 async def _own_order(request: Request, owner: str):
     order_id = path_id(request, "order_id")
-    row = None if order_id is None else await request.app.state.store.one("order", order_id)
-    if row is None or row.account != owner:
+    row = None if order_id is None else await request.app.state.store.one("order", owner, order_id)
+    if row is None:
         raise not_found("no such order")  # another account's order looks exactly like a missing one
     return row
 
@@ -215,7 +215,7 @@ async def open_order_rows(request: Request, owner: str, symbol: str | None) -> l
     store = request.app.state.store
     listed = await (store.rows("open_orders_in", owner, symbol) if symbol is not None
                     else store.rows("open_orders", owner))
-    orders = await asyncio.gather(*(store.one("order", r.order_id) for r in listed))
+    orders = await asyncio.gather(*(store.one("order", owner, r.order_id) for r in listed))
     return [order for order in orders if order is not None]
 
 

@@ -28,7 +28,8 @@ QUERIES = {
     "revoke_api_key": "UPDATE api_keys SET revoked = true WHERE key_id = ?",
     "revoke_api_key_of": "UPDATE api_keys_by_account SET revoked = true WHERE account = ? AND key_id = ?",
     "balances": "SELECT asset, available, held FROM balances_by_account WHERE account = ?",
-    "order": "SELECT * FROM orders_by_id WHERE order_id = ?",
+    # An order is read by its account, so another account's order id finds nothing.
+    "order": "SELECT * FROM orders_by_account WHERE account = ? AND order_id = ?",
     "orders": "SELECT * FROM orders_by_account WHERE account = ? AND order_id < ? LIMIT ?",
     "open_orders": "SELECT market, order_id FROM open_orders_by_account WHERE account = ?",
     "open_orders_in": "SELECT market, order_id FROM open_orders_by_account WHERE account = ? AND market = ?",

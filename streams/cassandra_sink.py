@@ -2,9 +2,16 @@
 
 `write` returns only when Cassandra has acknowledged every row, however long that takes: while
 Cassandra is away it waits and tries again, so the agent holds its batch and Faust commits no
-input offset past rows Cassandra does not have. Rows of one Cassandra partition go in one
-unlogged batch (one request, applied together on one replica set); at most `max_in_flight`
-requests are outstanding.
+input offset past rows Cassandra does not have. A take's rows go in as few unlogged batches as
+fit (`requests_of`); at most `max_in_flight` requests are outstanding.
+
+Why few and large: the cost is per request, in the driver (building, routing and answering one
+took more of the recorder's CPU than everything else it did) and in Cassandra's native
+transport. An unlogged batch needs no batch log; its rows are sorted by partition, so each
+partition's rows are one mutation. A batch covering several partitions is split by the
+coordinator among their replicas, which on a cluster costs the coordinator what separate
+requests would have cost this client; every write is an upsert with its own timestamp, so how
+rows are grouped never changes what is stored.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from .read_model import READS, STATEMENTS, Write
 
 log = logging.getLogger("exchange.cassandra_sink")
 
-BATCH_ROWS = 30  # rows per unlogged batch; Cassandra warns past 5 kB a batch
+BATCH_ROWS = 200  # rows per unlogged batch at most
+# Estimated size per batch at most. Cassandra refuses a batch past batch_size_fail_threshold
+# (50 KiB by default); one that passes anyway is split in two and sent again (`_send`).
+BATCH_BYTES = 24 * 1024
 RETRY_FIRST, RETRY_MAX = 0.2, 5.0  # seconds between attempts, doubling
 REPORT_EVERY = 10.0  # seconds between warnings while writes fail
 
@@ -39,6 +49,7 @@ class CassandraSink:
 
     async def start(self) -> None:
         """Connect and prepare the statements, waiting for Cassandra as long as it takes."""
+        logging.getLogger("cassandra.protocol").addFilter(_batch_warnings)
         delay = RETRY_FIRST
         while True:
             try:
@@ -63,16 +74,21 @@ class CassandraSink:
         """Write every row; returns the number of requests it took."""
         if not writes:
             return 0
-        by_partition: dict[tuple, list[Write]] = {}
-        for w in writes:
-            by_partition.setdefault(w.partition, []).append(w)
-        requests = []
-        for rows in by_partition.values():
-            for start in range(0, len(rows), BATCH_ROWS):
-                requests.append(self._statement(rows[start:start + BATCH_ROWS]))
-        await asyncio.gather(*(self._execute(request) for request in requests))
+        sent = await asyncio.gather(*(self._send(rows) for rows in requests_of(writes)))
         self.rows_written += len(writes)
-        return len(requests)
+        return sum(sent)
+
+    async def _send(self, rows: list[Write]) -> int:
+        """Send rows as one request, or as two halves if Cassandra finds the batch too large;
+        returns the number of requests sent."""
+        try:
+            await self._execute(self._statement(rows))
+            return 1
+        except InvalidRequest as exc:
+            if len(rows) == 1 or "Batch too large" not in str(exc):
+                raise
+        half = len(rows) // 2
+        return await self._send(rows[:half]) + await self._send(rows[half:])
 
     def _statement(self, rows: list[Write]):
         if len(rows) == 1:
@@ -111,6 +127,39 @@ class CassandraSink:
     async def shutdown(self) -> None:
         if self._session is not None:
             await asyncio.to_thread(self._session.cluster.shutdown)
+
+
+def _batch_warnings(record: logging.LogRecord) -> bool:
+    """Drop the server's warnings about batch sizes, which the driver logs for every batch
+    answered with one: large multi-partition batches are this sink's design (above), and
+    Cassandra's default thresholds warn from 5 KiB and 10 partitions."""
+    message = record.getMessage()
+    return not (message.startswith("Server warning: ") and ("Batch for [" in message
+                                                              or "Unlogged batch covering" in message))
+
+
+def requests_of(writes: list[Write], max_rows: int = BATCH_ROWS, max_bytes: int = BATCH_BYTES) -> list[list[Write]]:
+    """The writes grouped into requests: sorted by partition, cut where a request would pass
+    `max_rows` rows or `max_bytes` (estimated); a row larger than that alone."""
+    requests: list[list[Write]] = []
+    current: list[Write] = []
+    size = 0
+    for write in sorted(writes, key=lambda w: w.partition):
+        row_bytes = _size(write.values)
+        if current and (len(current) >= max_rows or size + row_bytes > max_bytes):
+            requests.append(current)
+            current, size = [], 0
+        current.append(write)
+        size += row_bytes
+    if current:
+        requests.append(current)
+    return requests
+
+
+def _size(values: tuple) -> int:
+    """About what a row takes in a batch as Cassandra measures it: each cell's value and about a
+    dozen bytes of its own (timestamp, flags, lengths), and a row's key."""
+    return 24 + sum((len(v) if isinstance(v, (str, bytes)) else 8) + 12 for v in values)
 
 
 def _unset_nulls(parameters: tuple) -> tuple:

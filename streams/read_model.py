@@ -59,13 +59,11 @@ STATEMENTS = {
     "trade": _insert("trades_by_market_day", TRADE_COLUMNS),
     "account_trade": _insert("trades_by_account", ACCOUNT_TRADE_COLUMNS),
     "ledger": _insert("ledger_by_account", LEDGER_COLUMNS),
-    # An order's first update carries its terms, and writes them with its state in one row each.
-    "order_new_by_id": _upsert("orders_by_id", "order_id = ?", (*ORDER_TERMS, *ORDER_STATE)),
-    "order_new_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?",
-                                    (*ORDER_TERMS[1:], *ORDER_STATE)),
-    "order_state_by_id": _upsert("orders_by_id", "order_id = ?", ("account", "market", "side", *ORDER_STATE)),
-    "order_state_by_account": _upsert("orders_by_account", "account = ? AND order_id = ?",
-                                      ("market", "side", *ORDER_STATE)),
+    # An order's first update carries its terms, and writes them with its state in one row.
+    # Orders are read by (account, order_id): one table serves an order, the history and, with
+    # open_orders_by_account, the open orders (orders_by_id is no longer written).
+    "order_new": _upsert("orders_by_account", "account = ? AND order_id = ?", (*ORDER_TERMS[1:], *ORDER_STATE)),
+    "order_state": _upsert("orders_by_account", "account = ? AND order_id = ?", ("market", "side", *ORDER_STATE)),
     "client_order": _insert("orders_by_client_id", ("account", "client_order_id", "order_id", "market")),
     "open_order": _insert("open_orders_by_account", ("account", "market", "order_id")),
     "closed_order": "DELETE FROM open_orders_by_account USING TIMESTAMP ? WHERE account = ? AND market = ? "
@@ -106,8 +104,8 @@ _ROW_OF = {
     "balance": lambda v: ("balance", v[0], v[1]),
     "candle": lambda v: ("candle", v[0], v[1], v[2]),
     "ticker": lambda v: ("ticker", v[0]),
-    "order_state_by_id": lambda v: ("order_state_by_id", v[-1]),
-    "order_state_by_account": lambda v: ("order_state_by_account", v[-2], v[-1]),
+    "order_new": lambda v: ("order", v[-2], v[-1]),
+    "order_state": lambda v: ("order", v[-2], v[-1]),
     "open_order": lambda v: ("open_order", *v),
     "closed_order": lambda v: ("open_order", *v),
 }
@@ -135,10 +133,29 @@ def newest_only(writes: list[Write]) -> list[Write]:
             newest[row] = write
             continue
         older, newer = (other, write) if other.timestamp <= write.timestamp else (write, other)
+        if older.statement == "order_new" and newer.statement == "order_state":
+            newest[row] = _order_with_terms(older, newer)
+            continue
         newest[row] = newer
         if older.timestamp == newer.timestamp and older != newer or not _covers(newer, older):
             kept.append(older)
     return kept + list(newest.values())
+
+
+# Where the state cells are in the values of order_new (after the terms but the account) and
+# of order_state (after market and side).
+_NEW_STATE = slice(len(ORDER_TERMS) - 1, len(ORDER_TERMS) - 1 + len(ORDER_STATE))
+_STATE = slice(2, 2 + len(ORDER_STATE))
+
+
+def _order_with_terms(first: Write, later: Write) -> Write:
+    """An order's first update and a later one in one take, as one write: the terms of the first,
+    each state cell of the later unless it leaves it unset. What Cassandra would have kept of
+    the two, in one row instead of two."""
+    state = tuple(new if new is not None else old
+                  for new, old in zip(later.values[_STATE], first.values[_NEW_STATE]))
+    values = (*first.values[:_NEW_STATE.start], *state, *first.values[_NEW_STATE.stop:])
+    return Write("order_new", values, later.timestamp, first.partition)
 
 
 def _covers(newer: Write, older: Write) -> bool:
@@ -192,25 +209,22 @@ def fill_legs(fill, market: dict) -> list[tuple[str, str, int, str, str]]:
 
 
 def order_rows(update: dict) -> list[Write]:
-    """An order update: its state in both order tables (its terms too, the first time) and its
-    place among the account's open orders."""
+    """An order update: its state (its terms too, the first time) and its place among the
+    account's open orders."""
     order_id, account, market, seq = update["order_id"], update["account"], update["market"], update["seq"]
     state = (update["status"], update["filled_quantity"], update["filled_quote"], update["remaining_quantity"],
              update["reason"], update["ts"], seq)
-    by_id, by_account = ("order", order_id), ("account", account)
+    by_account = ("account", account)
     writes = []
     if update.get("type") is not None:
         terms = (update["side"], update["type"], update["time_in_force"], update["price"], update["quantity"],
                  update["quote_quantity"], update["post_only"], update["client_order_id"], update["created_ts"])
-        writes.append(Write("order_new_by_id", (account, market, *terms, *state, order_id), seq, by_id))
-        writes.append(Write("order_new_by_account", (market, *terms, *state, account, order_id), seq, by_account))
+        writes.append(Write("order_new", (market, *terms, *state, account, order_id), seq, by_account))
         if update["client_order_id"] is not None:
             writes.append(Write("client_order", (account, update["client_order_id"], order_id, market), seq,
                                 ("client", account, update["client_order_id"])))
     else:
-        writes.append(Write("order_state_by_id", (account, market, update["side"], *state, order_id), seq, by_id))
-        writes.append(Write("order_state_by_account", (market, update["side"], *state, account, order_id), seq,
-                            by_account))
+        writes.append(Write("order_state", (market, update["side"], *state, account, order_id), seq, by_account))
     if update["status"] in OPEN_STATUSES:
         writes.append(Write("open_order", (account, market, order_id), seq, by_account))
     else:

@@ -44,12 +44,12 @@ async def _find(request: Request, owner: str, params: Params, market: dict):
             if found is None:
                 return None
             order_id = found.order_id
-    row = await store.one("order", order_id)
+    row = await store.one("order", owner, order_id)
     deadline = asyncio.get_running_loop().time() + READ_SIDE_WAIT_S
     while row is None and _recent(order_id) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)  # placed moments ago: the read side is writing it
-        row = await store.one("order", order_id)
-    if row is None or row.account != owner or row.market != market["symbol"]:
+        row = await store.one("order", owner, order_id)
+    if row is None or row.market != market["symbol"]:
         return None
     if client_id is not None and views.client_order_id(row) != client_id:
         return None

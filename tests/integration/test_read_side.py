@@ -135,7 +135,7 @@ class Run:
         symbols, names = set(self.markets), self.names
         out = {}
         for table, owner in (("trades_by_market_day", "market"), ("trades_by_account", "account"),
-                             ("orders_by_id", "account"), ("orders_by_account", "account"),
+                             ("orders_by_account", "account"),
                              ("open_orders_by_account", "account"), ("balances_by_account", "account"),
                              ("ledger_by_account", "account"), ("candles", "market"), ("tickers", "market"),
                              ("depth_snapshots", "market")):
@@ -173,7 +173,7 @@ def check_rows(run: Run) -> None:
         for update in batch["updates"]:
             if update["order_id"] not in last or update["seq"] > last[update["order_id"]]["seq"]:
                 last[update["order_id"]] = update
-    orders = {r.order_id: r for r in run.select("SELECT * FROM orders_by_id") if r.market in markets}
+    orders = {r.order_id: r for r in run.select("SELECT * FROM orders_by_account") if r.market in markets}
     assert {i: (r.status, r.filled_quantity, r.filled_quote) for i, r in orders.items()} == \
         {i: (u["status"], u["filled_quantity"], u["filled_quote"]) for i, u in last.items()}
     open_rows = {(r.market, r.order_id) for r in run.select("SELECT * FROM open_orders_by_account")

@@ -18,7 +18,10 @@ def _primary_keys() -> dict[str, tuple[str, ...]]:
     keys = {}
     for path in CQL_DIR.glob("*.cql"):
         for statement in statements(path.read_text()):
-            table = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement).group(1)
+            created = re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
+            if created is None:
+                continue  # a table dropped, an index
+            table = created.group(1)
             inline = re.search(r"(\w+) \w+ PRIMARY KEY", statement)
             if inline:
                 keys[table] = (inline.group(1),)
