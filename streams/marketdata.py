@@ -190,10 +190,27 @@ class MarketdataStage:
         for minute in bars.forget_old():
             rows[bar_key(market, minute)] = None
         for minute in sorted(changed):
-            rows.pop(bar_key(market, minute), None)
-            rows[bar_key(market, minute)] = bars.bars[minute]
+            if minute in bars.bars:  # not if a later trade of the batch made it older than a day
+                rows.pop(bar_key(market, minute), None)
+                rows[bar_key(market, minute)] = bars.bars[minute]
         rows.pop(market, None)
         rows[market] = {**bars.bars[max(bars.bars)]}  # last: a head never points past its bars
 
     def end(self) -> Decided:
-        return Decided(self._rows, self._messages)
+        return Decided(self._rows, latest_only(self._messages))
+
+
+def latest_only(messages: list[Outgoing]) -> list[Outgoing]:
+    """Of a take's candles and tickers, the last of each candle (market, interval, open time) and
+    of each market's ticker, in the order of those last ones.
+
+    A candle or ticker is a state, not a change: a later one of the same window says everything
+    the earlier one did. A take of several trade batches of one market would otherwise publish
+    each of its six candles and its ticker once per batch, and every reader (the recorder, the
+    hub, other systems) would pay for each."""
+    last: dict[tuple, int] = {}
+    for index, message in enumerate(messages):
+        record = message.record
+        window = (record["interval"], record["open_time"]) if message.topic is CANDLES else ()
+        last[(message.topic.name, message.key, *window)] = index
+    return [messages[index] for index in sorted(last.values())]

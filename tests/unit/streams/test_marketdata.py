@@ -3,10 +3,12 @@ are batched and replayed."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.marketdata import DAY_MINUTES, INTERVALS, MINUTE_MS, MarketBars
+from streams.marketdata import DAY_MINUTES, INTERVALS, MINUTE_MS, MarketBars, MarketdataStage, bar_key
 
 START = 1_790_000_000_000 // MINUTE_MS * MINUTE_MS  # a minute boundary in 2026
 
@@ -87,3 +89,51 @@ def test_a_restarted_market_goes_on_from_its_saved_bars():
     again = MarketBars("M", saved)
     assert again.add(trades[3:]) == {(START + i * 30_000) // MINUTE_MS for i in range(7, 11)}
     assert again.ticker()["trade_count"] == 10 and again.ticker()["last"] == 110
+
+
+@settings(max_examples=50, deadline=None)
+@given(trades=trade_lists(), cuts=st.lists(st.integers(1, 8), min_size=1, max_size=10))
+def test_a_take_publishes_each_candle_and_ticker_once_in_its_last_state(trades, cuts):
+    """Trade batches taken together publish what the last of them published one take each,
+    each candle and the ticker once."""
+    batches, position = [], 0
+    while position < len(trades):
+        cut = cuts[len(batches) % len(cuts)]
+        batches.append({"market": "M", "trades": trades[position:position + cut]})
+        position += cut
+    message = SimpleNamespace(partition=0)
+
+    def key(out):  # a candle's window; a market's one ticker
+        return (out.topic.name, out.record["interval"], out.record["open_time"]) if "interval" in out.record \
+            else (out.topic.name,)
+
+    one_by_one, latest = MarketdataStage({}), {}
+    for batch in batches:
+        one_by_one.begin(0)
+        one_by_one.decide(message, batch)
+        for out in one_by_one.end().messages:
+            latest[key(out)] = out.record
+    together = MarketdataStage({})
+    together.begin(0)
+    for batch in batches:
+        together.decide(message, batch)
+    published = [key(out) for out in together.end().messages]
+    assert len(published) == len(set(published))
+    assert {key(out): out.record for out in together.end().messages} == \
+        {k: record for k, record in latest.items() if k in set(published)}
+    assert set(published) == set(latest)  # every window the trades touched, and the ticker
+
+
+def test_a_batch_spanning_more_than_a_day_keeps_only_the_last_days_bars():
+    """A take catching up a backlog can hold trades more than a day apart: the older minute is
+    counted, then forgotten, and its row deleted rather than written."""
+    day_later = START + (DAY_MINUTES + 5) * MINUTE_MS
+    batch = {"market": "M", "trades": [{"trade_id": 1, "price": 10, "quantity": 1, "quote": 10, "ts": START},
+                                       {"trade_id": 2, "price": 11, "quantity": 1, "quote": 11, "ts": day_later}]}
+    stage = MarketdataStage({})
+    stage.begin(0)
+    stage.decide(SimpleNamespace(partition=0), batch)
+    rows = stage.end().rows[0]
+    assert rows.get(bar_key("M", START // MINUTE_MS)) is None
+    assert rows["M"]["minute"] == day_later // MINUTE_MS
+    assert stage.market_bars("M").ticker()["trade_count"] == 1
