@@ -37,7 +37,7 @@ from .api_stack import ROOT, Sample, Servers, Stack, counter
 
 CEILING_SECONDS = 5.0
 WARM_UP_SECONDS = 3.0  # before each phase's measured window
-SERVER_WARM_UP_SECONDS = 20.0  # once per set of servers: their JIT compiles the hot paths
+SERVER_WARM_UP_SECONDS = 30.0  # once per set of servers: their JIT compiles the hot paths
 PROCESSES = ("api", "worker", "recorder", "kafka", "cassandra", "load client")
 
 

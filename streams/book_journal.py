@@ -10,7 +10,9 @@ image: the cut-short batch is rolled back, and replaying its input makes it agai
 because the engine is deterministic.
 
 Rows of ended orders stay (as `order: null`) until the next batch of their market, which deletes
-them once the batch that ended them is certainly committed.
+them once the batch that ended them is certainly committed. An order placed and ended in one
+batch (a taker filled at once, an IOC) gets no row at all: a rolled-back batch never had it, a
+committed one no longer has it, so a row would only cost a record and its deletion.
 
 The journal is its partition's only writer, so it remembers each resting order's committed image
 instead of reading it back: a table read is two RocksDB lookups and an Avro decode, and a batch
@@ -88,8 +90,10 @@ class BookJournal:
         ended = []
         for order_id, row in changed.items():
             key = order_key(order_id)
-            image = _record(row)
-            writes[key] = {"market": market, "written_seq": seq, "order": image, "before": self._images.get(key),
+            image, before = _record(row), self._images.get(key)
+            if image is None and before is None:
+                continue  # placed and ended in this batch: nothing to roll back to, nothing to keep
+            writes[key] = {"market": market, "written_seq": seq, "order": image, "before": before,
                            "watermarks": {}}
             if image is None:
                 ended.append(key)

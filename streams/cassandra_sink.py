@@ -38,8 +38,9 @@ REPORT_EVERY = 10.0  # seconds between warnings while writes fail
 
 
 class CassandraSink:
-    def __init__(self, connect, max_in_flight: int = 64) -> None:
+    def __init__(self, connect, max_in_flight: int = 64, batch_bytes: int = BATCH_BYTES) -> None:
         self._connect = connect  # -> a Session using the keyspace (blocking; run in a thread)
+        self._batch_bytes = batch_bytes
         self._session = None
         self._prepared: dict = {}
         self._slots = asyncio.Semaphore(max_in_flight)
@@ -74,7 +75,7 @@ class CassandraSink:
         """Write every row; returns the number of requests it took."""
         if not writes:
             return 0
-        sent = await asyncio.gather(*(self._send(rows) for rows in requests_of(writes)))
+        sent = await asyncio.gather(*(self._send(rows) for rows in requests_of(writes, max_bytes=self._batch_bytes)))
         self.rows_written += len(writes)
         return sum(sent)
 

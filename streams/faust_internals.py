@@ -19,6 +19,8 @@ What each reads or changes, in faust-streaming 0.15:
 - `Producer._ensure_producer()`: the started aiokafka producer;
 - `Stream._enable_passive(channel)`, `Stream._processors`: how a stream is drained without an
   `async for`, and the processors it runs per event;
+- mode's `FlowControlQueue._pending_pressure_drop_callbacks`: how to restart the partitions a
+  stream's queue stopped fetching when it filled up;
 - `Store._db_for_partition(partition)`: a RocksDB table partition's database.
 """
 
@@ -119,6 +121,25 @@ def drain_passively(stream) -> None:
 
 def remove_processor(stream, processor) -> None:
     stream._processors.remove(processor)
+
+
+def resume_paused(queue) -> None:
+    """Fetch again every partition the queue paused, if it is below its high-pressure mark.
+
+    When a stream's queue fills past 80 %, Faust stops fetching each partition that delivers to
+    it, and mode's queue restarts them one per read once it is below 40 % (all of them only when
+    it is empty). Under steady load the partitions still fetching keep the queue above 40 %, so
+    the paused ones wait for as long as the load lasts: the recorder's input partitions did,
+    for the whole of a benchmark, and were read only when the load stopped. Restarting them all
+    whenever the queue is below 80 % keeps the back-pressure (a partition delivering to a full
+    queue is paused again) and shares it among the partitions.
+    """
+    pending = queue._pending_pressure_drop_callbacks
+    if pending and queue.qsize() < queue.pressure_high_size:
+        for resume in list(pending):
+            resume()
+        pending.clear()
+        queue.on_pressure_drop()
 
 
 # -- table stores ---------------------------------------------------------------------------------

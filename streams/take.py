@@ -14,7 +14,9 @@ acknowledged only once their batch is done, never when the agent gives up on it 
 acknowledges them either way). Never more than `max_messages` at a time; the stream's
 background drainer (`_enable_passive`) fills the buffer through a processor. While a batch is
 processed the drainer holds at most one more event, so the rest waits in the channel's queue,
-and the buffer is filled from there once the batch is done.
+and the buffer is filled from there once the batch is done. After each batch, partitions the
+queue stopped fetching when it filled up are fetched again if it is below its high mark
+(`faust_internals.resume_paused`), so no partition waits while others keep the queue busy.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import AsyncIterator, Sequence
 from faust.types import EventT, StreamT
 from mode.utils.futures import notify
 
-from .faust_internals import drain_passively, remove_processor
+from .faust_internals import drain_passively, remove_processor, resume_paused
 
 
 async def take_ready(stream: StreamT, max_messages: int, within: float) -> AsyncIterator[Sequence[EventT]]:
@@ -82,6 +84,7 @@ async def take_ready(stream: StreamT, max_messages: int, within: float) -> Async
                         await stream.ack(event)
                 events.clear()
                 arrived.clear()
+                resume_paused(queue)
                 notify(consuming)
                 full.clear()
                 consumed.set()

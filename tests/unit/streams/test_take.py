@@ -7,6 +7,7 @@ which events are acknowledged, and so which offsets Faust may commit.
 import asyncio
 
 import pytest
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
 from streams.take import take_ready
 
@@ -17,7 +18,7 @@ class _Stream:
         self.should_stop = False
         self.current_event = None
         self.acked: list[str] = []
-        self.channel = type("Channel", (), {"queue": asyncio.Queue()})()
+        self.channel = type("Channel", (), {"queue": ThrowableQueue(10, flow_control=FlowControlEvent())})()
         self._processors = []
 
     def add_processor(self, processor) -> None:
@@ -96,3 +97,28 @@ def test_a_batch_its_agent_gave_up_on_is_not_acknowledged(gives_up):
         assert len(stream._processors) == 1
 
     asyncio.run(scenario())
+
+
+async def test_partitions_paused_by_a_full_queue_are_fetched_again_after_a_batch_below_its_high_mark():
+    """mode restarts paused partitions one per read below 40 % of the queue: under steady load
+    the partitions still fetching keep it above, and the paused ones wait. take_ready restarts
+    them all after a batch whenever the queue is below its high mark (80 %)."""
+    stream = _Stream()
+    queue = stream.channel.queue
+    resumed: list[int] = []
+    for i in range(10):  # from 8 of 10 on, each message's partition stops fetching
+        queue.put_nowait_enhanced(i, on_pressure_high=lambda: None,
+                                  on_pressure_drop=lambda i=i: resumed.append(i))
+    assert len(queue._pending_pressure_drop_callbacks) == 2
+    for _ in range(3):
+        await queue.get()
+    assert queue.qsize() == 7 and resumed == []  # below the high mark, above 40 %: still paused
+    batches, first = await _started(stream)
+    await stream.arrive("a")
+    assert await first == ["a"]
+    assert resumed == []
+    second = asyncio.ensure_future(batches.__anext__())  # the agent is done with the batch
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert stream.acked == ["a"] and sorted(resumed) == [8, 9]
+    second.cancel()
