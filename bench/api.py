@@ -148,11 +148,25 @@ def describe(r: Result, where: str) -> str:
 
 
 def summary(results: list[Result], codes: dict[str, Path]) -> str:
+    """Medians per version and phase: a table of CPU per order, then one line of ratios per version."""
     def median(code: str, phase: str, value) -> float | None:
-        values = [value(r) for r in results if r.code == code and r.phase == phase]
+        values = [v for r in results if r.code == code and r.phase == phase and (v := value(r)) is not None]
         return statistics.median(values) if values else None
 
-    lines = []
+    runs = [(code, phase) for code in codes for phase in ("order-path", "full")
+            if any(r.code == code and r.phase == phase for r in results)]
+    lines = ["medians: " + " | ".join(f"{phase} ({code})" for code, phase in runs)]
+    rows = [("orders/s", lambda r: r.orders_per_s, "{:,.0f}"), ("p99 ms", lambda r: r.p99_ms, "{:.0f}"),
+            *((f"CPU ms per order, {name}", lambda r, n=name: r.cpu_ms.get(n), "{:.3f}") for name in PROCESSES),
+            ("read side CPU ms per order", lambda r: r.read_side_ms, "{:.3f}"),
+            ("Kafka records per order", lambda r: r.kafka_records, "{:.2f}"),
+            ("Cassandra rows per order", lambda r: r.cassandra_rows, "{:.2f}"),
+            ("Cassandra requests per order", lambda r: r.cassandra_requests, "{:.3f}"),
+            ("caught up after the load, s", lambda r: r.caught_up_s, "{:.1f}")]
+    for title, value, form in rows:
+        cells = [median(code, phase, value) for code, phase in runs]
+        if any(c is not None for c in cells):
+            lines.append(f"  {title}: " + " | ".join("-" if c is None else form.format(c) for c in cells))
     for code in codes:
         path = median(code, "order-path", lambda r: r.orders_per_s)
         full = median(code, "full", lambda r: r.orders_per_s)
@@ -160,10 +174,9 @@ def summary(results: list[Result], codes: dict[str, Path]) -> str:
         parts = [f"order path {path:,.0f} orders/s" if path else None,
                  f"full stack {full:,.0f} orders/s" if full else None,
                  f"full / order path {full / path:.2f}x" if path and full else None,
-                 f"read side {read:.3f} ms CPU per order" if read is not None else None,
-                 f"p99 full {median(code, 'full', lambda r: r.p99_ms):.0f} ms" if full else None]
-        runs = max(sum(r.code == code and r.phase == phase for r in results) for phase in ("order-path", "full"))
-        lines.append(f"summary ({code}, medians of {runs} runs): " + "; ".join(p for p in parts if p))
+                 f"read side {read:.3f} ms CPU per order" if read is not None else None]
+        count = max(sum(r.code == code and r.phase == phase for r in results) for phase in ("order-path", "full"))
+        lines.append(f"summary ({code}, medians of {count} runs): " + "; ".join(p for p in parts if p))
     if "baseline" in codes:
         for phase in ("order-path", "full"):
             new = median("this", phase, lambda r: r.orders_per_s)
