@@ -105,10 +105,12 @@ async def test_a_batch_cassandra_finds_too_large_is_sent_again_in_halves(infra):
     try:
         sink = CassandraSink(lambda: session, batch_bytes=10**9)  # one batch, whatever its size
         await sink.start()
-        writes = [Write("balance", (f"{i:04d}" + "a" * 600, "USDC", i, 0), 1, ("account", i)) for i in range(150)]
+        # Cassandra counts the cells' data, not the keys: each row carries a 1 kB snapshot.
+        writes = [Write("depth", (f"M{i:03d}", i, bytes([i]) * 1000), i, ("depth", f"M{i:03d}")) for i in range(150)]
         assert await sink.write(writes) > 1
-        rows = session.execute("SELECT account, available FROM balances_by_account")
-        assert sorted((r.account[:4], r.available) for r in rows) == [(f"{i:04d}", i) for i in range(150)]
+        rows = session.execute("SELECT market, last_update_id, snapshot FROM depth_snapshots")
+        assert sorted((r.market, r.last_update_id, r.snapshot) for r in rows) == \
+            [(f"M{i:03d}", i, bytes([i]) * 1000) for i in range(150)]
     finally:
         session.execute(f"DROP KEYSPACE {settings.cassandra_keyspace}")
         cluster.shutdown()
