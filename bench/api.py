@@ -69,6 +69,8 @@ class Result:
     trades: float  # per order
     crossed: float  # share of orders that traded on arrival
     caught_up_s: float
+    statuses: dict[int, int]  # HTTP statuses of every request, cancel-alls included
+    cancel_alls: int
 
     @property
     def read_side_ms(self) -> float:
@@ -132,7 +134,8 @@ def _result(code: str, phase: str, outcome: order_load.Outcome, before: Sample, 
                   cpu, (after.kafka_records - before.kafka_records) / orders,
                   per_order("recorder", "exchange_recorder_rows_total"),
                   per_order("recorder", "exchange_recorder_requests_total"),
-                  per_order("worker", "exchange_trades_total") or 0.0, outcome.crossed / orders, caught_up)
+                  per_order("worker", "exchange_trades_total") or 0.0, outcome.crossed / orders, caught_up,
+                  dict(sorted(outcome.statuses.items())), outcome.cancel_alls)
 
 
 def describe(r: Result, where: str) -> str:
@@ -141,7 +144,8 @@ def describe(r: Result, where: str) -> str:
             f"; Cassandra {r.cassandra_rows:.2f} rows" +
             ("" if r.cassandra_requests is None else f" in {r.cassandra_requests:.2f} requests") + " per order")
     return (f"{r.phase} ({r.code}, {where}): {r.orders_per_s:,.0f} orders/s, p50 {r.p50_ms:.0f} ms, "
-            f"p99 {r.p99_ms:.0f} ms; {r.crossed:.0%} crossed on arrival, {r.trades:.2f} trades per order\n"
+            f"p99 {r.p99_ms:.0f} ms; {r.crossed:.0%} crossed on arrival, {r.trades:.2f} trades per order; "
+            f"{r.cancel_alls:,} cancel-alls; statuses {r.statuses}\n"
             f"  CPU ms per order: {cpu}; read side {r.read_side_ms:.3f}\n"
             f"  Kafka {r.kafka_records:.2f} records per order{rows}; "
             f"every group caught up {r.caught_up_s:.1f} s after the load stopped")

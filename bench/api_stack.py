@@ -31,14 +31,13 @@ from exchange.demo import define_demo_markets
 from exchange.kafka_io import ensure_topics, group_coordinator_ready
 from infra.local import runner
 from infra.local.ports import free_port
+from streams.read_worker import READ_APP_ID
+from streams.recorder_stage import RECORDED
 
 from .load import CpuSample, cpu_sample
+from .pipeline import wait_caught_up
 
 ROOT = Path(__file__).resolve().parent.parent
-READ_GROUP, ORDER_GROUP = "exchange-read", "exchange"
-ORDER_PATH_INPUTS = ("exchange.commands", "exchange.settlements", "exchange.orders")
-RECORDED = ("exchange.trades", "exchange.order-updates", "exchange.balances", "exchange.command-results",
-            "exchange.candles", "exchange.tickers", "exchange.depth")
 
 
 def fresh_settings(state: Path) -> Settings:
@@ -140,9 +139,9 @@ class Stack:
         """Seconds until every running group has committed all of its inputs (Faust commits a few
         times a second, so this is an upper bound on the lag's return to zero)."""
         started = time.monotonic()
-        groups = {ORDER_GROUP: ORDER_PATH_INPUTS, **({READ_GROUP: RECORDED} if self.recorder else {})}
-        for group, topics in groups.items():
-            await _wait_committed(self.settings, group, topics, started + timeout)
+        await wait_caught_up(self.settings, timeout)  # the order path's group
+        if self.recorder:
+            await wait_caught_up(self.settings, timeout, READ_APP_ID, tuple(topic.name for topic in RECORDED))
         return time.monotonic() - started
 
 
@@ -173,25 +172,6 @@ async def kafka_records(settings: Settings) -> int:
         tps = [TopicPartition(d["topic"], p["partition"]) for d in await admin.describe_topics(topics)
                for p in d["partitions"]]
         return sum((await consumer.end_offsets(tps)).values()) if tps else 0
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-async def _wait_committed(settings: Settings, group: str, topics: tuple[str, ...], deadline: float) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(settings.partitions)]
-        while time.monotonic() < deadline:
-            ends = await consumer.end_offsets(tps)
-            done = await admin.list_consumer_group_offsets(group)
-            if all((done[tp].offset if tp in done else 0) >= ends[tp] for tp in tps):
-                return
-            await asyncio.sleep(0.1)
-        raise TimeoutError(f"group {group} did not catch up")
     finally:
         await consumer.stop()
         await admin.close()

@@ -61,7 +61,7 @@ hints_directory: {home}/hints
 cdc_raw_directory: {home}/cdc
 auto_snapshot: false
 # The recorder sends a take's rows in few unlogged batches across partitions
-# (streams/cassandra_sink.py), up to 32 KiB each: not worth a warning per batch.
+# (streams/cassandra_sink.py), of about 24 KiB each: not worth a warning per batch.
 batch_size_warn_threshold: 40KiB
 unlogged_batch_across_partitions_warn_threshold: 1000
 """
