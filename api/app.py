@@ -105,10 +105,11 @@ def run(port: int | None = None) -> int:
     """`exchange api`: one API process."""
     import uvicorn
 
-    from exchange import gc_tuning, logs
+    from exchange import fetch_wait, gc_tuning, logs
 
     settings = Settings.from_env()
     logs.configure(settings.log_format, "api")
+    fetch_wait.install()
     app = create_app(settings)
     gc_tuning.tune()
     # log_config=None: uvicorn's records go through the root handler configured above.

@@ -80,4 +80,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+    state = request.app.state
+    return PlainTextResponse(state.metrics.render() + state.feeds.render_metrics(),
+                             media_type="text/plain; version=0.0.4")

@@ -148,6 +148,7 @@ def _log_order(what: str, owner: str, order_id: int, market: str, outcome, clien
 
 async def send_and_wait(request: Request, command: Command, order_id: int | None):
     feeds = request.app.state.feeds
+    command["reply_to"] = feeds.reply_to
     future = feeds.expect(order_id, command["command_id"])
     try:
         await request.app.state.commands.send([command])

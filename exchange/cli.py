@@ -22,8 +22,12 @@ def _infra(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
         if args.action == "up":
-            runner.up(settings, fast_unsafe=args.fast_unsafe)
+            settings = runner.up(settings, fast_unsafe=args.fast_unsafe, brokers=args.brokers,
+                                 cassandra_nodes=args.cassandra_nodes)
             return 0 if runner.status(settings) else 1
+        if args.brokers or args.cassandra_nodes:
+            raise CommandError("--brokers and --cassandra-nodes go with `infra up`; the other actions "
+                               "find the layout `up` remembered in the state directory")
         if args.action == "down":
             runner.down(settings)
             return 0
@@ -118,12 +122,28 @@ def _db(args: argparse.Namespace) -> int:
         connection = db.cluster(settings)
         session = connection.connect()
     except Exception as exc:  # the driver's NoHostAvailable and friends
-        raise CommandError(f"Cassandra at {settings.cassandra_host}:{settings.cassandra_port}: {exc}") from exc
+        hosts = ", ".join(settings.cassandra_hosts)
+        raise CommandError(f"Cassandra at {hosts} (port {settings.cassandra_port}): {exc}") from exc
     try:
         for name in db.migrate(session, settings):
             print(f"applied {name} to keyspace {settings.cassandra_keyspace}")
     finally:
         connection.shutdown()
+    return 0
+
+
+def _partitions(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from exchange.partitions import GrowError, grow
+
+    settings = Settings.from_env()
+    try:
+        asyncio.run(grow(settings, args.to, clear_local_state=args.clear_local_state))
+    except GrowError as exc:
+        raise CommandError(str(exc)) from exc
+    except KafkaError as exc:
+        raise CommandError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     return 0
 
 
@@ -140,6 +160,8 @@ def _bench(args: argparse.Namespace) -> int:
         from bench import ws as module
     elif args.which == "stages":
         from bench import stages as module
+    elif args.which == "scale":
+        from bench import scale as module
     else:
         from bench import pipeline as module
     return module.main(args.rest)
@@ -158,12 +180,12 @@ def _catalogue(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     try:
-        asyncio.run(args.act(settings, args))
+        code = asyncio.run(args.act(settings, args))
     except (DefinitionError, TopicError) as exc:
         raise CommandError(str(exc)) from exc
     except KafkaError as exc:
         raise CommandError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    return 0
+    return code or 0
 
 
 def _now_ms() -> int:
@@ -185,6 +207,28 @@ async def _create_topics(settings: Settings, args: argparse.Namespace) -> None:
         print(f"created {name}")
     if not created:
         print("all topics exist")
+
+
+async def _list_topics(settings: Settings, args: argparse.Namespace) -> int:
+    from exchange.kafka_io import topic_health
+
+    health = await topic_health(settings)
+    _print_table(("topic", "partitions", "replication", "min.insync", "under-replicated", "offline"),
+                 [(t.name, t.partitions, t.replication, t.min_insync, t.under_replicated, t.offline)
+                  for t in health])
+    troubled = [t for t in health if t.under_replicated or t.offline]
+    if troubled:
+        print(f"{len(troubled)} topic(s) with under-replicated or offline partitions", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _replicate_topics(settings: Settings, args: argparse.Namespace) -> int:
+    from exchange.kafka_io import replicate
+
+    for line in await replicate(settings):
+        print(line)
+    return await _list_topics(settings, args)
 
 
 async def _create_asset(settings: Settings, args: argparse.Namespace) -> None:
@@ -287,9 +331,15 @@ async def _set_market_status(settings: Settings, args: argparse.Namespace) -> No
 
 def _add_catalogue_commands(commands: argparse._SubParsersAction) -> None:
     """`exchange topics | asset | market ...`: the topics and the reference data on them."""
-    topics = commands.add_parser("topics", help="the exchange's Kafka topics")
-    topics.add_argument("action", choices=["create"], help="create the catalogue's missing topics")
-    topics.set_defaults(run=_catalogue, act=_create_topics)
+    topics = commands.add_parser("topics", help="the exchange's Kafka topics").add_subparsers(
+        dest="action", required=True)
+    topics.add_parser("create", help="create the catalogue's missing topics").set_defaults(
+        run=_catalogue, act=_create_topics)
+    topics.add_parser("list", help="every topic of the exchange and its Faust apps: partitions, replication, "
+                      "under-replicated and offline partitions (exit 1 if any)").set_defaults(
+        run=_catalogue, act=_list_topics)
+    topics.add_parser("replicate", help="raise every existing topic to the replication in use (after adding "
+                      "brokers), then list them").set_defaults(run=_catalogue, act=_replicate_topics)
 
     assets = commands.add_parser("asset", help="define and list assets").add_subparsers(dest="action", required=True)
     create = assets.add_parser("create", help="define an asset")
@@ -329,10 +379,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--fast-unsafe", action="store_true",
         help="skip Cassandra's fsync; for throwaway test data only",
     )
+    infra.add_argument("--brokers", type=int, help="up: Kafka brokers (default: the layout the state directory "
+                       "remembers, else 1); a single broker may grow, nothing shrinks")
+    infra.add_argument("--cassandra-nodes", type=int, help="up: Cassandra nodes (default: the layout the state "
+                       "directory remembers, else 1); fixed once the ring exists")
     infra.set_defaults(run=_infra)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "stages", "recorder", "api", "ws"])
+    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "stages", "recorder", "api", "ws", "scale"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 
@@ -391,6 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="the Cassandra schema")
     db.add_argument("action", choices=["migrate"], help="create the keyspace and tables (idempotent)")
     db.set_defaults(run=_db)
+
+    partitions = commands.add_parser("partitions", help="change the number of partitions (docs/operations.md)")
+    partitions.add_argument("action", choices=["grow"], help="grow a stopped, drained exchange and move the "
+                            "accounts that hash to another partition")
+    partitions.add_argument("--to", type=int, required=True, help="the new EXCHANGE_PARTITIONS")
+    partitions.add_argument("--clear-local-state", action="store_true", help="also remove this host's local "
+                            "copies of the accounts table ($EXCHANGE_STATE_DIR/workers): a full restore")
+    partitions.set_defaults(run=_partitions)
 
     _add_catalogue_commands(commands)
     return parser

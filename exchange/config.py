@@ -7,6 +7,8 @@ configuration table lists every variable below; `tests/unit/test_config.py` keep
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 ENVIRONMENTS = ("development", "production")
+CONSISTENCY_LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE")
+SERIAL_CONSISTENCY_LEVELS = ("SERIAL", "LOCAL_SERIAL")
+# `exchange infra up` remembers the local cluster's layout here, in the state directory.
+LAYOUT_FILE = "cluster.json"
 
 
 class ConfigError(ValueError):
@@ -35,6 +41,10 @@ class Settings:
     kafka_port: int
     kafka_controller_port: int
     kafka_heap: str
+    kafka_bootstrap_servers: str
+    kafka_brokers: int
+    kafka_replication_factor: int
+    kafka_min_insync_replicas: int
     cassandra_host: str
     cassandra_port: int
     cassandra_storage_port: int
@@ -42,6 +52,9 @@ class Settings:
     cassandra_heap: str
     cassandra_keyspace: str
     cassandra_replication: str
+    cassandra_nodes: int
+    cassandra_consistency: str
+    cassandra_serial_consistency: str
     partitions: int
     api_port: int
     ws_port: int
@@ -57,7 +70,22 @@ class Settings:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.kafka_host}:{self.kafka_port}"
+        """Every broker as host:port, comma-separated: KAFKA_BOOTSTRAP if set, else the local layout."""
+        if self.kafka_bootstrap_servers:
+            return self.kafka_bootstrap_servers
+        return ",".join(f"{host}:{self.kafka_port}" for host in self.kafka_hosts)
+
+    @property
+    def kafka_hosts(self) -> list[str]:
+        """The local brokers' addresses: KAFKA_HOST, then the next addresses, one per broker."""
+        return [node_host(self.kafka_host, i) for i in range(self.kafka_brokers)]
+
+    @property
+    def cassandra_hosts(self) -> list[str]:
+        """The driver's contact points: CASSANDRA_HOST's list if it is one, else the local layout."""
+        if "," in self.cassandra_host:
+            return [host.strip() for host in self.cassandra_host.split(",") if host.strip()]
+        return [node_host(self.cassandra_host, i) for i in range(self.cassandra_nodes)]
 
     @property
     def is_production(self) -> bool:
@@ -81,22 +109,33 @@ class Settings:
         else:
             values.update(environ)
         read = _Reader(values)
+        state_dir = read.path("EXCHANGE_STATE_DIR", _user_dir(values, "XDG_DATA_HOME", ".local/share"))
+        layout = read_layout(state_dir)
+        cassandra_nodes = read.count("CASSANDRA_NODES", layout.get("cassandra_nodes", 1))
         settings = cls(
             environment=read.choice("EXCHANGE_ENV", "development", ENVIRONMENTS),
-            state_dir=read.path("EXCHANGE_STATE_DIR", _user_dir(values, "XDG_DATA_HOME", ".local/share")),
+            state_dir=state_dir,
             cache_dir=read.path("EXCHANGE_CACHE_DIR", _user_dir(values, "XDG_CACHE_HOME", ".cache")),
             kafka_host=read.text("KAFKA_HOST", "127.0.0.1"),
             kafka_port=read.port("KAFKA_PORT", 9092),
             kafka_controller_port=read.port("KAFKA_CONTROLLER_PORT", 9093),
             kafka_heap=read.text("KAFKA_HEAP", "512m"),
+            kafka_bootstrap_servers=read.text("KAFKA_BOOTSTRAP", ""),
+            kafka_brokers=read.count("KAFKA_BROKERS", layout.get("kafka_brokers", 1)),
+            kafka_replication_factor=read.optional_count("KAFKA_REPLICATION_FACTOR"),
+            kafka_min_insync_replicas=read.optional_count("KAFKA_MIN_INSYNC_REPLICAS"),
             cassandra_host=read.text("CASSANDRA_HOST", "127.0.0.1"),
             cassandra_port=read.port("CASSANDRA_PORT", 9042),
             cassandra_storage_port=read.port("CASSANDRA_STORAGE_PORT", 7000),
             cassandra_jmx_port=read.port("CASSANDRA_JMX_PORT", 7199),
             cassandra_heap=read.text("CASSANDRA_HEAP", "1g"),
             cassandra_keyspace=read.identifier("CASSANDRA_KEYSPACE", "exchange"),
-            cassandra_replication=read.text("CASSANDRA_REPLICATION", "SimpleStrategy:1"),
-            partitions=read.count("EXCHANGE_PARTITIONS", 4),
+            cassandra_replication=read.text("CASSANDRA_REPLICATION", f"SimpleStrategy:{min(3, cassandra_nodes)}"),
+            cassandra_nodes=cassandra_nodes,
+            cassandra_consistency=read.choice("CASSANDRA_CONSISTENCY", "QUORUM", CONSISTENCY_LEVELS),
+            cassandra_serial_consistency=read.choice("CASSANDRA_SERIAL_CONSISTENCY", "SERIAL",
+                                                     SERIAL_CONSISTENCY_LEVELS),
+            partitions=read.count("EXCHANGE_PARTITIONS", 12),
             api_port=read.port("API_PORT", 8080),
             ws_port=read.port("WS_PORT", 8081),
             jwt_secret=read.text("JWT_SECRET", ""),
@@ -110,6 +149,10 @@ class Settings:
             binance_orders_per_10s=read.count("BINANCE_ORDERS_PER_10S", 100),
         )
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
+        settings.kafka_hosts, settings.cassandra_hosts  # noqa: B018 - an underivable address fails now
+        if settings.kafka_min_insync_replicas > (settings.kafka_replication_factor or 3):
+            raise ConfigError(f"KAFKA_MIN_INSYNC_REPLICAS={settings.kafka_min_insync_replicas}: more than the "
+                              "replication factor; no write could ever succeed")
         return settings
 
 
@@ -122,6 +165,10 @@ VARIABLES = {
     "KAFKA_PORT": "kafka_port",
     "KAFKA_CONTROLLER_PORT": "kafka_controller_port",
     "KAFKA_HEAP": "kafka_heap",
+    "KAFKA_BOOTSTRAP": "kafka_bootstrap_servers",
+    "KAFKA_BROKERS": "kafka_brokers",
+    "KAFKA_REPLICATION_FACTOR": "kafka_replication_factor",
+    "KAFKA_MIN_INSYNC_REPLICAS": "kafka_min_insync_replicas",
     "CASSANDRA_HOST": "cassandra_host",
     "CASSANDRA_PORT": "cassandra_port",
     "CASSANDRA_STORAGE_PORT": "cassandra_storage_port",
@@ -129,6 +176,9 @@ VARIABLES = {
     "CASSANDRA_HEAP": "cassandra_heap",
     "CASSANDRA_KEYSPACE": "cassandra_keyspace",
     "CASSANDRA_REPLICATION": "cassandra_replication",
+    "CASSANDRA_NODES": "cassandra_nodes",
+    "CASSANDRA_CONSISTENCY": "cassandra_consistency",
+    "CASSANDRA_SERIAL_CONSISTENCY": "cassandra_serial_consistency",
     "EXCHANGE_PARTITIONS": "partitions",
     "API_PORT": "api_port",
     "WS_PORT": "ws_port",
@@ -142,6 +192,41 @@ VARIABLES = {
     "BINANCE_WEIGHT_PER_MINUTE": "binance_weight_per_minute",
     "BINANCE_ORDERS_PER_10S": "binance_orders_per_10s",
 }
+
+
+def node_host(first: str, index: int) -> str:
+    """The address of local node `index` (0-based): the first node's IPv4 address plus `index` in its
+    last octet, e.g. 127.0.0.1, 127.0.0.2, 127.0.0.3. Every node keeps the first node's ports."""
+    if index == 0:
+        return first
+    try:
+        address = ipaddress.IPv4Address(first)
+    except ValueError:
+        raise ConfigError(f"{first!r}: several local nodes need an IPv4 address to count up from (e.g. "
+                          "127.0.0.1); name a cluster's nodes with KAFKA_BOOTSTRAP or a CASSANDRA_HOST list") from None
+    last = int(address) & 0xFF
+    if last + index > 254:
+        raise ConfigError(f"{first}: no room for {index + 1} nodes in its last octet")
+    return str(address + index)
+
+
+def read_layout(state_dir: Path) -> dict[str, int]:
+    """The layout `exchange infra up` remembered in this state directory ({} when none)."""
+    try:
+        layout = json.loads((state_dir / LAYOUT_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{state_dir / LAYOUT_FILE}: unreadable ({exc}); "
+                          "remove it and run `exchange infra up`") from exc
+    return {k: int(v) for k, v in layout.items() if isinstance(v, int)}
+
+
+def write_layout(state_dir: Path, layout: dict[str, int]) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    partial = state_dir / (LAYOUT_FILE + ".partial")
+    partial.write_text(json.dumps(layout, indent=2, sort_keys=True) + "\n")
+    partial.rename(state_dir / LAYOUT_FILE)
 
 
 def replication_options(spec: str) -> dict[str, str | int]:
@@ -193,6 +278,13 @@ class _Reader:
         value = self.text(name, str(default))
         if not value.isdigit() or int(value) < 1:
             raise ConfigError(f"{name}={value!r}: must be a whole number, at least 1")
+        return int(value)
+
+    def optional_count(self, name: str) -> int:
+        """A whole number, or 0 when unset (or 0): the caller derives a value."""
+        value = self.text(name, "0")
+        if not value.isdigit():
+            raise ConfigError(f"{name}={value!r}: must be a whole number, or unset")
         return int(value)
 
     def identifier(self, name: str, default: str) -> str:

@@ -8,21 +8,43 @@ import re
 import time
 from pathlib import Path
 
+from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+from cassandra.policies import (
+    DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
+    LoadBalancingPolicy,
+    TokenAwarePolicy,
+    WhiteListRoundRobinPolicy,
+)
 
 from exchange.config import Settings, replication_options
 
 CQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "cql"
+# The data centre of every node of a ring whose nodes use SimpleSnitch, as the local runner's do.
+LOCAL_DC = "datacenter1"
+
+log = logging.getLogger("exchange.db")
 
 
-def cluster(settings: Settings, timeout: float = 10.0) -> Cluster:
-    # Token awareness sends each query straight to a replica of its partition.
+def cluster(settings: Settings, timeout: float = 10.0, only_host: str | None = None) -> Cluster:
+    """A driver Cluster for the configured contact points, every statement at CASSANDRA_CONSISTENCY
+    (LWTs' Paxos round at CASSANDRA_SERIAL_CONSISTENCY): the one place consistency is set.
+
+    `only_host` sends every query to that one node (the local runner's readiness check)."""
+    # The local ring (loopback addresses) runs SimpleSnitch, whose one data centre is datacenter1;
+    # naming it spares the driver's warning. Elsewhere the driver takes the contact point's.
+    local_dc = LOCAL_DC if all(host.startswith("127.") for host in settings.cassandra_hosts) else None
+    policy: LoadBalancingPolicy = (WhiteListRoundRobinPolicy([only_host]) if only_host
+                                   # Token awareness sends each query straight to a replica of its partition.
+                                   else TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)))
     profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()), request_timeout=timeout
+        load_balancing_policy=policy, request_timeout=timeout,
+        consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_consistency],
+        serial_consistency_level=ConsistencyLevel.name_to_value[settings.cassandra_serial_consistency],
     )
     return Cluster(
-        [settings.cassandra_host], port=settings.cassandra_port,
+        [only_host] if only_host else settings.cassandra_hosts, port=settings.cassandra_port,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=timeout, control_connection_timeout=timeout,
         protocol_version=5,  # Cassandra 4 and later; saves the driver its downgrade dance
@@ -72,6 +94,7 @@ def migrate(session: Session, settings: Settings) -> list[str]:
     options = replication_options(settings.cassandra_replication)
     rendered = ", ".join(f"'{k}': {v!r}" for k, v in options.items())
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.cassandra_keyspace} WITH replication = {{{rendered}}}")
+    raise_replication(session, settings.cassandra_keyspace, options, rendered)
     session.set_keyspace(settings.cassandra_keyspace)
     applied = []
     for path in sorted(CQL_DIR.glob("*.cql")):
@@ -79,6 +102,33 @@ def migrate(session: Session, settings: Settings) -> list[str]:
             session.execute(statement)
         applied.append(path.name)
     return applied
+
+
+def keyspace_replication(session: Session, keyspace: str) -> dict[str, str]:
+    row = session.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
+                          (keyspace,)).one()
+    return dict(row.replication) if row else {}
+
+
+def raise_replication(session: Session, keyspace: str, options: dict[str, str | int], rendered: str) -> bool:
+    """ALTER the keyspace when the setting asks for more replicas than it has (never fewer: lowering is
+    an operator's decision). Rows written before only reach their new replicas through a repair."""
+    current = keyspace_replication(session, keyspace)
+
+    def factors(replication: dict) -> dict[str, int]:
+        return {k: int(v) for k, v in replication.items() if k not in ("class",) and str(v).isdigit()}
+
+    same_class = str(current.get("class", "")).rsplit(".", 1)[-1] == options["class"]
+    wanted, have = factors(options), factors(current)
+    if same_class and all(wanted[k] <= have.get(k, 0) for k in wanted):
+        return False
+    if same_class and any(wanted[k] < have.get(k, 0) for k in wanted):
+        return False  # some lower, some higher: leave it to the operator
+    session.execute(f"ALTER KEYSPACE {keyspace} WITH replication = {{{rendered}}}")
+    log.warning("keyspace %s: replication raised from %s to %s; rows written before reach their new replicas "
+                "only by a repair: run `nodetool repair -full %s` on every node, one at a time",
+                keyspace, current, options, keyspace)
+    return True
 
 
 def migrate_when_up(settings: Settings, attempts: int = 60) -> None:

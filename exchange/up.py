@@ -32,10 +32,15 @@ def setup(settings: Settings, demo_markets: bool) -> None:
     demo, the demo assets and markets. Idempotent (`exchange setup`)."""
     from exchange import db
     from exchange.demo import define_demo_markets
-    from exchange.kafka_io import ensure_topics, group_coordinator_ready
+    from exchange.kafka_io import ensure_topics, group_coordinator_ready, replication
 
-    asyncio.run(group_coordinator_ready(settings))
-    created = asyncio.run(ensure_topics(settings))
+    replicas = asyncio.run(replication(settings))
+    print(f"replication: Kafka topics {replicas.factor} replicas, min.insync.replicas {replicas.min_insync} "
+          f"(brokers {settings.kafka_bootstrap}); Cassandra keyspace {settings.cassandra_keyspace} "
+          f"{settings.cassandra_replication}, {settings.cassandra_consistency}/{settings.cassandra_serial_consistency} "
+          f"(nodes {', '.join(settings.cassandra_hosts)})", flush=True)
+    asyncio.run(group_coordinator_ready(settings, replicas=replicas))
+    created = asyncio.run(ensure_topics(settings, replicas))
     if created:
         print(f"created topics: {', '.join(created)}", flush=True)
     if demo_markets:
@@ -52,7 +57,7 @@ def up(workers: int, demo: bool = True) -> int:
     # Right after the topics are created their leaders are still being elected; aiokafka retries
     # and logs each attempt as an error, which reads like a failure on a newcomer's terminal.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    runner.up(settings)
+    settings = runner.up(settings)
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -143,7 +148,7 @@ The exchange is running.
   Binance API    {base}/api/v3 and ws://127.0.0.1:{settings.ws_port}/ws/<stream>   (ccxt, Freqtrade: docs/binance-api.md)
   WebSocket      ws://127.0.0.1:{settings.ws_port}/ws   (e.g. {{"method":"SUBSCRIBE","params":["trades@SOL_USDC"],"id":1}})
   Kafka          {settings.kafka_bootstrap}
-  Cassandra      {settings.cassandra_host}:{settings.cassandra_port} (keyspace {settings.cassandra_keyspace})
+  Cassandra      {", ".join(f"{h}:{settings.cassandra_port}" for h in settings.cassandra_hosts)} (keyspace {settings.cassandra_keyspace})
   Logs           {logs}   (JSON lines; LOG_FORMAT=text for plain)
   Metrics        {base}/metrics, http://127.0.0.1:{settings.ws_port}/metrics, workers at 127.0.0.1{worker_metrics}/metrics,
                  recorder at 127.0.0.1:{RECORDER_METRICS_PORT + 1}/metrics (Prometheus config: infra/prometheus/)

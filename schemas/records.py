@@ -116,12 +116,15 @@ class ClientOrder(TypedDict):
 
 
 class Command(TypedDict):
-    """One thing an account asks for. command_id is unique; ts is ms since the epoch, set by the API."""
+    """One thing an account asks for. command_id is unique; ts is ms since the epoch, set by the API.
+    reply_to is the exchange.replies partition of the API process waiting for the outcome (null: nobody
+    waits)."""
 
     command_id: str
     account: str
     ts: int
     body: tuple[str, PlaceOrder | CancelOrder | CancelAll | Deposit | Withdraw | SettleWithdrawal]
+    reply_to: NotRequired[int | None]
 
 
 class CommandBatch(TypedDict):
@@ -332,6 +335,17 @@ class PriceLevel(TypedDict):
 class ReleasedHold(TypedDict):
     order_id: int
     client_order_id: NotRequired[str | None]
+
+
+class Reply(TypedDict):
+    """Topic exchange.replies, partition named by the commands' reply_to: the outcomes an API process waits
+    for. A stage's take sends one per reply partition: the command results of commands naming it, and
+    every order update of the take for the orders those commands placed or canceled. A copy for the
+    waiting process only; the exchange.command-results and exchange.order-updates topics stay the
+    record."""
+
+    results: NotRequired[list[CommandResult]]
+    updates: NotRequired[list[OrderUpdate]]
 
 
 class RestingOrder(TypedDict):

@@ -23,6 +23,7 @@ class Topic:
     record: str  # the one Avro record type of its values
     partitioned: bool  # True: the exchange's partition count; False: one partition
     compacted: bool = False
+    count: int | None = None  # a partition count of its own, whatever the exchange's
     retention_ms: int = 7 * DAY_MS
     doc: str = ""
 
@@ -32,6 +33,8 @@ class Topic:
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
 
     def partitions(self, exchange_partitions: int) -> int:
+        if self.count is not None:
+            return self.count
         return exchange_partitions if self.partitioned else 1
 
 
@@ -61,11 +64,19 @@ CANDLES = Topic("exchange.candles", "market", "exchange.Candle", True, retention
                 doc="candles (1m 5m 15m 1h 4h 1d) as trades change or close them")
 TICKERS = Topic("exchange.tickers", "market", "exchange.Ticker", True, retention_ms=DAY_MS,
                 doc="rolling 24 h ticker per market after each batch of trades")
+# Each API process owns some of these partitions (a consumer group shares them out) and names one
+# in the commands it sends, so it reads the outcomes of its own commands and no one else's. They
+# hold nothing durable (the outcome topics are the record), so their count is not tied to the
+# exchange's: it bounds how many API processes can wait for outcomes at once.
+REPLY_PARTITIONS = 32
+REPLIES = Topic("exchange.replies", "market or account", "exchange.Reply", False, count=REPLY_PARTITIONS,
+                retention_ms=60 * 60 * 1000,
+                doc="outcomes of commands (results, order updates) for the API process that sent them")
 DEAD_LETTERS = Topic("exchange.dead-letters", "source topic", "exchange.DeadLetter", False,
                      retention_ms=30 * DAY_MS, doc="input a stage could not decode, with the reason")
 
 CATALOGUE = (ASSETS, MARKETS, SIGN_OUTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, ORDER_UPDATES, DEPTH, BALANCES,
-             COMMAND_RESULTS, CANDLES, TICKERS, DEAD_LETTERS)
+             COMMAND_RESULTS, CANDLES, TICKERS, REPLIES, DEAD_LETTERS)
 
 FEE_ACCOUNT = "exchange-fees"  # the account fees are credited to
 
@@ -74,3 +85,10 @@ FEE_ACCOUNT = "exchange-fees"  # the account fees are credited to
 def account_partition(account: str, partitions: int) -> int:
     """The partition of an account-keyed topic, exactly as Kafka's default partitioner picks it."""
     return (murmur2(account.encode()) & 0x7FFFFFFF) % partitions
+
+
+def reply_partition(command) -> int | None:
+    """The exchange.replies partition a command's outcome goes to, or None: nobody waits, or it
+    names a partition the topic does not have (sending there would stall the stage)."""
+    reply_to = command.get("reply_to")
+    return reply_to if reply_to is not None and 0 <= reply_to < REPLY_PARTITIONS else None

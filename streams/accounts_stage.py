@@ -31,7 +31,15 @@ from schemas.records import (
     SettleWithdrawal,
     Withdraw,
 )
-from schemas.topics import BALANCES, COMMAND_RESULTS, COMMANDS, ORDERS, account_partition
+from schemas.topics import (
+    BALANCES,
+    COMMAND_RESULTS,
+    COMMANDS,
+    ORDERS,
+    REPLIES,
+    account_partition,
+    reply_partition,
+)
 from schemas.vocabulary import (
     CANCEL,
     CANCEL_ALL,
@@ -223,6 +231,10 @@ class AccountsStage:
             outcome["withdrawal_id"], outcome["completed"] = settle["withdrawal_id"], settle["completed"]
         partition = account_partition(outcome["account"], self.partitions)
         result.messages.append(Outgoing(COMMAND_RESULTS, outcome["account"], outcome, partition))
+        reply_to = reply_partition(command)
+        if reply_to is not None:
+            result.messages.append(Outgoing(REPLIES, outcome["account"], {"results": [outcome], "updates": []},
+                                            reply_to))
 
     # -- exchange.settlements -------------------------------------------------------------
 

@@ -17,6 +17,7 @@ What each reads or changes, in faust-streaming 0.15:
 - `AIOKafkaConsumerThread._create_worker_consumer`: builds the aiokafka consumer, whose
   `_fetch_max_wait_ms` it reads when it starts;
 - `Producer._ensure_producer()`: the started aiokafka producer;
+- `Producer._settings_extra()`: the aiokafka producer's settings Faust adds (idempotence, acks);
 - `Stream._enable_passive(channel)`, `Stream._processors`: how a stream is drained without an
   `async for`, and the processors it runs per event;
 - mode's `FlowControlQueue._pending_pressure_drop_callbacks`: how to restart the partitions a
@@ -106,6 +107,26 @@ def flow_state(consumer) -> dict[str, Any]:
 
 
 # -- the producer ---------------------------------------------------------------------------------
+
+def idempotent_producer() -> None:
+    """Every Faust producer from now on is idempotent, as every other producer of the exchange is.
+
+    Faust asks aiokafka for idempotence only inside transactions. Without it, a send retried after
+    a broker lost its connection (a leader moving, a rolling restart) can land twice in a topic:
+    the stages would drop the duplicate, but an outside reader would see it."""
+    from faust.transport.drivers import aiokafka as driver
+
+    producer = driver.Producer
+    if getattr(producer, "_exchange_idempotent", False):
+        return
+    extra = producer._settings_extra
+
+    def settings_extra(self):
+        return {**extra(self), "acks": "all", "enable_idempotence": True}
+
+    producer._settings_extra = settings_extra
+    producer._exchange_idempotent = True
+
 
 def aiokafka_producer(app: faust.App):
     """The aiokafka producer under the app's Faust producer (started with the app)."""

@@ -6,10 +6,14 @@ Shared by the core worker (worker.py: accounts and matching) and the read worker
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 
 import faust
 
+from exchange import fetch_wait
+from exchange.kafka_io import Replication, replication
 from schemas.codec import codec
 
 from . import faust_internals
@@ -27,21 +31,33 @@ log = logging.getLogger("exchange.faust_support")
 FETCH_MAX_WAIT_MS = 10
 
 
-def new_app(settings, app_id: str, name: str) -> faust.App:
-    """A Faust app as every worker runs it: RocksDB tables under the worker's own directory."""
+# The replication each app's tables get for their changelog topics (see `table`).
+_REPLICATION: weakref.WeakKeyDictionary[faust.App, Replication] = weakref.WeakKeyDictionary()
+
+
+def new_app(settings, app_id: str, name: str, replicas: Replication | None = None) -> faust.App:
+    """A Faust app as every worker runs it: RocksDB tables under the worker's own directory, and
+    the topics Faust creates (the tables' changelogs) replicated as the exchange's own are.
+
+    `replicas` is resolved once at process start (streams/run.py); without it, it is resolved here.
+    """
+    replicas = replicas or asyncio.run(replication(settings))
     faust_internals.check_version()
     faust_internals.shorten_fetch_wait(FETCH_MAX_WAIT_MS)
+    faust_internals.idempotent_producer()
+    fetch_wait.install()  # the short wait above only while records flow
     datadir = settings.state_dir / "workers" / f"{app_id}-{name}"
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     app = faust.App(
         app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=[f"kafka://{address}" for address in settings.kafka_bootstrap.split(",")],
         store="rocksdb://",
         datadir=str(datadir),
         topic_partitions=settings.partitions,
         table_standby_replicas=1,  # another worker keeps a warm copy of each table partition
         consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
+        producer_acks=-1,  # with min.insync.replicas: a send succeeds once enough replicas have it
+        topic_replication_factor=replicas.factor,
         topic_disable_leader=True,
         # A worker that is gone (kill -9, lost host) loses its partitions to the others after
         # this long without heartbeats.
@@ -51,6 +67,7 @@ def new_app(settings, app_id: str, name: str) -> faust.App:
         stream_wait_empty=False,
     )
     never_commit_unread(app)
+    _REPLICATION[app] = replicas
     return app
 
 
@@ -84,9 +101,15 @@ def never_commit_unread(app: faust.App) -> None:
 CHANGELOG_CONFIG = {"segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"}
 
 
+def changelog_config(app: faust.App) -> dict[str, str]:
+    """The configs of a table's changelog topic: prompt compaction, and the app's min.insync.replicas."""
+    replicas = _REPLICATION.get(app)
+    return CHANGELOG_CONFIG | ({"min.insync.replicas": str(replicas.min_insync)} if replicas else {})
+
+
 def table(app: faust.App, name: str, partitions: int) -> faust.Table:
     """A RocksDB-backed table whose changelog compacts promptly."""
-    return faust.Table(app, name=name, partitions=partitions, extra_topic_configs=CHANGELOG_CONFIG)
+    return faust.Table(app, name=name, partitions=partitions, extra_topic_configs=changelog_config(app))
 
 
 def register(app: faust.App, table, values):

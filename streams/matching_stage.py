@@ -2,7 +2,8 @@
 
 Input: `exchange.MarketCommandBatch` messages of one `exchange.orders` partition, taken several
 at a time by the worker. Output per market per take: trades, order updates and depth changes
-(keyed by market), settlements (keyed by account), and refused cancels. Pure: engines are rebuilt
+(keyed by market), settlements (keyed by account), refused cancels, and a reply per API process
+waiting for some of them (exchange.replies). Pure: engines are rebuilt
 from a `BookJournal` over the stage's table, and the worker sends the outputs, waits until Kafka
 has them, and only then writes the journal rows that commit the take. A crash in between replays the input
 from the journal's rolled-back state, producing the same events with the same sequence numbers
@@ -19,7 +20,17 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, cast
 
 from schemas.records import CancelOrder, Command, MarketCommandBatch, PlaceOrder
-from schemas.topics import COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES, account_partition
+from schemas.topics import (
+    COMMAND_RESULTS,
+    DEPTH,
+    FEE_ACCOUNT,
+    ORDER_UPDATES,
+    REPLIES,
+    SETTLEMENTS,
+    TRADES,
+    account_partition,
+    reply_partition,
+)
 from schemas.vocabulary import CANCEL, CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, PLACE, REJECTED
 from streams.engine import (
     Accepted,
@@ -168,7 +179,8 @@ class _Outputs:
         self.trades: list[dict] = []
         self.updates: list[tuple[int, dict]] = []
         self.settlements: dict[str, list[dict]] = {}
-        self.results: list[dict] = []
+        self.results: list[tuple[dict, int | None]] = []  # (refusal, reply partition)
+        self.waiting: dict[int, int] = {}  # order id -> reply partition of the API process waiting for it
         self.levels: dict[tuple[str, int], int] = {}
         self.touched: dict[int, None] = {}  # ordered set of order ids whose rows changed
         self.last_fill: dict[int, tuple[int, str, str, int]] = {}  # order id -> (seq, account, side, ts)
@@ -176,6 +188,9 @@ class _Outputs:
     def add(self, command: Command, engine: Engine) -> None:
         kind, body = command["body"]
         account = command["account"]
+        reply_to = reply_partition(command)
+        if reply_to is not None and kind in (PLACE, CANCEL):
+            self.waiting[cast(PlaceOrder | CancelOrder, body)["order_id"]] = reply_to
         # Sides of the orders a cancel may end, read before the engine forgets them.
         if kind == PLACE:
             sides, taker_side = {}, cast(PlaceOrder, body)["side"]
@@ -213,9 +228,9 @@ class _Outputs:
                              event.reason, event.ts, _terms(body, command))
                 self._settle(account, event.seq, "release", body["order_id"], body["side"])
             else:
-                self.results.append({"command_id": command["command_id"], "account": account, "accepted": False,
-                                     "reason": event.reason, "order_id": body.get("order_id"), "ts": event.ts,
-                                     "kind": kind.split(".")[-1]})
+                self.results.append(({"command_id": command["command_id"], "account": account, "accepted": False,
+                                      "reason": event.reason, "order_id": body.get("order_id"), "ts": event.ts,
+                                      "kind": kind.split(".")[-1]}, reply_partition(command)))
 
     def _trade(self, trade: Trade) -> None:
         maker_side = OPPOSITE[trade.taker_side]
@@ -290,10 +305,25 @@ class _Outputs:
                 {"account": account, "items": items})
         for target, accounts in sorted(by_partition.items()):
             send(Outgoing(SETTLEMENTS, market, {"market": market, "accounts": accounts}, target))
-        for outcome in self.results:
+        for outcome, _ in self.results:
             send(Outgoing(COMMAND_RESULTS, outcome["account"], outcome,
                           account_partition(outcome["account"], self.partitions)))
+        for reply_to, reply in sorted(self._replies().items()):
+            send(Outgoing(REPLIES, market, reply, reply_to))
         return result
+
+    def _replies(self) -> dict[int, dict]:
+        """Per waiting API process: the take's updates of the orders its commands placed or
+        canceled (the order's state after the take, immediate fills included) and its refusals."""
+        replies: dict[int, dict] = {}
+        for _, update in self.updates:
+            reply_to = self.waiting.get(update["order_id"])
+            if reply_to is not None:
+                replies.setdefault(reply_to, {"results": [], "updates": []})["updates"].append(update)
+        for outcome, reply_to in self.results:
+            if reply_to is not None:
+                replies.setdefault(reply_to, {"results": [], "updates": []})["results"].append(outcome)
+        return replies
 
 
 def engine_command(command: Command, market: str | None = None) -> Place | Cancel | CancelAll:

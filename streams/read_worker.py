@@ -22,6 +22,7 @@ import faust
 
 from exchange.config import Settings
 from exchange.db import cluster
+from exchange.kafka_io import Replication
 from exchange.reference_feed import ReferenceFeed
 from schemas.topics import TRADES
 
@@ -46,8 +47,9 @@ BATCH_MESSAGES = 500
 BATCH_WINDOW = 0.005  # seconds: the longest a take gathers messages already queued
 
 
-def build_read_app(settings: Settings, name: str, metrics_port: int | None = None) -> faust.App:
-    app = new_app(settings, READ_APP_ID, name)
+def build_read_app(settings: Settings, name: str, metrics_port: int | None = None,
+                   replicas: Replication | None = None) -> faust.App:
+    app = new_app(settings, READ_APP_ID, name, replicas)
     inputs = {topic.name for topic in RECORDED}  # marketdata's trades are recorded too
     metrics.install(app, metrics_port, inputs, settings.bind_host)
     reference = ReferenceFeed(settings)  # see exchange/reference_feed.py

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
 
     from exchange import gc_tuning, logs
     from exchange.config import Settings
-    from exchange.kafka_io import ensure_topics
+    from exchange.kafka_io import ensure_topics, replication
 
     from . import diagnostics
 
@@ -37,18 +37,20 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
     # sent, a callback per fetch), which uvloop runs in C. Set before anything makes a loop.
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     settings = Settings.from_env()
-    asyncio.run(ensure_topics(settings))
+    # Resolved once: the exchange's topics and the changelog topics Faust creates get the same.
+    replicas = asyncio.run(replication(settings))
+    asyncio.run(ensure_topics(settings, replicas))
     if read_side:
         from exchange.db import migrate_when_up
 
         from .read_worker import build_read_app
 
         migrate_when_up(settings)
-        app = build_read_app(settings, args.name, args.metrics_port)
+        app = build_read_app(settings, args.name, args.metrics_port, replicas)
     else:
         from .worker import build_app
 
-        app = build_app(settings, args.name, args.metrics_port)
+        app = build_app(settings, args.name, args.metrics_port, replicas)
 
     @app.task
     async def _diagnostics() -> None:

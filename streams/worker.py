@@ -27,6 +27,7 @@ from mode import CrashingSupervisor
 
 from exchange.commands import now_ms
 from exchange.config import Settings
+from exchange.kafka_io import Replication
 from exchange.reference import market_spec
 from exchange.reference_feed import ReferenceFeed
 from schemas.topics import COMMAND_RESULTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, account_partition
@@ -59,8 +60,9 @@ BATCH_MESSAGES = 200
 BATCH_WINDOW = 0.005  # seconds
 
 
-def build_app(settings: Settings, name: str, metrics_port: int | None = None) -> faust.App:
-    app = new_app(settings, APP_ID, name)
+def build_app(settings: Settings, name: str, metrics_port: int | None = None,
+              replicas: Replication | None = None) -> faust.App:
+    app = new_app(settings, APP_ID, name, replicas)
     inputs = {COMMANDS.name, SETTLEMENTS.name, ORDERS.name}
     metrics.install(app, metrics_port, inputs, settings.bind_host)
     tables = _Tables(app, settings)

@@ -117,10 +117,11 @@ def run(port: int | None = None) -> int:
 
     import uvicorn
 
-    from exchange import gc_tuning, logs
+    from exchange import fetch_wait, gc_tuning, logs
 
     settings = Settings.from_env()
     logs.configure(settings.log_format, "ws")
+    fetch_wait.install()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per client: 1,024 is not many
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
     gc_tuning.tune()

@@ -148,7 +148,9 @@ class Hub:
 
     def _on(self, topic: str, key: bytes | None, value: bytes | None, now: int) -> None:
         binance = self.binance
-        if topic == BALANCES.name:
+        if topic == BALANCES.name:  # keyed by account: decoded only when someone follows it here
+            if key is None or (key.decode() not in self.private and key.decode() not in binance.listeners):
+                return
             update = codec.decode_as(BALANCES.record, value)
             if update["account"] in self.private:
                 self._private(update["account"], "balances", payloads.balance_update(update, self.assets, now))

@@ -65,11 +65,18 @@ class ServerProcess:
 
 
 def _is_ours(pid: int, run_dir: Path) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return str(run_dir).encode() in cmdline and _exists(pid)
+    # A process that is exec-ing shows an empty command line for a moment, and the java launcher
+    # execs itself again right after it starts: wait that out rather than disown a server just started.
+    for _ in range(100):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if cmdline or not _exists(pid):
+            break
+        time.sleep(0.01)
+    # With the separator: kafka/ must not claim a process of kafka-2/.
+    return (str(run_dir) + "/").encode() in cmdline and _exists(pid)
 
 
 def _exists(pid: int) -> bool:

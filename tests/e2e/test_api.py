@@ -180,6 +180,48 @@ def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_
     assert http.delete(f"/api/v1/orders/{order_id}", headers=auth).status_code == 200
 
 
+def _metric(client: httpx.Client, name: str) -> int:
+    text = client.get("/metrics").text
+    return int(next(line.split()[-1] for line in text.splitlines() if line.startswith(f"{name} ")))
+
+
+def test_each_api_process_reads_the_outcomes_of_its_own_orders_only(stack, http):
+    """Two API processes share the reply partitions; each answers its own orders with their
+    outcome (201), and reads only the replies to what it sent, not the other's."""
+    _, auth = new_user(stack, "lea")
+    eventually(lambda: balances(http, auth).get("USDC"))
+    other_url = stack.start_api("api-3")
+    try:
+        # Clients of their own: a connection kept from before the other process started may have
+        # been closed by the server meanwhile.
+        with httpx.Client(base_url=stack.base_url, timeout=30) as first, \
+                httpx.Client(base_url=other_url, timeout=30) as other:
+            def owned() -> tuple[int, int] | None:
+                counts = (_metric(first, "exchange_api_reply_partitions"),
+                          _metric(other, "exchange_api_reply_partitions"))
+                return counts if sum(counts) == 32 and all(counts) else None
+
+            assert eventually(owned), "the two processes never shared the reply partitions out"
+            read_before = _metric(first, "exchange_api_replies_total"), _metric(other, "exchange_api_replies_total")
+            order = {"market": "SOL_USDC", "price": "1.25", "quantity": "1", "side": "buy"}
+            placed = [client.post("/api/v1/orders", json=order, headers=auth)
+                      for client in (first, other, other, other)]
+            # 201 with the outcome, or 202 on a machine so busy the outcome came after the wait: either
+            # way the reply goes to the process that sent the order, and only there.
+            assert all(p.status_code in (201, 202) for p in placed), [p.text for p in placed]
+            assert all(p.json()["status"] == "NEW" for p in placed if p.status_code == 201)
+
+            def read() -> tuple[int, int] | None:
+                counts = (_metric(first, "exchange_api_replies_total") - read_before[0],
+                          _metric(other, "exchange_api_replies_total") - read_before[1])
+                return counts if sum(counts) >= 4 else None
+
+            assert eventually(read) == (1, 3)
+    finally:
+        stack.stop("api-3")
+    assert http.delete("/api/v1/orders", params={"market": "SOL_USDC"}, headers=auth).status_code == 202
+
+
 @pytest.mark.parametrize("body, status, code", [
     (b"{not json", 400, "invalid_request"),
     ({"market": "SOL_USDC", "price": 150, "quantity": "1", "side": "buy"}, 400, "invalid_request"),

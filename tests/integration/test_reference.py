@@ -43,7 +43,7 @@ async def test_ensure_topics_creates_the_catalogue_once_with_its_settings(infra)
     assert created == [t.name for t in CATALOGUE if t.name not in before]
     partitions, configs = await describe(infra.kafka_bootstrap)
     for topic in CATALOGUE:
-        assert partitions[topic.name] == (infra.partitions if topic.partitioned else 1), topic.name
+        assert partitions[topic.name] == topic.partitions(infra.partitions), topic.name
         assert configs[topic.name]["cleanup.policy"] == ("compact" if topic.compacted else "delete"), topic.name
         if not topic.compacted:
             assert configs[topic.name]["retention.ms"] == str(topic.retention_ms), topic.name

@@ -192,6 +192,21 @@ def test_results_from_before_existing_order_ids_are_read_without_one():
         **result, "existing_order_id": None}
 
 
+def test_commands_from_before_reply_partitions_are_read_with_nobody_waiting():
+    """Version 7 commands named no reply partition: their outcomes go to the topics only."""
+    batch = command_batch(("exchange.CancelAll", {"market": "SOL_USDC"}))
+    name, decoded = codec.decode(_old_message("v7", "exchange.CommandBatch", batch))
+    assert name == "exchange.CommandBatch" and decoded["commands"][0]["reply_to"] is None
+
+
+def test_a_command_names_its_reply_partition_and_a_reply_round_trips():
+    batch = command_batch(("exchange.CancelAll", {"market": "SOL_USDC"}))
+    batch["commands"][0]["reply_to"] = 7
+    assert codec.decode_as("exchange.CommandBatch", codec.encode("exchange.CommandBatch", batch)) == batch
+    reply = codec.decode_as("exchange.Reply", codec.encode("exchange.Reply", {}))
+    assert reply == {"results": [], "updates": []}
+
+
 @pytest.mark.parametrize("garbage, reason", [
     (b"", "marker"), (b"{\"json\": true}", "marker"), (MARKER + b"\x00" * 8 + b"x", "fingerprint"),
 ])

@@ -193,7 +193,9 @@ class Pipeline:
 
     def _send(self, messages) -> None:
         for message in messages:
-            self.logs[message.topic.name][message.partition].append(message.record)
+            log = self.logs[message.topic.name]
+            log.extend([] for _ in range(len(log), message.partition + 1))  # exchange.replies has its own count
+            log[message.partition].append(message.record)
 
     def _crash(self) -> None:
         self.crashes += 1

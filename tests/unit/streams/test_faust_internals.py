@@ -1,4 +1,5 @@
-"""One module holds every use of faust-streaming's private names, and checks the version."""
+"""One module holds every use of faust-streaming's private names, and checks the version (and one
+more holds the aiokafka fetcher's, exchange/fetch_wait.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from streams import faust_internals
 
 REPO = Path(__file__).resolve().parents[3]
 SEAM = REPO / "streams" / "faust_internals.py"
+SEAMS = (SEAM, REPO / "exchange" / "fetch_wait.py")
 # Faust's private names the code has needed, and any private attribute of the Faust objects it holds.
 PRIVATE = re.compile(
     r"\.(_committed_offset|_read_offset|_acked|_acked_index|_add_gap|_gap|_ensure_producer|_enable_passive|"
@@ -28,7 +30,7 @@ def test_no_module_but_the_seam_touches_faust_internals():
     found = {}
     for top in CODE:
         for path in (REPO / top).rglob("*.py"):
-            if path != SEAM and (uses := private_uses(path.read_text())):
+            if path not in SEAMS and (uses := private_uses(path.read_text())):
                 found[str(path.relative_to(REPO))] = uses
     assert not found, f"Faust internals used outside streams/faust_internals.py: {found}"
 
@@ -45,3 +47,13 @@ def test_a_faust_outside_the_checked_range_is_refused_at_start():
     for version in ("0.14.9", "0.16.0", "1.0.0"):
         with pytest.raises(RuntimeError, match="faust-streaming"):
             faust_internals.check_version(version)
+
+
+def test_faust_producers_are_made_idempotent():
+    import faust
+
+    faust_internals.idempotent_producer()
+    faust_internals.idempotent_producer()  # twice changes nothing
+    app = faust.App("idempotence-check", broker="kafka://127.0.0.1:9")
+    extra = app.producer._settings_extra()
+    assert extra["enable_idempotence"] is True and extra["acks"] == "all"

@@ -6,7 +6,7 @@ import pytest
 
 from exchange.commands import cancel, deposit, place, settle_withdrawal, withdraw
 from exchange.reference import make_asset, make_market
-from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES, ORDERS, TRADES
+from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES, ORDERS, REPLIES, TRADES
 from streams.account import MAX_PENDING_WITHDRAWALS
 from streams.book_journal import BookJournal
 from tests import checks, workload
@@ -84,6 +84,45 @@ def test_refusals_cost_nothing():
     # Only the cancel travels to the book, which alone knows the order does not rest.
     [forwarded] = pipeline.records(ORDERS.name)
     assert [c["body"][0] for c in forwarded["commands"]] == ["exchange.CancelOrder"]
+
+
+def replying(command: dict, reply_to: int) -> dict:
+    return {**command, "reply_to": reply_to}
+
+
+def test_outcomes_reach_only_the_reply_partition_their_command_named():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([replying(deposit("alice", "USDC", 1_000_000_000), 5), deposit("bob", "SOL", 10_000_000_000)])
+    pipeline.run()
+    pipeline.submit([place("bob", 1, "SOL_USDC", "sell", 15000, 2000)])  # nobody waits for it
+    pipeline.run()
+    pipeline.submit([replying(place("alice", 2, "SOL_USDC", "buy", 15100, 1000), 3),
+                     replying(cancel("alice", 99, "SOL_USDC"), 3),
+                     replying(place("alice", 4, "SOL_USDC", "buy", 100, 10**9), 5)])
+    pipeline.run()
+
+    replies = {p: log for p, log in enumerate(pipeline.logs[REPLIES.name]) if log}
+    assert set(replies) == {3, 5}
+    # Partition 5: the deposit's result, then the refused order (no funds for it).
+    results_5 = [r for reply in replies[5] for r in reply["results"]]
+    assert [(r["kind"], r["accepted"]) for r in results_5] == [("Deposit", True), ("PlaceOrder", False)]
+    assert all(not reply["updates"] for reply in replies[5])
+    # Partition 3: alice's order filled at once (as the take left it), the unknown cancel refused;
+    # bob's order, which nobody waited for, is not there though it traded in the same take.
+    updates_3 = [u for reply in replies[3] for u in reply["updates"]]
+    assert {u["order_id"] for u in updates_3} == {2}
+    assert updates_3[-1]["status"] == "FILLED"
+    assert [r["reason"] for reply in replies[3] for r in reply["results"]] == ["unknown_order"]
+    # The topics of record have everything, as before.
+    assert {u["order_id"] for u in pipeline.records(ORDER_UPDATES.name)[-1]["updates"]} >= {1, 2}
+
+
+def test_a_command_naming_a_partition_the_replies_topic_lacks_gets_no_reply():
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([replying(deposit("alice", "USDC", 1), REPLIES.count), replying(deposit("bob", "USDC", 1), -1)])
+    pipeline.run()
+    assert not pipeline.records(REPLIES.name)
+    assert len(pipeline.records("exchange.command-results")) == 2
 
 
 def test_a_retry_with_the_same_client_order_id_is_refused_naming_the_first_order():

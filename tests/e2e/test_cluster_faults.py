@@ -1,0 +1,175 @@
+"""The exchange on a 3-broker Kafka cluster and a 3-node Cassandra ring rides through losing any one
+of them, under REST load from several users through two API processes and two workers.
+
+One at a time, while users trade: the broker leading `exchange.commands` partition 0 is killed -9
+and later restarted; every broker is restarted in turn (a rolling restart); a Cassandra node is
+killed -9 and stays down 60 s; a worker and an API process are killed -9. Clients retry as clients
+do (the same client_order_id, the other API process). After cancel-all, every promise is checked as
+in test_faults.py: each accepted order ended with exactly its fills, nothing is doubled, money is
+conserved with no hold left, and REST balances and fills equal the topics. Clients never see a 5xx
+other than a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from collections import Counter
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from exchange.kafka_io import ensure_topics
+from infra.local import runner
+from infra.local.cassandra import CassandraNode
+from infra.local.kafka import KafkaNode
+from infra.local.ports import free_port
+from infra.local.toolchain import find_java
+from schemas.topics import COMMANDS
+
+from .stack import Stack
+from .test_faults import SESSION_TIMEOUT_S, Trader, own_market, settle_and_check
+
+pytestmark = pytest.mark.runs
+
+USERS = 6
+CASSANDRA_DOWN_S = 60
+
+
+@pytest.fixture(scope="module")
+def cluster_stack(cluster, tmp_path_factory):
+    asyncio.run(ensure_topics(cluster))
+    running = Stack(cluster, tmp_path_factory.mktemp("cluster-stack"), free_port(), free_port(),
+                    {"EXCHANGE_FAUCET": "on"})
+    try:
+        running.start_all()
+        running.start("worker-2", "worker", "--name", "e2e-2", "--loglevel", "info")
+        yield running
+    finally:
+        running.stop_all()
+
+
+def kafka_nodes(settings) -> list[KafkaNode]:
+    return [n for n in runner.nodes(settings) if isinstance(n, KafkaNode)]
+
+
+async def partition_states(settings) -> list[dict]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        return [{"topic": t["topic"], **p} for t in await admin.describe_topics() if not t["error_code"]
+                for p in t["partitions"]]
+    finally:
+        await admin.close()
+
+
+async def leader_of(settings, topic: str, partition: int) -> int:
+    return next(p["leader"] for p in await partition_states(settings)
+                if p["topic"] == topic and p["partition"] == partition)
+
+
+async def fully_replicated(settings, timeout: float = 180.0) -> float:
+    """Seconds until every partition of every topic has all its replicas in sync again."""
+    started = time.monotonic()
+    while True:
+        try:
+            lagging = [p for p in await partition_states(settings) if len(p["isr"]) < len(p["replicas"])]
+        except Exception:  # noqa: BLE001 - a broker coming back may refuse a request or two
+            lagging = [None]
+        if not lagging:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout, f"still under-replicated after {timeout:.0f}s: {lagging[:5]}"
+        await asyncio.sleep(1.0)
+
+
+async def until_answers(node, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(node.answers):
+        assert time.monotonic() < deadline, f"{node.name} did not answer within {timeout:.0f}s"
+        await asyncio.sleep(1.0)
+
+
+@pytest.mark.timeout(1800)
+async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(cluster, cluster_stack, capsys):
+    stack = cluster_stack
+    second_api = stack.start_api("api-2")
+    market, assets = await own_market(cluster)
+    apis = [stack.base_url, second_api]
+    traders = [Trader(f"cluster{n}", apis[n % 2:] + apis[:n % 2], market) for n in range(USERS)]
+    await asyncio.gather(*(t.sign_up() for t in traders))
+    stop = asyncio.Event()
+    load = [asyncio.create_task(t.trade(stop, random.Random(n))) for n, t in enumerate(traders)]
+    faults: dict[str, str] = {}
+    java = find_java()
+
+    def check_load() -> None:
+        for task in load:
+            if task.done():
+                task.result()  # a trader that gave up fails the run here
+
+    started = time.monotonic()
+    try:
+        await asyncio.sleep(5)
+        # 1. The leader of exchange.commands partition 0, killed -9, back after 20 s.
+        leader = await leader_of(cluster, COMMANDS.name, 0)
+        [node] = [n for n in kafka_nodes(cluster) if n.index + 1 == leader]
+        os.kill(node.process.pid(), signal.SIGKILL)
+        killed_at = time.monotonic()
+        await asyncio.sleep(5)
+        moved_to = await leader_of(cluster, COMMANDS.name, 0)
+        assert moved_to != leader, "partition 0 kept its dead leader"
+        await asyncio.sleep(15)
+        node.start(java)
+        await until_answers(node)
+        caught_up = await fully_replicated(cluster)
+        faults["leader kill -9"] = (f"broker {leader}, partition 0 led by {moved_to} within 5 s; "
+                                    f"in sync again {time.monotonic() - killed_at:.0f}s after the kill "
+                                    f"({caught_up:.0f}s after the restart)")
+        check_load()
+        # 2. A rolling restart: each broker stopped (a controlled shutdown) and started in turn.
+        rolling = time.monotonic()
+        for node in kafka_nodes(cluster):
+            assert node.process.stop()
+            node.start(java)
+            await until_answers(node)
+            await fully_replicated(cluster)
+            check_load()
+        faults["rolling restart"] = f"3 brokers in {time.monotonic() - rolling:.0f}s"
+        # 3. A Cassandra node killed -9, down for 60 s, then started again.
+        [cassandra] = [n for n in runner.nodes(cluster) if isinstance(n, CassandraNode) and n.index == 2]
+        os.kill(cassandra.process.pid(), signal.SIGKILL)
+        await asyncio.sleep(CASSANDRA_DOWN_S)
+        cassandra.start(java)
+        back = time.monotonic()
+        await until_answers(cassandra)
+        faults["Cassandra node kill -9"] = (f"node 3 down {CASSANDRA_DOWN_S}s, answering "
+                                            f"{time.monotonic() - back:.0f}s after its restart")
+        check_load()
+        # 4. A worker and an API process killed -9; a supervisor restarts them.
+        stack.kill("worker-2")
+        stack.kill("api-2")
+        stack.start("api-2")
+        await asyncio.sleep(SESSION_TIMEOUT_S)
+        stack.start("worker-2")
+        faults["worker and API kill -9"] = "restarted"
+        await asyncio.sleep(5)
+        check_load()
+    finally:
+        stop.set()
+        await asyncio.gather(*load, return_exceptions=True)
+    for task in load:
+        task.result()
+    loaded = time.monotonic() - started
+    recovery_started = time.monotonic()
+    figures = await settle_and_check(cluster, stack, traders, market, assets)
+    retries = sum((t.retries for t in traders), Counter())
+    statuses = sum((t.statuses for t in traders), Counter())
+    server_errors = {code: n for code, n in retries.items() if isinstance(code, int) and code != 503}
+    assert not server_errors, f"clients saw server errors: {server_errors}"
+    with capsys.disabled():
+        print(f"\ncluster fault run: {figures['orders']} orders accepted, {figures['trades']} trades in "
+              f"{loaded:.0f}s of load; faults: {faults}; answers {dict(statuses)}; client retries {dict(retries)}; "
+              f"settled and checked in {time.monotonic() - recovery_started:.0f}s")
