@@ -13,7 +13,7 @@ to `idle_ms` once none has come for `idle_after_s`: by then nothing is buffered 
 long-poll holds every partition and the first record ends it. The first fetch that brings records
 puts the short wait back.
 
-Private aiokafka names (`Fetcher._proc_fetch_request`, `_fetch_max_wait_ms`, `_records`) are
+Private aiokafka names (`Fetcher._proc_fetch_request` and what it returns, `_fetch_max_wait_ms`) are
 used here only; tests/unit/test_fetch_wait.py checks the aiokafka version they were read against.
 """
 
@@ -62,12 +62,14 @@ def install(idle_ms: int = IDLE_WAIT_MS, idle_after_s: float = IDLE_AFTER_S) -> 
     fetch = Fetcher._proc_fetch_request
 
     async def proc_fetch_request(self, assignment, node_id, request):
-        result = await fetch(self, assignment, node_id, request)
+        # True when the response brought records (or an error to hand over); records buffered
+        # from before do not count: Faust leaves some partitions' records unread for a long time.
+        brought = await fetch(self, assignment, node_id, request)
         policy = self.__dict__.get("_exchange_wait")
         if policy is None:
             policy = self.__dict__["_exchange_wait"] = _Adaptive(self._fetch_max_wait_ms, idle_ms, idle_after_s)
-        self._fetch_max_wait_ms = policy.wait_after(bool(self._records), time.monotonic())
-        return result
+        self._fetch_max_wait_ms = policy.wait_after(bool(brought), time.monotonic())
+        return brought
 
     Fetcher._proc_fetch_request = proc_fetch_request
     Fetcher._exchange_adaptive_wait = True

@@ -29,7 +29,7 @@ JDK_GLOB = "/usr/lib/jvm/*/bin/java"
 
 DOCKER_HINT = (
     "Without a local JDK, run the servers with Docker instead: "
-    "docker compose -f infra/docker-compose.kafka.yml up kafka cassandra"
+    "docker compose -f infra/docker-compose.kafka.yml up kafka-1 kafka-2 kafka-3 cassandra"
 )
 
 

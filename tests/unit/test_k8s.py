@@ -3,6 +3,10 @@ against the code: commands, settings, ports, probes, metrics and images."""
 
 from __future__ import annotations
 
+import base64
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import kubernetes_validate
@@ -10,7 +14,8 @@ import pytest
 import yaml
 
 from exchange.cli import build_parser
-from exchange.config import VARIABLES, Settings
+from exchange.config import VARIABLES, Settings, replication_options
+from infra.local.kafka import server_properties
 from infra.local.toolchain import CASSANDRA_VERSION, KAFKA_VERSION
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
@@ -56,18 +61,117 @@ def test_kustomization_lists_every_manifest_and_the_namespace_is_one():
         {kustomization["namespace"]}
 
 
-def test_the_settings_load_as_production_and_point_at_the_services():
+def settings() -> Settings:
+    return Settings.from_env({**config(), "HOME": "/nowhere"}, dotenv="/nowhere/.env")
+
+
+def env(name: str) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(name)["env"]}
+
+
+def pod_names(name: str) -> list[str]:
+    """The stable DNS names of a StatefulSet's pods, as pods of the namespace resolve them."""
+    stateful = workload(name)
+    return [f"{name}-{i}.{stateful['spec']['serviceName']}" for i in range(stateful["spec"]["replicas"])]
+
+
+def test_the_settings_load_as_production():
     data = config()
     assert set(data) <= set(VARIABLES), "a variable the code does not read"
-    settings = Settings.from_env({**data, "HOME": "/nowhere"}, dotenv="/nowhere/.env")
-    assert settings.is_production and not settings.faucet
-    kafka_port = resource("Service", "kafka")["spec"]["ports"][0]["port"]
-    assert (settings.kafka_host, settings.kafka_port) == ("kafka", kafka_port)
-    kafka_env = {e["name"]: e["value"] for e in container("kafka")["env"]}
-    assert f"PLAINTEXT://{settings.kafka_bootstrap}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    cassandra_port = resource("Service", "cassandra")["spec"]["ports"][0]["port"]
-    assert (settings.cassandra_host, settings.cassandra_port) == ("cassandra", cassandra_port)
-    assert workload("worker")["spec"]["replicas"] <= settings.partitions  # more would sit idle
+    loaded = settings()
+    assert loaded.is_production and not loaded.faucet
+    assert workload("worker")["spec"]["replicas"] <= loaded.partitions  # more would sit idle
+
+
+@pytest.mark.parametrize("name", ["kafka", "cassandra"])
+def test_servers_are_three_pods_with_stable_names_and_a_disruption_budget(name):
+    stateful = workload(name)
+    assert stateful["kind"] == "StatefulSet" and stateful["spec"]["replicas"] == 3
+    service = resource("Service", stateful["spec"]["serviceName"])
+    assert service["spec"]["clusterIP"] == "None", "headless: a DNS name per pod"
+    assert service["spec"]["publishNotReadyAddresses"], "peers resolve each other before they are ready"
+    labels = stateful["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    budget = resource("PodDisruptionBudget", name)
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_kafka_bootstrap_names_every_broker_and_topics_are_replicated_to_survive_one():
+    loaded = settings()
+    port = resource("Service", "kafka")["spec"]["ports"][0]["port"]
+    assert loaded.kafka_bootstrap.split(",") == [f"{pod}:{port}" for pod in pod_names("kafka")]
+    brokers = workload("kafka")["spec"]["replicas"]
+    assert loaded.kafka_replication_factor == brokers == 3
+    assert loaded.kafka_min_insync_replicas == 2
+    # A disruption budget's one broker away still leaves min.insync.replicas in sync.
+    assert brokers - resource("PodDisruptionBudget", "kafka")["spec"]["maxUnavailable"] >= \
+        loaded.kafka_min_insync_replicas
+
+
+def node_env(ordinal: int) -> dict[str, str]:
+    """The broker's variables in pod kafka-<ordinal>: its own and what the command wrapper exports,
+    run with bash up to where it would exec the image's entrypoint."""
+    script = container("kafka")["command"][-1]
+    entrypoint = "exec /etc/kafka/docker/run"
+    assert script.rstrip().endswith(entrypoint), "the wrapper ends in the image's own command"
+    out = subprocess.run(["bash", "-c", script.replace(entrypoint, "env")], check=True, capture_output=True,
+                         text=True, env={**env("kafka"), "HOSTNAME": f"kafka-{ordinal}", "PATH": os.environ["PATH"]})
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def test_each_broker_takes_its_node_id_and_address_from_its_pod_and_every_pod_votes():
+    spec = container("kafka")
+    assert spec["command"][:2] == ["bash", "-c"]
+    assert not re.findall(r"\$\([A-Za-z_]\w*\)", spec["command"][-1]), "Kubernetes would expand $(NAME)"
+    assert workload("kafka")["spec"]["podManagementPolicy"] == "Parallel", "a quorum needs its voters up together"
+    pods = pod_names("kafka")
+    controller_port = next(p["containerPort"] for p in spec["ports"] if p["name"] == "controller")
+    client_port = next(p["containerPort"] for p in spec["ports"] if p["name"] == "client")
+    bootstrap = settings().kafka_bootstrap.split(",")
+    for ordinal, pod in enumerate(pods):
+        node = node_env(ordinal)
+        assert node["KAFKA_NODE_ID"] == str(ordinal + 1)
+        assert node["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{pod}:{client_port}" == f"PLAINTEXT://{bootstrap[ordinal]}"
+        assert node["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",") == \
+            [f"{i + 1}@{p}:{controller_port}" for i, p in enumerate(pods)]
+    cluster_id = env("kafka")["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16, "a UUID, as kafka-storage random-uuid makes"
+
+
+def test_broker_settings_match_the_native_three_broker_cluster():
+    """Every setting the local runner gives a cluster of this size, but the node's own addresses
+    and the failure-detection timeouts it shortens for loopback (Kafka's defaults here)."""
+    brokers = workload("kafka")["spec"]["replicas"]
+    native = dict(line.split("=", 1) for line in server_properties(
+        Settings.from_env({"HOME": "/x", "KAFKA_BROKERS": str(brokers)}), Path("/d"), 0, brokers).splitlines())
+    own = {"node.id", "controller.quorum.voters", "listeners", "advertised.listeners", "log.dirs",
+           "broker.session.timeout.ms", "broker.heartbeat.interval.ms"}
+    kafka_env = env("kafka")
+    for key in sorted(set(native) - own):
+        assert kafka_env["KAFKA_" + key.upper().replace(".", "_")] == native[key], key
+    loaded = settings()
+    assert kafka_env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == kafka_env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] \
+        == kafka_env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == str(loaded.kafka_replication_factor)
+    assert kafka_env["KAFKA_MIN_INSYNC_REPLICAS"] == kafka_env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] \
+        == str(loaded.kafka_min_insync_replicas)
+    mounts = [m["mountPath"] for m in container("kafka")["volumeMounts"]]
+    log_dir = kafka_env["KAFKA_LOG_DIRS"]
+    assert any(log_dir.startswith(mount + "/") for mount in mounts), "below the volume's root (lost+found)"
+
+
+def test_cassandra_contact_points_are_every_node_and_the_keyspace_survives_one_down():
+    loaded = settings()
+    assert loaded.cassandra_hosts == pod_names("cassandra")
+    assert loaded.cassandra_port == resource("Service", "cassandra")["spec"]["ports"][0]["port"]
+    cassandra_env = env("cassandra")
+    assert cassandra_env["CASSANDRA_SEEDS"] == pod_names("cassandra")[0]
+    assert cassandra_env["CASSANDRA_CLUSTER_NAME"]
+    options = replication_options(loaded.cassandra_replication)
+    assert options.pop("class") == "NetworkTopologyStrategy"
+    assert options == {cassandra_env["CASSANDRA_DC"]: workload("cassandra")["spec"]["replicas"]}
+    assert loaded.cassandra_consistency in ("QUORUM", "LOCAL_QUORUM")
+    assert container("cassandra")["readinessProbe"]["exec"]["command"][0] == "cqlsh"
 
 
 def test_server_images_are_the_versions_the_native_runner_uses():
@@ -80,6 +184,8 @@ def test_every_exchange_container_runs_a_command_the_cli_has_with_the_settings(n
     spec = container(name)
     assert spec["image"] == "kafka-exchange"  # kustomization.yaml's `images` says which build
     env = {e["name"] for e in spec.get("env", [])}
+    referenced = {name for name in env if f"$({name})" in " ".join(spec["args"])}
+    assert env - referenced <= set(VARIABLES), "a variable the code does not read"
     args = [arg.replace("$(POD_NAME)", "worker-0") if "POD_NAME" in env else arg for arg in spec["args"]]
     parsed = build_parser().parse_args(args)  # exits (fails) on an unknown command or option
     assert parsed.command == args[0]
