@@ -11,6 +11,7 @@ import logging
 import weakref
 
 import faust
+from mode import OneForOneSupervisor
 
 from exchange import fetch_wait
 from exchange.kafka_io import Replication, replication
@@ -141,3 +142,22 @@ async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
     sent = [await send_all(producer, topic, partition, pairs) for (topic, partition), pairs in by_partition.items()]
     for batches in sent:
         await batches.last_offset()
+
+
+class RebalanceSupervisor(OneForOneSupervisor):
+    """Restarts an agent's actors, as Faust's default supervisor does, without exiting the worker
+    when a rebalance restarts several at once.
+
+    Faust cancels the actors of isolated partitions at every rebalance and hands each to the
+    supervisor as a crash. It builds the supervisor with `max_restarts=100, over=1.0`, and mode's
+    token bucket holds `over` tokens (one), refilled at 100 a second: two actors restarted within
+    10 ms of each other (every rebalance of a worker with two partitions or more) exceeded it, and
+    the worker exited with SystemExit(1). Here the bucket holds RESTART_BURST restarts, refilled at
+    RESTARTS_PER_SECOND: a rebalance of every partition fits, an actor crashing in a loop still
+    stops the worker within a minute."""
+
+    RESTART_BURST = 64
+    RESTARTS_PER_SECOND = 1.0
+
+    def __init__(self, *services, max_restarts=None, over=None, **kwargs) -> None:
+        super().__init__(*services, max_restarts=self.RESTARTS_PER_SECOND, over=self.RESTART_BURST, **kwargs)

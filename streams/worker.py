@@ -37,7 +37,7 @@ from .account import ACCOUNT_RECORD, CLIENT_ORDER_RECORD, HOLD_RECORD, account_o
 from .accounts_stage import AccountsStage
 from .batch import run_batch
 from .book_journal import BookJournal
-from .faust_support import deliver, new_app, raw_topic, register, table
+from .faust_support import RebalanceSupervisor, deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .matching_stage import MatchingStage
 from .outputs import Outgoing
@@ -154,13 +154,15 @@ class _BookRows:
 
 def _matching_agent(app: faust.App, settings: Settings, tables: _Tables) -> None:
     # Faust cancels the actor of a partition that moves to another worker and hands that to the
-    # supervisor as a crash, so this agent keeps the restarting one: a crashing supervisor would
-    # take the whole worker down at every rebalance. An event left unacknowledged by a real crash
-    # is read again by the stall guard, in order (see input_order.py).
+    # supervisor as a crash, so this agent keeps a restarting one: a crashing supervisor would
+    # take the whole worker down at every rebalance, and so did Faust's default one whenever two
+    # actors restarted at once (see RebalanceSupervisor). An event left unacknowledged by a real
+    # crash is read again by the stall guard, in order (see input_order.py).
     inputs = {ORDERS.name: ORDERS}
     durable = _BookRows(app, tables)
 
-    @app.agent(raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True)
+    @app.agent(raw_topic(app, ORDERS.name), name="matching", isolated_partitions=True,
+               supervisor_strategy=RebalanceSupervisor)
     async def matching(stream):
         # One actor per partition: its engines live here and die with the assignment.
         stage = MatchingStage(BookJournal(tables.book), tables.markets, market_spec, settings.partitions)
