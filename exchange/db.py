@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.connection import ConnectionException
 from cassandra.policies import (
     DCAwareRoundRobinPolicy,
     ExponentialReconnectionPolicy,
@@ -95,13 +96,33 @@ def migrate(session: Session, settings: Settings) -> list[str]:
     rendered = ", ".join(f"'{k}': {v!r}" for k, v in options.items())
     session.execute(f"CREATE KEYSPACE IF NOT EXISTS {settings.cassandra_keyspace} WITH replication = {{{rendered}}}")
     raise_replication(session, settings.cassandra_keyspace, options, rendered)
-    session.set_keyspace(settings.cassandra_keyspace)
+    _use_keyspace(session, settings.cassandra_keyspace)
     applied = []
     for path in sorted(CQL_DIR.glob("*.cql")):
         for statement in statements(path.read_text()):
             session.execute(statement)
         applied.append(path.name)
     return applied
+
+
+SCHEMA_AGREEMENT_S = 30.0
+
+
+def _use_keyspace(session: Session, keyspace: str) -> None:
+    """`USE` the keyspace on every node's connections. On a ring, a keyspace another process just
+    created (its `IF NOT EXISTS` makes this one's a no-op, and the driver waits for schema agreement
+    only after a change of its own) may not have reached every node yet: wait until the nodes agree
+    on the schema, and try again while one still says it does not exist."""
+    deadline = time.monotonic() + SCHEMA_AGREEMENT_S
+    while True:
+        session.cluster.control_connection.wait_for_schema_agreement(wait_time=SCHEMA_AGREEMENT_S)
+        try:
+            session.set_keyspace(keyspace)
+            return
+        except ConnectionException as exc:
+            if "does not exist" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def keyspace_replication(session: Session, keyspace: str) -> dict[str, str]:

@@ -22,8 +22,7 @@ from collections import Counter
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from exchange.demo import define_demo_markets
-from exchange.kafka_io import ensure_topics
+from exchange.up import setup
 from infra.local import runner
 from infra.local.cassandra import CassandraNode
 from infra.local.kafka import KafkaNode
@@ -42,11 +41,9 @@ CASSANDRA_DOWN_S = 60
 
 @pytest.fixture(scope="module")
 def cluster_stack(cluster, tmp_path_factory):
-    async def prepare() -> None:
-        await ensure_topics(cluster)
-        await define_demo_markets(cluster)  # the stack's warm-up waits for a new user's demo balances
-
-    asyncio.run(prepare())
+    # As an operator starts it: `exchange setup` (topics, schema, and the demo markets the stack's
+    # warm-up waits for), then the processes.
+    setup(cluster, demo_markets=True)
     running = Stack(cluster, tmp_path_factory.mktemp("cluster-stack"), free_port(), free_port(),
                     {"EXCHANGE_FAUCET": "on"})
     try:

@@ -179,3 +179,25 @@ def test_a_single_broker_install_grows_to_three_and_its_topics_follow(tmp_path):
         assert shrink.returncode == 2 and "cannot change to 1" in shrink.stderr
     finally:
         runner.down(Settings.from_env(env))
+
+
+def test_processes_starting_together_on_a_fresh_ring_all_get_the_schema(cluster):
+    """The API, the recorder and `exchange setup` each migrate at start. On a ring, a keyspace one
+    of them just created may not have reached every node when another, whose `IF NOT EXISTS` did
+    nothing, uses it on every node's connections: each must wait for the schema, not fail."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = dataclasses.replace(cluster, cassandra_keyspace=f"race_{os.getpid()}_{int(time.time())}")
+
+    def start_like_a_process(first_node: int) -> list[str]:
+        hosts = fresh.cassandra_hosts[first_node:] + fresh.cassandra_hosts[:first_node]
+        connection = db.cluster(dataclasses.replace(fresh, cassandra_host=",".join(hosts)))
+        try:
+            return db.migrate(connection.connect(), fresh)
+        finally:
+            connection.shutdown()
+
+    with ThreadPoolExecutor(3) as pool:
+        applied = list(pool.map(start_like_a_process, range(3)))
+    assert all(files == applied[0] for files in applied) and applied[0]
