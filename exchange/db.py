@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from cassandra import ConsistencyLevel
+from cassandra import ConsistencyLevel, InvalidRequest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.connection import ConnectionException
 from cassandra.policies import (
@@ -119,7 +119,7 @@ def _use_keyspace(session: Session, keyspace: str) -> None:
         try:
             session.set_keyspace(keyspace)
             return
-        except ConnectionException as exc:
+        except (ConnectionException, InvalidRequest) as exc:  # `USE` on one node, or on every node's connections
             if "does not exist" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

@@ -2,9 +2,10 @@
 of them, under REST load from several users through two API processes and two workers.
 
 One at a time, while users trade: the broker leading `exchange.commands` partition 0 is killed -9
-and later restarted; every broker is restarted in turn (a rolling restart); a Cassandra node is
-killed -9 and stays down 60 s; a worker and an API process are killed -9. Clients retry as clients
-do (the same client_order_id, the other API process). After cancel-all, every promise is checked as
+(another must lead it within 30 s) and restarted 20 s after the kill; every broker is restarted in
+turn (a rolling restart); a Cassandra node is killed -9 and stays down 60 s; a worker and an API
+process are killed -9. Clients retry as clients do (the same client_order_id, the other API
+process). After cancel-all, every promise is checked as
 in test_faults.py: each accepted order ended with exactly its fills, nothing is doubled, money is
 conserved with no hold left, and REST balances and fills equal the topics. Clients never see a 5xx
 other than a 503.
@@ -73,6 +74,21 @@ async def leader_of(settings, topic: str, partition: int) -> int:
                 if p["topic"] == topic and p["partition"] == partition)
 
 
+async def new_leader(settings, topic: str, partition: int, dead: int, timeout: float = 30.0) -> int:
+    """The partition's leader once it is not the dead broker: the controller fences a broker killed
+    -9 after its session timeout (4 s on the local cluster), then elects an in-sync replica."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            leader = await leader_of(settings, topic, partition)
+        except Exception:  # noqa: BLE001 - metadata from a broker that is itself catching up
+            leader = dead
+        if leader not in (dead, -1):
+            return leader
+        assert time.monotonic() < deadline, f"{topic}[{partition}] still led by the dead broker after {timeout:.0f}s"
+        await asyncio.sleep(0.5)
+
+
 async def fully_replicated(settings, timeout: float = 180.0) -> float:
     """Seconds until every partition of every topic has all its replicas in sync again."""
     started = time.monotonic()
@@ -120,14 +136,13 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
         [node] = [n for n in kafka_nodes(cluster) if n.index + 1 == leader]
         os.kill(node.process.pid(), signal.SIGKILL)
         killed_at = time.monotonic()
-        await asyncio.sleep(5)
-        moved_to = await leader_of(cluster, COMMANDS.name, 0)
-        assert moved_to != leader, "partition 0 kept its dead leader"
-        await asyncio.sleep(15)
+        moved_to = await new_leader(cluster, COMMANDS.name, 0, leader)
+        moved_after = time.monotonic() - killed_at
+        await asyncio.sleep(max(0.0, 20 - moved_after))
         node.start(java)
         await until_answers(node)
         caught_up = await fully_replicated(cluster)
-        faults["leader kill -9"] = (f"broker {leader}, partition 0 led by {moved_to} within 5 s; "
+        faults["leader kill -9"] = (f"broker {leader}, partition 0 led by {moved_to} after {moved_after:.1f}s; "
                                     f"in sync again {time.monotonic() - killed_at:.0f}s after the kill "
                                     f"({caught_up:.0f}s after the restart)")
         check_load()
