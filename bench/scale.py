@@ -55,6 +55,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from api.feeds import REPLY_GROUP
+from exchange import kafka_io
 from exchange.commands import CommandProducer, deposit
 from infra.local import runner
 from infra.local.ports import free_port
@@ -298,22 +299,17 @@ class Layout:
 
 async def describe_groups(bootstrap: str, groups: list[str]) -> dict[str, tuple[str, list[set]]]:
     """Each group's state and its members' assigned (topic, partition)s."""
+    def assigned(member: dict) -> set:
+        if not member["member_assignment"]:
+            return set()
+        decoded = ConsumerProtocolMemberAssignment.decode(member["member_assignment"])
+        return {(tp.topic, tp.partition) for tp in decoded.partitions()}
+
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        found = {}
-        for group in groups:
-            for response in await admin.describe_consumer_groups([group]):
-                for described in response.groups:
-                    members = []
-                    for member in described[5]:
-                        assigned = set()
-                        if member[4]:
-                            decoded = ConsumerProtocolMemberAssignment.decode(member[4])
-                            assigned = {(tp.topic, tp.partition) for tp in decoded.partitions()}
-                        members.append(assigned)
-                    found[described[1]] = (described[2], members)
-        return found
+        return {described["group"]: (described["state"], [assigned(m) for m in described["members"]])
+                for described in await kafka_io.describe_groups(admin, groups)}
     finally:
         await admin.close()
 

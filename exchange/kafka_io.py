@@ -16,7 +16,13 @@ from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
-from aiokafka.protocol.admin import AlterPartitionReassignmentsRequest
+from aiokafka.protocol.admin import (
+    AlterPartitionReassignmentsRequest,
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+)
+from aiokafka.protocol.api import Request
 
 from exchange.config import Settings
 from schemas.codec import codec
@@ -100,7 +106,7 @@ async def ensure_topics(settings: Settings, replicas: Replication | None = None)
     procedure, not a side effect of a start-up.
     """
     async with _admin(settings) as admin:
-        existing = await _partition_counts(admin)
+        existing = await partition_counts(admin)
         for topic in CATALOGUE:
             wanted = topic.partitions(settings.partitions)
             if topic.name in existing and existing[topic.name] != wanted:
@@ -138,7 +144,7 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
         await admin.close()
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
+async def partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
     # Asking for all topics, not by name: naming a missing topic can auto-create it on brokers
     # that allow that, with the wrong settings.
     return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics() if not t["error_code"]}
@@ -147,12 +153,19 @@ async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
 async def _wait_until_visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
     """Wait until the broker serves metadata for new topics, so a reader right after finds them."""
     async with asyncio.timeout(VISIBLE_TIMEOUT_S):
-        while not set(names) <= set(await _partition_counts(admin)):
+        while not set(names) <= set(await partition_counts(admin)):
             await asyncio.sleep(0.1)
 
 
 async def read_compacted(settings: Settings, topic: Topic) -> dict[str, dict]:
-    """The current record per key of a compacted topic: read from the start up to its end.
+    """The current record per key of a compacted topic of the catalogue, decoded (see `read_rows`)."""
+    return {key: codec.decode_as(topic.record, value)
+            for rows in (await read_rows(settings, topic.name)).values() for key, value in rows.items()}
+
+
+async def read_rows(settings: Settings, name: str) -> dict[int, dict[str, bytes]]:
+    """The current record per key of a compacted topic, encoded, per partition: read from the start
+    up to its end.
 
     It stops at the end offsets taken when it starts, not after a quiet period, so an empty topic
     answers at once and a record published later is simply not seen. Later records win; a
@@ -160,30 +173,30 @@ async def read_compacted(settings: Settings, topic: Topic) -> dict[str, dict]:
     """
     # The admin client, because a consumer only learns the partitions of topics it subscribed to.
     async with _admin(settings) as admin:
-        partitions = (await _partition_counts(admin)).get(topic.name)
+        partitions = (await partition_counts(admin)).get(name)
     if partitions is None:
-        raise TopicError(f"topic {topic.name} does not exist; run `exchange topics create`")
+        raise TopicError(f"topic {name} does not exist; run `exchange topics create`")
+    rows: dict[int, dict[str, bytes]] = {p: {} for p in range(partitions)}
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        assigned = [TopicPartition(topic.name, p) for p in range(partitions)]
+        assigned = [TopicPartition(name, p) for p in range(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         end = await consumer.end_offsets(assigned)
-        current: dict[str, dict] = {}
         unread = [tp for tp in assigned if await consumer.position(tp) < end[tp]]
         while unread:
-            batches = await consumer.getmany(*unread, timeout_ms=1000)
-            # A key always lives on one partition, so reading partitions interleaved keeps its order.
-            for messages in batches.values():
+            for tp, messages in (await consumer.getmany(*unread, timeout_ms=1000)).items():
+                current = rows[tp.partition]
                 for message in messages:
-                    key = message.key.decode()
+                    if message.offset >= end[tp] or message.key is None:
+                        continue
                     if message.value is None:
-                        current.pop(key, None)
+                        current.pop(message.key.decode(), None)
                     else:
-                        current[key] = codec.decode_as(topic.record, message.value)
+                        current[message.key.decode()] = message.value
             unread = [tp for tp in unread if await consumer.position(tp) < end[tp]]
-        return current
+        return rows
     finally:
         await consumer.stop()
 
@@ -214,6 +227,31 @@ async def publish(settings: Settings, topic: Topic, key: str, record: dict, part
         await producer.send_and_wait(topic.name, key=key.encode(), value=value, partition=partition)
     finally:
         await producer.stop()
+
+
+class _DescribeGroups(Request[DescribeGroupsRequest_v0 | DescribeGroupsRequest_v1 | DescribeGroupsRequest_v2]):
+    """DescribeGroups up to v2: aiokafka 0.14 reads a v3 answer with v2's layout and fails on it
+    (`DescribeGroupsRequest_v3.RESPONSE_TYPE`), and Kafka 3.x answers v3 when asked what it speaks,
+    so the admin client's `describe_consumer_groups` cannot be used."""
+
+    API_KEY = 15
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class):
+        return request_struct_class(self._groups)
+
+
+async def describe_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> list[dict]:
+    """Each group's state and members (`group`, `state`, `members` with `client_id`, `client_host`)."""
+    described = []
+    client = admin._client  # the admin client's connections, to send the request above
+    for group in groups:
+        node = await admin.find_coordinator(group)
+        response = await client.send(node, _DescribeGroups([group]))
+        described += response.to_object()["groups"]
+    return described
 
 
 # The Faust apps' ids (streams.worker.APP_ID "exchange", streams.read_worker.READ_APP_ID

@@ -52,10 +52,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import GroupCoordinatorNotAvailableError
-from aiokafka.protocol.admin import DescribeGroupsRequest_v0, DescribeGroupsRequest_v1, DescribeGroupsRequest_v2
-from aiokafka.protocol.api import Request
 
 from exchange.config import Settings
+from exchange.kafka_io import TopicError, describe_groups, partition_counts, read_rows
 from schemas.codec import codec
 from schemas.topics import (
     BALANCES,
@@ -180,7 +179,7 @@ async def grow(settings: Settings, to: int, clear_local_state: bool = False,
     await admin.start()
     await consumer.start()
     try:
-        counts = await _partition_counts(admin)
+        counts = await partition_counts(admin)
         if COMMANDS.name not in counts:
             raise GrowError(f"topic {COMMANDS.name} does not exist at {settings.kafka_bootstrap}: "
                             "nothing to grow (`exchange topics create` makes the topics with EXCHANGE_PARTITIONS)")
@@ -258,31 +257,6 @@ async def check_drained(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, 
     return problems
 
 
-class _DescribeGroups(Request[DescribeGroupsRequest_v0 | DescribeGroupsRequest_v1 | DescribeGroupsRequest_v2]):
-    """DescribeGroups up to v2: aiokafka 0.14 reads a v3 answer with v2's layout and fails on it
-    (`DescribeGroupsRequest_v3.RESPONSE_TYPE`), and Kafka 3.x answers v3 when asked what it speaks,
-    so the admin client's `describe_consumer_groups` cannot be used."""
-
-    API_KEY = 15
-
-    def __init__(self, groups: list[str]) -> None:
-        self._groups = groups
-
-    def build(self, request_struct_class):
-        return request_struct_class(self._groups)
-
-
-async def describe_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> list[dict]:
-    """Each group's state and members (`group`, `state`, `members` with `client_id`, `client_host`)."""
-    described = []
-    client = admin._client  # the admin client's connections, to send the request above
-    for group in groups:
-        node = await admin.find_coordinator(group)
-        response = await client.send(node, _DescribeGroups([group]))
-        described += response.to_object()["groups"]
-    return described
-
-
 async def _grow_topics(admin: AIOKafkaAdminClient, counts: dict[str, int], to: int, report: Report,
                        say: Callable[[str], None]) -> None:
     wanted = {name: NewPartitions(total_count=to) for name in grown_topics()
@@ -307,43 +281,12 @@ async def _grow_topics(admin: AIOKafkaAdminClient, counts: dict[str, int], to: i
         say(f"{name}: {counts[name]} -> {to} partitions")
 
 
-async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
-    return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics() if not t["error_code"]}
-
-
 async def read_changelog(settings: Settings, topic: str) -> dict[int, dict[str, bytes]]:
-    """A compacted topic's current rows per partition, encoded: later records win, tombstones delete."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    """A changelog's current rows per partition, encoded; none if its app never created it."""
     try:
-        partitions = (await _partition_counts(admin)).get(topic, 0)
-    finally:
-        await admin.close()
-    live: dict[int, dict[str, bytes]] = {p: {} for p in range(partitions)}
-    if not partitions:
-        return live
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        unread = [tp for tp in tps if await consumer.position(tp) < ends[tp]]
-        while unread:
-            for tp, messages in (await consumer.getmany(*unread, timeout_ms=1000)).items():
-                rows = live[tp.partition]
-                for message in messages:
-                    if message.offset >= ends[tp] or message.key is None:
-                        continue
-                    if message.value is None:
-                        rows.pop(message.key.decode(), None)
-                    else:
-                        rows[message.key.decode()] = message.value
-            unread = [tp for tp in unread if await consumer.position(tp) < ends[tp]]
-        return live
-    finally:
-        await consumer.stop()
+        return await read_rows(settings, topic)
+    except TopicError:
+        return {}
 
 
 async def _apply(settings: Settings, moves: Moves, say: Callable[[str], None]) -> None:

@@ -6,15 +6,13 @@ Shared by the core worker (worker.py: accounts and matching) and the read worker
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 
 import faust
 from mode import OneForOneSupervisor
 
 from exchange import fetch_wait
-from exchange.kafka_io import Replication, replication
+from exchange.kafka_io import Replication
 from schemas.codec import codec
 
 from . import faust_internals
@@ -32,17 +30,10 @@ log = logging.getLogger("exchange.faust_support")
 FETCH_MAX_WAIT_MS = 10
 
 
-# The replication each app's tables get for their changelog topics (see `table`).
-_REPLICATION: weakref.WeakKeyDictionary[faust.App, Replication] = weakref.WeakKeyDictionary()
-
-
-def new_app(settings, app_id: str, name: str, replicas: Replication | None = None) -> faust.App:
+def new_app(settings, app_id: str, name: str, replicas: Replication) -> faust.App:
     """A Faust app as every worker runs it: RocksDB tables under the worker's own directory, and
-    the topics Faust creates (the tables' changelogs) replicated as the exchange's own are.
-
-    `replicas` is resolved once at process start (streams/run.py); without it, it is resolved here.
-    """
-    replicas = replicas or asyncio.run(replication(settings))
+    the topics Faust creates (the tables' changelogs) replicated as the exchange's own are
+    (`replicas`, resolved once at process start by streams/run.py)."""
     faust_internals.check_version()
     faust_internals.shorten_fetch_wait(FETCH_MAX_WAIT_MS)
     faust_internals.idempotent_producer()
@@ -68,7 +59,6 @@ def new_app(settings, app_id: str, name: str, replicas: Replication | None = Non
         stream_wait_empty=False,
     )
     never_commit_unread(app)
-    _REPLICATION[app] = replicas
     return app
 
 
@@ -102,15 +92,11 @@ def never_commit_unread(app: faust.App) -> None:
 CHANGELOG_CONFIG = {"segment.ms": str(10 * 60 * 1000), "min.cleanable.dirty.ratio": "0.1"}
 
 
-def changelog_config(app: faust.App) -> dict[str, str]:
-    """The configs of a table's changelog topic: prompt compaction, and the app's min.insync.replicas."""
-    replicas = _REPLICATION.get(app)
-    return CHANGELOG_CONFIG | ({"min.insync.replicas": str(replicas.min_insync)} if replicas else {})
-
-
-def table(app: faust.App, name: str, partitions: int) -> faust.Table:
-    """A RocksDB-backed table whose changelog compacts promptly."""
-    return faust.Table(app, name=name, partitions=partitions, extra_topic_configs=changelog_config(app))
+def table(app: faust.App, name: str, partitions: int, replicas: Replication) -> faust.Table:
+    """A RocksDB-backed table whose changelog compacts promptly and takes min.insync.replicas (its
+    replication factor is the app's)."""
+    return faust.Table(app, name=name, partitions=partitions,
+                       extra_topic_configs=CHANGELOG_CONFIG | {"min.insync.replicas": str(replicas.min_insync)})
 
 
 def register(app: faust.App, table, values):

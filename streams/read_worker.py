@@ -47,8 +47,8 @@ BATCH_MESSAGES = 500
 BATCH_WINDOW = 0.005  # seconds: the longest a take gathers messages already queued
 
 
-def build_read_app(settings: Settings, name: str, metrics_port: int | None = None,
-                   replicas: Replication | None = None) -> faust.App:
+def build_read_app(settings: Settings, name: str, replicas: Replication,
+                   metrics_port: int | None = None) -> faust.App:
     app = new_app(settings, READ_APP_ID, name, replicas)
     inputs = {topic.name for topic in RECORDED}  # marketdata's trades are recorded too
     metrics.install(app, metrics_port, inputs, settings.bind_host)
@@ -59,7 +59,7 @@ def build_read_app(settings: Settings, name: str, metrics_port: int | None = Non
         await reference.run()
 
     markets = reference.markets
-    _marketdata_agent(app, settings)
+    _marketdata_agent(app, settings, replicas)
     _recorder_agent(app, settings, markets, reference)
     guard = StallGuard(app, inputs)
 
@@ -85,8 +85,8 @@ class _BarRows:
         await self.writer.write_many(rows)
 
 
-def _marketdata_agent(app: faust.App, settings: Settings) -> None:
-    bars_table = register(app, table(app, "minute-bars", settings.partitions),
+def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
+    bars_table = register(app, table(app, "minute-bars", settings.partitions, replicas),
                           AvroRecord("exchange.MinuteBar"))
     durable = _BarRows(app, TableWriter(app, bars_table, lambda key: "exchange.MinuteBar"))
     in_order = InputOrder(lambda: app.consumer)

@@ -46,11 +46,11 @@ def run(args: argparse.Namespace, read_side: bool = False) -> int:
         from .read_worker import build_read_app
 
         migrate_when_up(settings)
-        app = build_read_app(settings, args.name, args.metrics_port, replicas)
+        app = build_read_app(settings, args.name, replicas, args.metrics_port)
     else:
         from .worker import build_app
 
-        app = build_app(settings, args.name, args.metrics_port, replicas)
+        app = build_app(settings, args.name, replicas, args.metrics_port)
 
     @app.task
     async def _diagnostics() -> None:

@@ -60,12 +60,11 @@ BATCH_MESSAGES = 200
 BATCH_WINDOW = 0.005  # seconds
 
 
-def build_app(settings: Settings, name: str, metrics_port: int | None = None,
-              replicas: Replication | None = None) -> faust.App:
+def build_app(settings: Settings, name: str, replicas: Replication, metrics_port: int | None = None) -> faust.App:
     app = new_app(settings, APP_ID, name, replicas)
     inputs = {COMMANDS.name, SETTLEMENTS.name, ORDERS.name}
     metrics.install(app, metrics_port, inputs, settings.bind_host)
-    tables = _Tables(app, settings)
+    tables = _Tables(app, settings, replicas)
     _accounts_agent(app, settings, tables)
     _matching_agent(app, settings, tables)
     guard = StallGuard(app, inputs)
@@ -78,11 +77,11 @@ def build_app(settings: Settings, name: str, metrics_port: int | None = None,
 
 
 class _Tables:
-    def __init__(self, app: faust.App, settings: Settings) -> None:
+    def __init__(self, app: faust.App, settings: Settings, replicas: Replication) -> None:
         account_rows = AvroRecords(ACCOUNT_RECORD, HOLD_RECORD, CLIENT_ORDER_RECORD)
-        self.accounts = register(app, table(app, "accounts", settings.partitions),
+        self.accounts = register(app, table(app, "accounts", settings.partitions, replicas),
                                   account_rows)
-        self.book = register(app, table(app, "book", settings.partitions),
+        self.book = register(app, table(app, "book", settings.partitions, replicas),
                               AvroRecord("exchange.BookRow"))
         self.account_rows = StoreRows(self.accounts, record_of,
                                       lambda key: account_partition(account_of(key), settings.partitions), copy_row)

@@ -17,6 +17,7 @@ from api import web
 from api.app import ROUTES
 from api.binance.errors import is_binance_path
 from api.security import DEV_SECRET
+from bench.api_stack import counter
 
 from .markets import fresh_market
 
@@ -181,8 +182,9 @@ def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_
 
 
 def _metric(client: httpx.Client, name: str) -> int:
-    text = client.get("/metrics").text
-    return int(next(line.split()[-1] for line in text.splitlines() if line.startswith(f"{name} ")))
+    value = counter(client.get("/metrics").text, name)
+    assert value is not None, f"no {name} on {client.base_url}/metrics"
+    return int(value)
 
 
 def test_each_api_process_reads_the_outcomes_of_its_own_orders_only(stack, http):

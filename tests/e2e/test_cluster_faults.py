@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from collections import Counter
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from exchange.kafka_io import topic_health
 from exchange.up import setup
 from infra.local import runner
 from infra.local.cassandra import CassandraNode
@@ -32,7 +32,7 @@ from infra.local.toolchain import find_java
 from schemas.topics import COMMANDS
 
 from .stack import Stack
-from .test_faults import SESSION_TIMEOUT_S, Trader, own_market, settle_and_check
+from .test_faults import SESSION_TIMEOUT_S, Load, Trader, own_market, settle_and_check
 
 pytestmark = pytest.mark.runs
 
@@ -59,19 +59,14 @@ def kafka_nodes(settings) -> list[KafkaNode]:
     return [n for n in runner.nodes(settings) if isinstance(n, KafkaNode)]
 
 
-async def partition_states(settings) -> list[dict]:
+async def leader_of(settings, topic: str, partition: int) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        return [{"topic": t["topic"], **p} for t in await admin.describe_topics() if not t["error_code"]
-                for p in t["partitions"]]
+        [described] = await admin.describe_topics([topic])
     finally:
         await admin.close()
-
-
-async def leader_of(settings, topic: str, partition: int) -> int:
-    return next(p["leader"] for p in await partition_states(settings)
-                if p["topic"] == topic and p["partition"] == partition)
+    return next(p["leader"] for p in described["partitions"] if p["partition"] == partition)
 
 
 async def new_leader(settings, topic: str, partition: int, dead: int, timeout: float = 30.0) -> int:
@@ -90,13 +85,14 @@ async def new_leader(settings, topic: str, partition: int, dead: int, timeout: f
 
 
 async def fully_replicated(settings, timeout: float = 180.0) -> float:
-    """Seconds until every partition of every topic has all its replicas in sync again."""
+    """Seconds until every partition of every topic of the exchange (`exchange topics list`'s) has
+    all its replicas in sync again."""
     started = time.monotonic()
     while True:
         try:
-            lagging = [p for p in await partition_states(settings) if len(p["isr"]) < len(p["replicas"])]
+            lagging = [t.name for t in await topic_health(settings) if t.under_replicated]
         except Exception:  # noqa: BLE001 - a broker coming back may refuse a request or two
-            lagging = [None]
+            lagging = ["(no answer)"]
         if not lagging:
             return time.monotonic() - started
         assert time.monotonic() - started < timeout, f"still under-replicated after {timeout:.0f}s: {lagging[:5]}"
@@ -118,15 +114,9 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
     apis = [stack.base_url, second_api]
     traders = [Trader(f"cluster{n}", apis[n % 2:] + apis[:n % 2], market) for n in range(USERS)]
     await asyncio.gather(*(t.sign_up() for t in traders))
-    stop = asyncio.Event()
-    load = [asyncio.create_task(t.trade(stop, random.Random(n))) for n, t in enumerate(traders)]
+    load = Load(traders)
     faults: dict[str, str] = {}
     java = find_java()
-
-    def check_load() -> None:
-        for task in load:
-            if task.done():
-                task.result()  # a trader that gave up fails the run here
 
     started = time.monotonic()
     try:
@@ -145,7 +135,7 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
         faults["leader kill -9"] = (f"broker {leader}, partition 0 led by {moved_to} after {moved_after:.1f}s; "
                                     f"in sync again {time.monotonic() - killed_at:.0f}s after the kill "
                                     f"({caught_up:.0f}s after the restart)")
-        check_load()
+        load.check()
         # 2. A rolling restart: each broker stopped (a controlled shutdown) and started in turn.
         rolling = time.monotonic()
         for node in kafka_nodes(cluster):
@@ -153,7 +143,7 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
             node.start(java)
             await until_answers(node)
             await fully_replicated(cluster)
-            check_load()
+            load.check()
         faults["rolling restart"] = f"3 brokers in {time.monotonic() - rolling:.0f}s"
         # 3. A Cassandra node killed -9, down for 60 s, then started again.
         [cassandra] = [n for n in runner.nodes(cluster) if isinstance(n, CassandraNode) and n.index == 2]
@@ -164,7 +154,7 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
         await until_answers(cassandra)
         faults["Cassandra node kill -9"] = (f"node 3 down {CASSANDRA_DOWN_S}s, answering "
                                             f"{time.monotonic() - back:.0f}s after its restart")
-        check_load()
+        load.check()
         # 4. A worker and an API process killed -9; a supervisor restarts them.
         stack.kill("worker-2")
         stack.kill("api-2")
@@ -173,12 +163,10 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
         stack.start("worker-2")
         faults["worker and API kill -9"] = "restarted"
         await asyncio.sleep(5)
-        check_load()
+        load.check()
     finally:
-        stop.set()
-        await asyncio.gather(*load, return_exceptions=True)
-    for task in load:
-        task.result()
+        await load.stop()
+    load.check()
     loaded = time.monotonic() - started
     recovery_started = time.monotonic()
     figures = await settle_and_check(cluster, stack, traders, market, assets)

@@ -113,6 +113,25 @@ class Trader:
             await asyncio.sleep(rng.uniform(0.0, 0.05))
 
 
+class Load:
+    """Every trader trading until `stop`; a trader that gave up fails the run at the next `check`."""
+
+    def __init__(self, traders: list[Trader], with_client_ids: bool = True) -> None:
+        self.until = asyncio.Event()
+        self.tasks = [asyncio.create_task(t.trade(self.until, random.Random(n), with_client_ids))
+                      for n, t in enumerate(traders)]
+
+    def check(self) -> None:
+        for task in self.tasks:
+            if task.done():
+                task.result()
+
+    async def stop(self) -> None:
+        """Stop every trader and wait for them; `check` afterwards raises what any of them raised."""
+        self.until.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
 async def quiet(infra, stack) -> None:
     await wait_until_quiet(infra, stack, group=APP_ID, inputs=INPUTS)
     await wait_until_quiet(infra, stack, group=READ_APP_ID, inputs=tuple(t.name for t in RECORDED))
@@ -177,8 +196,7 @@ async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_do
     traders = [Trader(f"fault{n}", apis[n % 2:] + apis[:n % 2], market) for n in range(USERS)]  # half use each
     await asyncio.gather(*(t.sign_up() for t in traders))
     await quiet(infra, stack)
-    stop = asyncio.Event()
-    load = [asyncio.create_task(t.trade(stop, random.Random(n))) for n, t in enumerate(traders)]
+    load = Load(traders)
     faults: Counter = Counter()
     started = time.monotonic()
     try:
@@ -201,15 +219,11 @@ async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_do
             if round_ == 6:
                 await asyncio.to_thread(_restart_kafka, infra)
                 faults["Kafka broker restart"] += 1
-            for task in load:
-                if task.done():
-                    task.result()  # a trader that gave up fails the run here
+            load.check()
         await asyncio.sleep(3)
     finally:
-        stop.set()
-        await asyncio.gather(*load, return_exceptions=True)
-    for task in load:
-        task.result()
+        await load.stop()
+    load.check()
     loaded = time.monotonic() - started
     recovery_started = time.monotonic()
     figures = await settle_and_check(infra, stack, traders, market, assets)
@@ -226,9 +240,8 @@ async def test_cassandra_away_for_60_s_under_load(infra, stack, capsys):
     traders = [Trader(f"cass{n}", [stack.base_url], market) for n in range(4)]
     await asyncio.gather(*(t.sign_up() for t in traders))
     await quiet(infra, stack)
-    stop = asyncio.Event()
     # Without client ids: a claim on one needs Cassandra, and placing must not.
-    load = [asyncio.create_task(t.trade(stop, random.Random(n), with_client_ids=False)) for n, t in enumerate(traders)]
+    load = Load(traders, with_client_ids=False)
     node = CassandraNode(infra, fast_unsafe=True)
     reads: Counter = Counter()
     slowest = 0.0
@@ -255,10 +268,8 @@ async def test_cassandra_away_for_60_s_under_load(infra, stack, capsys):
             await asyncio.sleep(1.0)
         back_at = time.monotonic()
         await asyncio.sleep(5)
-        stop.set()
-        await asyncio.gather(*load, return_exceptions=True)
-    for task in load:
-        task.result()
+        await load.stop()
+    load.check()
     assert set(reads) <= {200, 503} and reads[503] > 0, reads  # never a 500
     assert slowest < 15, f"a read took {slowest:.1f}s while Cassandra was away"
     assert placed_while_away > 0, "orders were not matched while Cassandra was away"
