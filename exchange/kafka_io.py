@@ -8,6 +8,7 @@ The exception is `tail`, whose consumer its caller reads for as long as it runs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from schemas.codec import codec
 from schemas.topics import CATALOGUE, Topic
 
 VISIBLE_TIMEOUT_S = 30.0  # how long a created topic may take to show in the broker's metadata
+NEW_TOPIC_METADATA_S = 5.0  # how long a broker may lag behind another in knowing of a new topic
 
 
 class TopicError(RuntimeError):
@@ -172,8 +174,13 @@ async def read_rows(settings: Settings, name: str) -> dict[int, dict[str, bytes]
     tombstone (None value) deletes its key.
     """
     # The admin client, because a consumer only learns the partitions of topics it subscribed to.
+    # On a cluster, the broker asked may not know yet of a topic another one just created (its
+    # creator waited only until the broker it asked served it), so a missing topic is asked for
+    # again for a few seconds before it counts as missing.
     async with _admin(settings) as admin:
-        partitions = (await partition_counts(admin)).get(name)
+        deadline = time.monotonic() + NEW_TOPIC_METADATA_S
+        while (partitions := (await partition_counts(admin)).get(name)) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
     if partitions is None:
         raise TopicError(f"topic {name} does not exist; run `exchange topics create`")
     rows: dict[int, dict[str, bytes]] = {p: {} for p in range(partitions)}
