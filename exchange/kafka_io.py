@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError, for_code
+from aiokafka.errors import (
+    KafkaConnectionError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
+    for_code,
+)
 from aiokafka.protocol.admin import (
     AlterPartitionReassignmentsRequest,
     DescribeGroupsRequest_v0,
@@ -31,6 +38,9 @@ from schemas.topics import CATALOGUE, Topic
 
 VISIBLE_TIMEOUT_S = 30.0  # how long a created topic may take to show in the broker's metadata
 NEW_TOPIC_METADATA_S = 5.0  # how long a broker may lag behind another in knowing of a new topic
+
+
+T = TypeVar("T")
 
 
 class TopicError(RuntimeError):
@@ -62,10 +72,31 @@ def derive_replication(brokers: int, factor: int = 0, min_insync: int = 0) -> Re
 
 
 async def replication(settings: Settings) -> Replication:
-    """The replication topics get here, from the settings and the brokers the cluster reports."""
+    """The replication topics get here, from the settings and the cluster's size: the brokers the
+    layout names (KAFKA_BROKERS) or, if more, those the cluster reports. A broker that happens to be
+    down while topics are created must not make them less replicated for good."""
     async with _admin(settings) as admin:
-        brokers = len((await admin.describe_cluster())["brokers"])
+        live = len((await _from_any_broker(admin.describe_cluster))["brokers"])
+    brokers = max(live, settings.kafka_brokers)
     return derive_replication(brokers, settings.kafka_replication_factor, settings.kafka_min_insync_replicas)
+
+
+UNREACHABLE = (NodeNotReadyError, KafkaConnectionError, RequestTimedOutError)
+UNREACHABLE_RETRIES = 10
+
+
+async def _from_any_broker(request: Callable[[], Awaitable[T]]) -> T:
+    """An admin read the client sends to a broker picked at random from its metadata, asked again
+    when that broker does not answer: after a kill -9 the metadata names the dead broker until the
+    controller fences it, and `topics list` is run exactly when a broker is down."""
+    for attempt in range(UNREACHABLE_RETRIES):
+        try:
+            return await request()
+        except UNREACHABLE:
+            if attempt == UNREACHABLE_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 WARM_UP_TOPIC = "group-coordinator-warm-up"
@@ -149,7 +180,8 @@ async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
 async def partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
     # Asking for all topics, not by name: naming a missing topic can auto-create it on brokers
     # that allow that, with the wrong settings.
-    return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics() if not t["error_code"]}
+    described = await _from_any_broker(admin.describe_topics)
+    return {t["topic"]: len(t["partitions"]) for t in described if not t["error_code"]}
 
 
 async def _wait_until_visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
@@ -288,7 +320,7 @@ class TopicHealth:
 async def topic_health(settings: Settings) -> list[TopicHealth]:
     """Every topic of the exchange, by name, with its replication and its partitions' state."""
     async with _admin(settings) as admin:
-        topics = sorted((t for t in await admin.describe_topics() if not t["error_code"]
+        topics = sorted((t for t in await _from_any_broker(admin.describe_topics) if not t["error_code"]
                          and is_exchange_topic(t["topic"])), key=lambda t: t["topic"])
         min_insync = await _topic_config(admin, [t["topic"] for t in topics], "min.insync.replicas")
     return [
@@ -309,7 +341,7 @@ async def _topic_config(admin: AIOKafkaAdminClient, names: list[str], key: str) 
         return {}
     found: dict[str, str] = {}
     resources = [ConfigResource(ConfigResourceType.TOPIC, name, {key: ""}) for name in names]
-    for response in await admin.describe_configs(resources):
+    for response in await _from_any_broker(lambda: admin.describe_configs(resources)):
         for resource in response.to_object()["resources"]:
             for entry in resource["config_entries"]:
                 if entry["config_names"] == key:

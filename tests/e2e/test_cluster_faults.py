@@ -42,8 +42,9 @@ CASSANDRA_DOWN_S = 60
 
 @pytest.fixture(scope="module")
 def cluster_stack(cluster, tmp_path_factory):
-    # As an operator starts it: `exchange setup` (topics, schema, and the demo markets the stack's
-    # warm-up waits for), then the processes.
+    # Every node up, whatever an earlier test left behind; then as an operator starts it: `exchange
+    # setup` (topics, schema, and the demo markets the stack's warm-up waits for), then the processes.
+    runner.up(cluster, fast_unsafe=True)
     setup(cluster, demo_markets=True)
     running = Stack(cluster, tmp_path_factory.mktemp("cluster-stack"), free_port(), free_port(),
                     {"EXCHANGE_FAUCET": "on"})
