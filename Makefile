@@ -8,15 +8,17 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install chromium run demo down status lint test test-runs test-unit bench lock records clean
 
-# Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), and the
-# trading page's chart library from web/package-lock.json.
-$(STAMP): pyproject.toml constraints.txt web/package-lock.json
+# Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), the
+# trading page's chart library from web/package-lock.json, and the JavaScript Binance clients the
+# end-to-end tests drive from tests/e2e/js/package-lock.json.
+$(STAMP): pyproject.toml constraints.txt web/package-lock.json tests/e2e/js/package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	@command -v npm >/dev/null || { echo "npm is required (Node 18 or newer) for the trading page's chart library"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
 
 # The browser tests drive Debian's Chromium: installed here when it is missing and apt can.

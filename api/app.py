@@ -16,7 +16,7 @@ from .binance import routes as binance_routes
 from .binance.limits import Limits
 from .errors import HANDLERS
 from .feeds import Feeds
-from .ids import OrderIds
+from .ids import NodeLease, OrderIds
 from .security import LoginBrake, VerifiedTokens, jwt_secret
 from .store import Store
 
@@ -85,10 +85,13 @@ def create_app(settings: Settings) -> Starlette:
         await state.producer.start()
         state.commands = CommandBatcher(state.producer)
         await state.store.start()
+        state.id_lease = NodeLease(state.store, state.ids)
+        await state.id_lease.start()
         await state.feeds.start()
         try:
             yield
         finally:
+            await state.id_lease.stop()
             await state.feeds.stop()
             await state.producer.stop()
             await state.store.stop()

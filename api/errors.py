@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from .binance import errors as binance
+from .ids import OrderIdsUnavailable
 from .responses import JSONResponse
 
 log = logging.getLogger("exchange.api")
@@ -97,7 +98,7 @@ async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 # The errors of Cassandra's and Kafka's clients when a server is away or slow.
-BACKING_SERVICE_ERRORS = (NoHostAvailable, DriverException, ConnectionException, KafkaError)
+BACKING_SERVICE_ERRORS = (NoHostAvailable, DriverException, ConnectionException, KafkaError, OrderIdsUnavailable)
 
 HANDLERS = {ApiError: on_api_error, binance.BinanceError: binance.on_binance_error, HTTPException: on_http_error,
             **{kind: on_backing_service_error for kind in BACKING_SERVICE_ERRORS}, Exception: on_unexpected}

@@ -33,6 +33,9 @@ QUERIES = {
     "orders": "SELECT * FROM orders_by_account WHERE account = ? AND order_id < ? LIMIT ?",
     "open_orders": "SELECT market, order_id FROM open_orders_by_account WHERE account = ?",
     "open_orders_in": "SELECT market, order_id FROM open_orders_by_account WHERE account = ? AND market = ?",
+    "take_id_node": "INSERT INTO order_id_nodes (node, holder) VALUES (?, ?) IF NOT EXISTS USING TTL ?",
+    "renew_id_node": "UPDATE order_id_nodes USING TTL ? SET holder = ? WHERE node = ? IF holder = ?",
+    "release_id_node": "DELETE FROM order_id_nodes WHERE node = ? IF holder = ?",
     "claim_client_order": "INSERT INTO client_order_claims (account, client_order_id, order_id, market) "
                           "VALUES (?, ?, ?, ?) IF NOT EXISTS",
     "release_client_order": "DELETE FROM client_order_claims WHERE account = ? AND client_order_id = ? IF order_id = ?",

@@ -38,19 +38,18 @@ async def _fans_out(ws: WebSocket) -> bool:
 
 
 async def binance_raw(ws: WebSocket) -> None:
-    """Binance's /ws/<stream>[/<stream>...] (each event as it is) and /ws/<listenKey> (user data)."""
+    """Binance's /ws/<stream>[/<stream>...] (each event as it is) and /ws/<listenKey> (user data).
+    As on Binance, any name is accepted and only known streams are followed: ccxt.pro connects to
+    /ws/<a number of its own> and then sends SUBSCRIBE."""
     if not await _fans_out(ws):
         return
     state = ws.app.state
     names = [name for name in ws.path_params["path"].split("/") if name]
-    client = Client(ws, state.hub, state.secret, state.settings.ws_client_buffer)
+    client = Client(ws, state.hub, state.secret, state.settings.ws_client_buffer, binance=True)
     if len(names) == 1 and LISTEN_KEY.fullmatch(names[0]):
         await binance_user_stream.serve(client, names[0])
         return
-    if not names or not all(client.valid(name) for name in names):
-        await ws.close(code=1008, reason="unknown stream")
-        return
-    await client.serve(streams=names)
+    await client.serve(streams=[name for name in names if client.valid(name)])
 
 
 async def binance_ws_api(ws: WebSocket) -> None:
@@ -67,11 +66,8 @@ async def binance_combined(ws: WebSocket) -> None:
         return
     state = ws.app.state
     names = [name for name in ws.query_params.get("streams", "").split("/") if name]
-    client = Client(ws, state.hub, state.secret, state.settings.ws_client_buffer, combined=True)
-    if not all(client.valid(name) for name in names):
-        await ws.close(code=1008, reason="unknown stream")
-        return
-    await client.serve(streams=names)
+    client = Client(ws, state.hub, state.secret, state.settings.ws_client_buffer, combined=True, binance=True)
+    await client.serve(streams=[name for name in names if client.valid(name)])
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -1,7 +1,7 @@
 """Binance's spot streams and user data streams, fed by the hub (ws/hub.py) with decoded records.
 
-Streams are named as on Binance: `<symbol>@trade`, `@aggTrade`, `@depth` and `@depth@100ms`
-(diffs whose U/u follow /api/v3/depth's lastUpdateId), `@depth5/10/20` (and their `@100ms`),
+Streams are named as on Binance: `<symbol>@trade`, `@aggTrade`, `@depth` (and `@100ms`, `@1000ms`:
+diffs whose U/u follow /api/v3/depth's lastUpdateId), `@depth5/10/20` (and `@100ms`, `@1000ms`),
 `@kline_<interval>`, `@ticker`, `@miniTicker`, `@bookTicker`, symbols in lower case. A raw
 connection (/ws/...) gets each event as it is; a combined one (/stream?streams=...) gets
 {"stream", "data"}. A user data connection (/ws/<listenKey>) gets executionReport,
@@ -28,10 +28,14 @@ from . import binance_payloads as payloads
 from .connection import text_frame
 
 log = logging.getLogger("exchange.ws.binance")
-KINDS = ("trade", "aggTrade", "depth", "depth@100ms", "ticker", "miniTicker", "bookTicker",
-         *(f"depth{n}{speed}" for n in (5, 10, 20) for speed in ("", "@100ms")),
+# A stream's update speed (none, @100ms, @1000ms) only names it here: every kind is sent as the
+# engine's changes come, which is never slower than Binance's timers.
+SPEEDS = ("", "@100ms", "@1000ms")
+DIFF_KINDS = tuple(f"depth{speed}" for speed in SPEEDS)
+PARTIAL_KINDS = tuple(f"depth{n}{speed}" for n in (5, 10, 20) for speed in SPEEDS)
+KINDS = ("trade", "aggTrade", *DIFF_KINDS, "ticker", "miniTicker", "bookTicker", *PARTIAL_KINDS,
          *(f"kline_{i}" for i in ("1m", "5m", "15m", "1h", "4h", "1d")))
-BOOK_KINDS = {"bookTicker", *(f"depth{n}{speed}" for n in (5, 10, 20) for speed in ("", "@100ms"))}
+BOOK_KINDS = {"bookTicker", *PARTIAL_KINDS}
 MAX_TERMS = 200_000  # open orders whose terms are remembered for their executionReports
 
 
@@ -105,14 +109,17 @@ class BinanceFeeds:
     def listen(self, client, account: str) -> None:
         self.listeners.setdefault(account, set()).add(client)
 
-    def forget(self, client) -> None:
-        for stream in list(client.streams):
-            self.unsubscribe(client, stream)
+    def unlisten(self, client) -> None:
         if client.account is not None:
             clients = self.listeners.get(client.account, set())
             clients.discard(client)
             if not clients:
                 self.listeners.pop(client.account, None)
+
+    def forget(self, client) -> None:
+        for stream in list(client.streams):
+            self.unsubscribe(client, stream)
+        self.unlisten(client)
 
     def watched(self, market: dict, kinds) -> bool:
         return any(self.stream(market, kind) in self.raw or self.stream(market, kind) in self.combined
@@ -126,17 +133,20 @@ class BinanceFeeds:
             self.hub._queue(combined, text_frame(orjson.dumps({"stream": stream, "data": data})))
 
     def _user(self, account: str, data: dict) -> None:
-        """To /ws/<listenKey> clients as it is; to WebSocket API subscribers as {"subscriptionId", "event"}."""
+        """To raw stream clients as it is, to combined ones as {"stream": <listenKey>, "data"}, to
+        WebSocket API subscribers as {"subscriptionId", "event"}."""
         clients = self.listeners.get(account)
         if not clients:
             return
-        raw = [c for c in clients if getattr(c, "subscription_id", None) is None]
+        raw = [c for c in clients if getattr(c, "subscription_id", None) is None and not c.combined]
         if raw:
             self.hub._queue(raw, text_frame(orjson.dumps(data)))
         for client in clients:
             if getattr(client, "subscription_id", None) is not None:
                 self.hub._queue([client], text_frame(orjson.dumps({"subscriptionId": client.subscription_id,
                                                                    "event": data})))
+            elif client.combined:
+                self.hub._queue([client], text_frame(orjson.dumps({"stream": client.listen_key, "data": data})))
 
     # -- events -----------------------------------------------------------------------------
 
@@ -147,10 +157,10 @@ class BinanceFeeds:
     def on_depth(self, update: dict, market: dict, now: int) -> None:
         """Every update, full books included (they keep the hub's books whole); diffs to clients."""
         symbol = market["symbol"]
-        if not update["full"] and self.watched(market, ("depth", "depth@100ms")):
+        if not update["full"] and self.watched(market, DIFF_KINDS):
             event = payloads.depth_update(update, market, now)
-            self._publish(self.stream(market, "depth"), event)
-            self._publish(self.stream(market, "depth@100ms"), event)
+            for kind in DIFF_KINDS:
+                self._publish(self.stream(market, kind), event)
         if symbol not in self.books:
             return
         book = self.books[symbol]
@@ -168,7 +178,7 @@ class BinanceFeeds:
     def _publish_book(self, book: DepthBook, market: dict) -> None:
         self._publish(self.stream(market, "bookTicker"), payloads.book_ticker(book, market))
         for levels in (5, 10, 20):
-            for speed in ("", "@100ms"):
+            for speed in SPEEDS:
                 stream = self.stream(market, f"depth{levels}{speed}")
                 if stream in self.raw or stream in self.combined:
                     self._publish(stream, payloads.partial_depth(book, market, levels))

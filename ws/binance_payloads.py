@@ -1,22 +1,22 @@
 """Kafka records as Binance's spot stream events, field for field (docs/binance-api.md).
 
-Symbols are Binance's (SOLUSDC), prices and quantities decimal strings on the market's grid, times
-ms since the epoch. Built once per record and stream, whatever the number of clients.
+Symbols are Binance's (SOLUSDC), prices and quantities decimal strings in Binance's format (eight
+decimals, api/binance/numbers.py), times ms since the epoch. Built once per record and stream,
+whatever the number of clients.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from exchange.reference import (
+from api.binance.numbers import (
+    ZERO,
     atoms_to_amount,
-    percent_change,
-    quote_per_base,
+    display,
+    signed_atoms_to_amount,
     signed_ticks_to_price,
     steps_to_qty,
     ticks_to_price,
 )
-from exchange.reference import signed_atoms_to_amount as _signed_amount
+from exchange.reference import percent_change, quote_per_base
 from schemas.records import Asset, BalanceUpdate, Candle, CommandResult, DepthUpdate, Market, OrderUpdate, Ticker, Trade
 
 SIDE = {"buy": "BUY", "sell": "SELL"}
@@ -62,8 +62,8 @@ def book_ticker(book, market: Market) -> dict:
     bid = max(book.bids.items(), default=None)
     ask = min(book.asks.items(), default=None)
     return {"u": book.last_update_id, "s": symbol_of(market),
-            "b": ticks_to_price(market, bid[0]) if bid else "0", "B": steps_to_qty(market, bid[1]) if bid else "0",
-            "a": ticks_to_price(market, ask[0]) if ask else "0", "A": steps_to_qty(market, ask[1]) if ask else "0"}
+            "b": ticks_to_price(market, bid[0]) if bid else ZERO, "B": steps_to_qty(market, bid[1]) if bid else ZERO,
+            "a": ticks_to_price(market, ask[0]) if ask else ZERO, "A": steps_to_qty(market, ask[1]) if ask else ZERO}
 
 
 def kline(c: Candle, market: Market, quote: Asset, now: int) -> dict:
@@ -72,18 +72,18 @@ def kline(c: Candle, market: Market, quote: Asset, now: int) -> dict:
         "o": ticks_to_price(market, c["open"]), "c": ticks_to_price(market, c["close"]),
         "h": ticks_to_price(market, c["high"]), "l": ticks_to_price(market, c["low"]),
         "v": steps_to_qty(market, c["volume"]), "n": c["trade_count"], "x": c["closed"],
-        "q": atoms_to_amount(quote, c["quote_volume"]), "V": "0", "Q": "0", "B": "0"}}
+        "q": atoms_to_amount(quote, c["quote_volume"]), "V": ZERO, "Q": ZERO, "B": "0"}}
 
 
 def ticker(t: Ticker, market: Market, quote: Asset, now: int) -> dict:
     volume, quote_volume = t["volume"], t["quote_volume"]
-    average = "0"
+    average = ZERO
     if volume:
-        average = f"{quote_per_base(market, quote, volume, quote_volume).quantize(Decimal('1e-8')):f}"
+        average = display(quote_per_base(market, quote, volume, quote_volume))
     return {"e": "24hrTicker", "E": now, "s": symbol_of(market),
             "p": signed_ticks_to_price(market, t["last"] - t["open"]), "P": percent_change(t["open"], t["last"]),
-            "w": average, "x": ticks_to_price(market, t["open"]), "c": ticks_to_price(market, t["last"]), "Q": "0",
-            "b": "0", "B": "0", "a": "0", "A": "0",
+            "w": average, "x": ticks_to_price(market, t["open"]), "c": ticks_to_price(market, t["last"]), "Q": ZERO,
+            "b": ZERO, "B": ZERO, "a": ZERO, "A": ZERO,
             "o": ticks_to_price(market, t["open"]), "h": ticks_to_price(market, t["high"]),
             "l": ticks_to_price(market, t["low"]), "v": steps_to_qty(market, volume),
             "q": atoms_to_amount(quote, quote_volume), "O": t["open_time"], "C": t["close_time"],
@@ -109,22 +109,22 @@ def execution_report(u: OrderUpdate, terms: dict, last_filled: tuple[int, int], 
     step_qty, step_quote = filled - last_filled[0], filled_quote - last_filled[1]
     status = u["status"]
     execution = EXECUTION_TYPE[status]
-    last_price = "0"
+    last_price = ZERO
     if step_qty:
-        last_price = f"{quote_per_base(market, quote, step_qty, step_quote).normalize():f}"
+        last_price = display(quote_per_base(market, quote, step_qty, step_quote))
     price, quantity, funds = terms.get("price"), terms.get("quantity"), terms.get("quote_quantity")
     order_type = "MARKET" if terms.get("type") == "market" else ("LIMIT_MAKER" if terms.get("post_only") else "LIMIT")
     client_id = terms.get("client_order_id") or f"auto-{u['order_id']}"
     return {"e": "executionReport", "E": now, "s": symbol_of(market), "c": client_id, "S": SIDE[u["side"]],
             "o": order_type, "f": terms.get("time_in_force") or "GTC",
-            "q": steps_to_qty(market, quantity) if quantity else "0",
-            "p": ticks_to_price(market, price) if price else "0", "P": "0", "F": "0", "g": -1, "C": "",
+            "q": steps_to_qty(market, quantity) if quantity else ZERO,
+            "p": ticks_to_price(market, price) if price else ZERO, "P": ZERO, "F": ZERO, "g": -1, "C": "",
             "x": execution, "X": status, "r": (u.get("reason") or "NONE") if status == "REJECTED" else "NONE",
             "i": u["order_id"], "l": steps_to_qty(market, step_qty), "z": steps_to_qty(market, filled),
-            "L": last_price, "n": "0", "N": None, "T": u["ts"], "t": -1, "I": u["seq"],
+            "L": last_price, "n": ZERO, "N": None, "T": u["ts"], "t": -1, "I": u["seq"],
             "w": status in ("NEW", "PARTIALLY_FILLED"), "m": False, "M": False,
             "O": terms.get("created_ts") or u["ts"], "Z": atoms_to_amount(quote, filled_quote),
-            "Y": atoms_to_amount(quote, step_quote), "Q": atoms_to_amount(quote, funds) if funds else "0",
+            "Y": atoms_to_amount(quote, step_quote), "Q": atoms_to_amount(quote, funds) if funds else ZERO,
             "W": terms.get("created_ts") or u["ts"], "V": "EXPIRE_TAKER"}
 
 
@@ -142,5 +142,5 @@ def balance_change(result: CommandResult, assets: dict[str, Asset], now: int) ->
         return None
     amount = result["amount"] or 0
     delta = amount if result["kind"] == "Deposit" else -amount
-    return {"e": "balanceUpdate", "E": now, "a": asset["symbol"], "d": _signed_amount(asset, delta),
+    return {"e": "balanceUpdate", "E": now, "a": asset["symbol"], "d": signed_atoms_to_amount(asset, delta),
             "T": result["ts"]}

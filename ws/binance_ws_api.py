@@ -3,7 +3,9 @@
 
 Client libraries now take spot user data this way rather than through listen keys: a request
 {"id", "method", "params"} is answered {"id", "status", "result"} (or "error": {"code", "msg"}),
-and once subscribed, the account's events come as {"subscriptionId", "event"}. The signature is
+and once subscribed, the account's events come as {"subscriptionId", "event"}. Every answer carries
+`rateLimits` (the request weight this connection used in the last minute), which the official SDKs
+read on every reply. The signature is
 the REST API's: HMAC-SHA256 with the API key's secret over the parameters, sorted by name and
 form-encoded, without `signature` (api/binance/params.py checks both).
 """
@@ -17,16 +19,20 @@ from urllib.parse import urlencode
 import orjson
 
 from api.binance import errors
+from api.binance.limits import Window
 from api.binance.params import DEFAULT_RECV_WINDOW, KEY_FORMAT, check_signature, check_time, key_account
 
 from .client import Client
 from .connection import text_frame
 
 SUBSCRIPTION_ID = 0  # one subscription per connection
+WEIGHT = {"ping": 1, "time": 1, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2}
 
 
 class WsApiClient(Client):
     subscription_id: int | None = None
+    weight: Window | None = None
+    used = 0  # the request weight of the last minute, as of the latest request
 
     def _handle(self, text: str) -> None:
         try:
@@ -41,6 +47,8 @@ class WsApiClient(Client):
 
     async def _request(self, message: dict) -> None:
         ident, method, params = message.get("id"), message.get("method"), message.get("params", {})
+        self.weight = self.weight or Window(60.0)
+        self.used, _ = self.weight.spend("", WEIGHT.get(str(method), 1), 1 << 62)
         try:
             if method == "ping":
                 result: dict = {}
@@ -86,4 +94,6 @@ class WsApiClient(Client):
             reply = {"id": ident, "status": error.status, "error": {"code": error.code, "msg": error.msg}}
         else:
             reply = {"id": ident, "status": 200, "result": result}
+        reply["rateLimits"] = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                                "limit": self.hub.settings.binance_weight_per_minute, "count": self.used}]
         self.frames.write(text_frame(orjson.dumps(reply)))

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from ..responses import JSONResponse
 
 # Paths that answer in Binance's shape, whatever goes wrong on them.
-PREFIXES = ("/api/v3/", "/sapi/", "/fapi/", "/dapi/", "/eapi/", "/papi/", "/wapi/")
+PREFIXES = ("/api/v3/", "/sapi/", "/fapi/", "/dapi/", "/eapi/", "/papi/", "/wapi/", "/futures/")
 
 
 class BinanceError(Exception):

@@ -65,7 +65,9 @@ class Limits:
             raise errors.too_many_requests(int(wait) + 1)
         return total
 
-    def new_order(self, account: str) -> None:
-        _, wait = self.orders.spend(account, 1, self.orders_per_10s)
+    def new_order(self, account: str) -> int:
+        """Count a new order of the account; its orders in the last 10 s, or 429."""
+        total, wait = self.orders.spend(account, 1, self.orders_per_10s)
         if wait:
             raise errors.too_many_orders(self.orders_per_10s, 10, int(wait) + 1)
+        return total

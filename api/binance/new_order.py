@@ -25,6 +25,7 @@ from ..inputs import CLIENT_ORDER_ID
 from ..orders import submit
 from ..responses import JSONResponse
 from . import errors, views
+from .numbers import ZERO, fixed
 from .params import Params, signed
 
 DECIMAL = re.compile(r"[0-9]{1,20}(\.[0-9]{1,20})?")
@@ -171,7 +172,7 @@ async def _market_buy_funds(request: Request, owner: str, order: Order) -> int:
 
 async def new_order(request: Request) -> JSONResponse:
     params, owner = await signed(request)
-    request.app.state.binance_limits.new_order(owner)
+    request.state.orders_10s = request.app.state.binance_limits.new_order(owner)
     feeds = _feeds(request)
     order = Order(params, feeds.markets, feeds.assets)
     order.check()
@@ -237,8 +238,9 @@ async def test_order(request: Request) -> JSONResponse:
     if not commission:
         return JSONResponse({})
     maker, taker = order.market["maker_fee_ppm"], order.market["taker_fee_ppm"]
-    return JSONResponse({"standardCommissionForOrder": {"maker": ppm_to_fee(maker), "taker": ppm_to_fee(taker)},
-                         "specialCommissionForOrder": {"maker": "0", "taker": "0"},
-                         "taxCommissionForOrder": {"maker": "0", "taker": "0"},
+    return JSONResponse({"standardCommissionForOrder": {"maker": fixed(ppm_to_fee(maker)),
+                                                        "taker": fixed(ppm_to_fee(taker))},
+                         "specialCommissionForOrder": {"maker": ZERO, "taker": ZERO},
+                         "taxCommissionForOrder": {"maker": ZERO, "taker": ZERO},
                          "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": None,
-                                      "discount": "0"}})
+                                      "discount": ZERO}})

@@ -6,29 +6,22 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 from starlette.requests import Request
 
-from exchange.reference import (
-    atoms_to_amount,
-    percent_change,
-    quote_per_base,
-    signed_ticks_to_price,
-    steps_to_qty,
-    ticks_to_price,
-)
+from exchange.reference import percent_change, quote_per_base
 from schemas.codec import codec
 
 from ..responses import JSONResponse
 from . import errors, views
+from .numbers import ZERO, atoms_to_amount, display, grid, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from .params import Params, read
 
 INTERVALS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 ALL_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 TRADE_DAYS = 7  # how far back recent trades are looked for
-MAX_QUANTITY = "9000000000"  # what LOT_SIZE and PRICE_FILTER state as maxima; the engine's are wider
+MAX_QUANTITY = "9000000000.00000000"  # what LOT_SIZE and PRICE_FILTER state as maxima; the engine's are wider
 
 
 def _feeds(request: Request):
@@ -65,7 +58,7 @@ def _symbols(params: Params, markets: dict) -> list[dict] | None:
 
 def symbol_info(market: dict, assets: dict) -> dict:
     base, quote = assets[market["base"]], assets[market["quote"]]
-    tick, step = market["tick"], market["step"]
+    tick, step = grid(market["tick"]), grid(market["step"])
     return {
         "symbol": views.symbol_of(market), "status": "TRADING" if market["status"] == "open" else "HALT",
         "baseAsset": market["base"], "baseAssetPrecision": base["decimals"],
@@ -199,7 +192,7 @@ async def klines(request: Request) -> JSONResponse:
 def _best(market: dict, snapshot: dict) -> dict:
     def top(side: list[dict]) -> tuple[str, str]:
         if not side:
-            return "0", "0"
+            return ZERO, ZERO
         return ticks_to_price(market, side[0]["price"]), steps_to_qty(market, side[0]["quantity"])
 
     (bid, bid_qty), (ask, ask_qty) = top(snapshot["bids"]), top(snapshot["asks"])
@@ -212,20 +205,20 @@ async def _ticker(request: Request, market: dict) -> dict:
     best = _best(market, await _snapshot(request, market))
     symbol = views.symbol_of(market)
     if row is None:
-        zero = {"priceChange": "0", "priceChangePercent": "0", "weightedAvgPrice": "0", "prevClosePrice": "0",
-                "lastPrice": "0", "lastQty": "0", **best, "openPrice": "0", "highPrice": "0", "lowPrice": "0",
-                "volume": "0", "quoteVolume": "0", "openTime": 0, "closeTime": 0, "firstId": -1, "lastId": -1,
+        zero = {"priceChange": ZERO, "priceChangePercent": "0.00", "weightedAvgPrice": ZERO, "prevClosePrice": ZERO,
+                "lastPrice": ZERO, "lastQty": ZERO, **best, "openPrice": ZERO, "highPrice": ZERO, "lowPrice": ZERO,
+                "volume": ZERO, "quoteVolume": ZERO, "openTime": 0, "closeTime": 0, "firstId": -1, "lastId": -1,
                 "count": 0}
         return {"symbol": symbol, **zero}
     last = await _recent_trades(request, market, lambda trade: True, 1, row.close_time, per_day=1)
-    average = "0"
+    average = ZERO
     if row.volume:
-        average = f"{quote_per_base(market, quote, row.volume, row.quote_volume).quantize(Decimal('1e-8')):f}"
+        average = display(quote_per_base(market, quote, row.volume, row.quote_volume))
     return {
         "symbol": symbol, "priceChange": signed_ticks_to_price(market, row.last - row.open),
         "priceChangePercent": percent_change(row.open, row.last), "weightedAvgPrice": average,
         "prevClosePrice": ticks_to_price(market, row.open), "lastPrice": ticks_to_price(market, row.last),
-        "lastQty": steps_to_qty(market, last[0].quantity) if last else "0", **best,
+        "lastQty": steps_to_qty(market, last[0].quantity) if last else ZERO, **best,
         "openPrice": ticks_to_price(market, row.open), "highPrice": ticks_to_price(market, row.high),
         "lowPrice": ticks_to_price(market, row.low), "volume": steps_to_qty(market, row.volume),
         "quoteVolume": atoms_to_amount(quote, row.quote_volume), "openTime": row.open_time,
@@ -261,7 +254,7 @@ async def ticker_price(request: Request) -> JSONResponse:
     for market in markets:
         row = await request.app.state.store.one("ticker", market["symbol"])
         prices.append({"symbol": views.symbol_of(market),
-                       "price": ticks_to_price(market, row.last) if row is not None else "0"})
+                       "price": ticks_to_price(market, row.last) if row is not None else ZERO})
     return JSONResponse(prices[0] if single else prices)
 
 
@@ -281,8 +274,8 @@ async def avg_price(request: Request) -> JSONResponse:
     quote = _feeds(request).assets[market["quote"]]
     rows = await request.app.state.store.rows("candles", market["symbol"], "1m", 5)
     volume = sum(row.volume for row in rows)
-    price = "0"
+    price = ZERO
     if volume:
         amount = sum(row.quote_volume for row in rows)
-        price = f"{quote_per_base(market, quote, volume, amount).quantize(Decimal('1e-8')):f}"
+        price = display(quote_per_base(market, quote, volume, amount))
     return JSONResponse({"mins": 5, "price": price, "closeTime": rows[0].close_time if rows else 0})

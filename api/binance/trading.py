@@ -8,13 +8,13 @@ import asyncio
 from starlette.requests import Request
 
 from exchange.commands import cancel, now_ms
-from exchange.reference import atoms_to_amount
 from schemas.vocabulary import OPEN_STATUSES
 
-from ..ids import EPOCH_MS
+from ..ids import AHEAD_S, placed_ms
 from ..orders import open_order_rows, send_and_wait
 from ..responses import JSONResponse
 from . import errors, views
+from .numbers import ZERO, atoms_to_amount
 from .params import Params, signed
 
 # An order placed this recently may not be on the read side yet: a query for it waits this long
@@ -57,7 +57,7 @@ async def _find(request: Request, owner: str, params: Params, market: dict):
 
 
 def _recent(order_id: int) -> bool:
-    return 0 <= now_ms() - (EPOCH_MS + (order_id >> 22)) <= RECENT_MS
+    return -AHEAD_S * 1000 <= now_ms() - placed_ms(order_id) <= RECENT_MS  # an id may run ahead
 
 
 async def query_order(request: Request) -> JSONResponse:
@@ -166,7 +166,7 @@ async def account(request: Request) -> JSONResponse:
                          "locked": atoms_to_amount(asset, row.held)})
     return JSONResponse({
         "makerCommission": 0, "takerCommission": 0, "buyerCommission": 0, "sellerCommission": 0,
-        "commissionRates": {"maker": "0", "taker": "0", "buyer": "0", "seller": "0"},
+        "commissionRates": {"maker": ZERO, "taker": ZERO, "buyer": ZERO, "seller": ZERO},
         "canTrade": True, "canWithdraw": True, "canDeposit": True, "brokered": False,
         "requireSelfTradePrevention": True, "preventSor": True, "updateTime": now_ms(), "accountType": "SPOT",
         "balances": balances, "permissions": ["SPOT"], "uid": 0})

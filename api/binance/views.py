@@ -3,12 +3,12 @@ strings, times in ms, statuses, sides and types in capitals."""
 
 from __future__ import annotations
 
-from exchange.reference import atoms_to_amount, steps_to_qty, ticks_to_price
 from schemas.vocabulary import EXPIRED, REJECTED
 from streams.engine.events import SELF_TRADE
 
 from ..views import field
 from . import errors
+from .numbers import ZERO, atoms_to_amount, steps_to_qty, ticks_to_price
 
 SIDE = {"buy": "BUY", "sell": "SELL"}
 STP = {"expire_taker": "EXPIRE_TAKER", "expire_maker": "EXPIRE_MAKER", "expire_both": "EXPIRE_BOTH"}
@@ -55,18 +55,18 @@ def order(row, market: dict, quote: dict) -> dict:
     return {
         "symbol": symbol_of(market), "orderId": field(row, "order_id"), "orderListId": -1,
         "clientOrderId": client_order_id(row),
-        "price": ticks_to_price(market, price) if price else "0",
-        "origQty": steps_to_qty(market, quantity) if quantity else "0",
+        "price": ticks_to_price(market, price) if price else ZERO,
+        "origQty": steps_to_qty(market, quantity) if quantity else ZERO,
         "executedQty": steps_to_qty(market, field(row, "filled_quantity") or 0),
         "cummulativeQuoteQty": atoms_to_amount(quote, field(row, "filled_quote") or 0),
         "status": status(row),
         "timeInForce": field(row, "time_in_force") or "GTC",
         "type": order_type(row), "side": SIDE[field(row, "side")],
-        "stopPrice": "0", "icebergQty": "0",
+        "stopPrice": ZERO, "icebergQty": ZERO,
         "time": created, "updateTime": updated,
         "isWorking": status(row) not in (REJECTED,),
         "workingTime": created,
-        "origQuoteOrderQty": atoms_to_amount(quote, funds) if funds else "0",
+        "origQuoteOrderQty": atoms_to_amount(quote, funds) if funds else ZERO,
         "selfTradePreventionMode": "EXPIRE_TAKER",
     }
 
@@ -120,4 +120,4 @@ def page(rows: list, size: int, from_oldest: bool) -> list:
 def kline(row, market: dict, quote: dict) -> list:
     return [row.open_time, ticks_to_price(market, row.open), ticks_to_price(market, row.high),
             ticks_to_price(market, row.low), ticks_to_price(market, row.close), steps_to_qty(market, row.volume),
-            row.close_time, atoms_to_amount(quote, row.quote_volume), row.trade_count, "0", "0", "0"]
+            row.close_time, atoms_to_amount(quote, row.quote_volume), row.trade_count, ZERO, ZERO, "0"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
+from decimal import Decimal
 
 import httpx
 
@@ -18,6 +20,29 @@ def ccxt_exchange(module, base_url: str, key: str, secret: str):
     exchange = module.binance({"apiKey": key, "secret": secret, "options": dict(CCXT_OPTIONS),
                                "enableRateLimit": False})
     exchange.urls["api"] = ccxt_urls(base_url, exchange.urls["api"])
+    return exchange
+
+
+def eight(text: str) -> str:
+    """A number as Binance writes it: "10.5" -> "10.50000000"."""
+    return f"{Decimal(text):.8f}"
+
+
+def with_hosts(urls, rest_base: str, ws_base: str):
+    """A client's URL table with only the scheme and host of each URL changed (https://api.binance.com
+    -> rest_base, wss://stream.binance.com:9443 -> ws_base), paths kept: what a user changes."""
+    if isinstance(urls, dict):
+        return {name: with_hosts(url, rest_base, ws_base) for name, url in urls.items()}
+    if isinstance(urls, str):
+        url = re.sub(r"^wss://[^/]+", ws_base, urls)
+        return re.sub(r"^https://[^/]+", rest_base, url)
+    return urls
+
+
+def ccxt_defaults(module, base_url: str, ws_base: str, key: str, secret: str):
+    """ccxt's (or ccxt.pro's) binance with its default options and only its URLs' hosts changed."""
+    exchange = module.binance({"apiKey": key, "secret": secret, "enableRateLimit": False})
+    exchange.urls["api"] = with_hosts(exchange.urls["api"], base_url, ws_base)
     return exchange
 
 

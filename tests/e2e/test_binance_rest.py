@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import os
+import subprocess
 import time
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -15,6 +17,8 @@ import ccxt.async_support as ccxt_async
 import httpx
 import pytest
 from binance.exceptions import BinanceAPIException
+
+from tests.integration.flow import REPO
 
 from .binance_clients import ccxt_exchange, python_binance_client, trader
 from .markets import fresh_market
@@ -172,7 +176,7 @@ def test_python_binance_client_trades_with_parameters_in_the_body(stack, market,
     assert seller.get_order(symbol=symbol, origClientOrderId="pb-sell-1")["orderId"] == resting["orderId"]
     filled = buyer.order_market_buy(symbol=symbol, quoteOrderQty="99.198")
     assert filled["status"] in ("FILLED", "EXPIRED") and Decimal(filled["executedQty"]) == 1
-    assert [f["price"] for f in filled["fills"]] == ["99"]
+    assert [f["price"] for f in filled["fills"]] == ["99.00000000"]
     other = seller.order_limit_sell(symbol=symbol, quantity="1", price="130")
     # python-binance sends DELETE's parameters in the body.
     assert seller.cancel_order(symbol=symbol, orderId=other["orderId"])["status"] == "CANCELED"
@@ -235,6 +239,7 @@ def test_past_the_request_and_order_limits_answers_429_with_retry_after(stack, m
                 "symbol": market["binance"], "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1",
                 "price": "1"}) for _ in range(3)]
             assert [p.status_code for p in placed] == [200, 200, 429]
+            assert [p.headers.get("X-MBX-ORDER-COUNT-10S") for p in placed[:2]] == ["1", "2"]
             assert placed[2].json()["code"] == -1015 and int(placed[2].headers["Retry-After"]) > 0
             for order in placed[:2]:
                 signed_request(http, "DELETE", "/api/v3/order", alice, {"symbol": market["binance"],
@@ -248,3 +253,15 @@ def test_past_the_request_and_order_limits_answers_429_with_retry_after(stack, m
             exchange.load_markets()  # exchangeInfo: 20 more than the 20 spent
     finally:
         stack.stop("api-limited")
+
+
+def test_javascript_clients_get_and_cancel_orders_by_their_exact_ids(stack, market, alice):
+    """ccxt and the npm `binance` SDK under Node's test runner (tests/e2e/js/clients.test.mjs)."""
+    js = REPO / "tests" / "e2e" / "js"
+    env = {**os.environ, "EXCHANGE_API": stack.base_url, "EXCHANGE_WS": stack.ws_url.removesuffix("/ws"),
+           "API_KEY": alice["key"], "API_SECRET": alice["secret"], "PAIR": market["ccxt"],
+           "SYMBOL": market["binance"]}
+    run = subprocess.run(["node", "--test", "clients.test.mjs"], cwd=js, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "# pass 2" in run.stdout

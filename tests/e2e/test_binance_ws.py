@@ -14,7 +14,7 @@ import orjson
 import pytest
 import websockets
 
-from .binance_clients import trader
+from .binance_clients import ccxt_defaults, eight, trader
 from .markets import fresh_market
 from .test_api import fund
 from .test_binance_rest import signed_request
@@ -83,25 +83,26 @@ def test_raw_and_combined_streams_send_binance_events(stack, market, users):
                 await asyncio.to_thread(place, http, maker, market, "SELL", "10.5", "2")
                 await asyncio.to_thread(place, http, taker, market, "BUY", "10.5", "1")
             trade = await until(raw, lambda m: m.get("e") == "trade")
-            assert (trade["s"], trade["p"], trade["q"], trade["m"]) == (market["binance"], "10.5", "1", False)
+            expected = (market["binance"], eight("10.5"), eight("1"), False)
+            assert (trade["s"], trade["p"], trade["q"], trade["m"]) == expected
             got: list[dict] = []  # three streams, interleaved as their topics come
             await until(combined, lambda m: got.append(m) or {f"{symbol}@{kind}" for kind in (
                 "aggTrade", "kline_1m", "depth5")} <= {g["stream"] for g in got if g["stream"] != f"{symbol}@depth5"
-                                                       or g["data"]["asks"] == [["10.5", "1"]]})
+                                                       or g["data"]["asks"] == [[eight("10.5"), eight("1")]]})
             agg = next(g["data"] for g in got if g["stream"] == f"{symbol}@aggTrade")
             assert agg["e"] == "aggTrade" and agg["a"] == trade["t"]
             kline = next(g["data"] for g in got if g["stream"] == f"{symbol}@kline_1m")
-            assert kline["k"]["c"] == "10.5" and kline["k"]["i"] == "1m"
+            assert kline["k"]["c"] == eight("10.5") and kline["k"]["i"] == "1m"
             top = [g["data"] for g in got if g["stream"] == f"{symbol}@depth5"][-1]
-            assert (top["asks"], top["bids"]) == ([["10.5", "1"]], [])
+            assert (top["asks"], top["bids"]) == ([[eight("10.5"), eight("1")]], [])
             seen: list[dict] = []
             await until(subscriber, lambda m: seen.append(m) or m.get("e") == "24hrTicker")
             ticker = seen[-1]
-            assert ticker["c"] == "10.5" and ticker["s"] == market["binance"]
+            assert ticker["c"] == eight("10.5") and ticker["s"] == market["binance"]
             await until(subscriber, lambda m: seen.append(m) or m.get("e") == "24hrMiniTicker")
-            assert seen[-1]["c"] == "10.5" and seen[-1]["v"] == "1"
-            books = [m for m in seen if "u" in m and m.get("a") == "10.5"]  # book tickers, before the ticker
-            assert [(b["A"], b["b"]) for b in books[-1:]] == [("1", "0")]  # 1 left of the ask, no bid
+            assert seen[-1]["c"] == eight("10.5") and seen[-1]["v"] == eight("1")
+            books = [m for m in seen if "u" in m and m.get("a") == eight("10.5")]  # book tickers, before the ticker
+            assert [(b["A"], b["b"]) for b in books[-1:]] == [(eight("1"), eight("0"))]  # 1 left of the ask, no bid
 
     asyncio.run(run())
 
@@ -183,7 +184,7 @@ def test_a_listen_key_streams_its_own_accounts_user_data_only(stack, market, use
                 [report] = [m for m in seen if m.get("e") == "executionReport"]
                 assert (report["i"], report["x"], report["X"], report["S"]) == (placed["orderId"], "NEW", "NEW",
                                                                                  "SELL")
-                assert (report["p"], report["q"], report["o"]) == ("50", "3", "LIMIT")
+                assert (report["p"], report["q"], report["o"]) == (eight("50"), eight("3"), "LIMIT")
                 position = next(m for m in seen if m.get("e") == "outboundAccountPosition")
                 assert {b["a"] for b in position["B"]} >= {market["base"]}
                 received = []
@@ -234,11 +235,11 @@ def test_python_binance_socket_manager_gets_trades_depth_and_user_data(stack, in
                     await asyncio.to_thread(place, http, maker, market, "SELL", "20", "1")
                     bought = await asyncio.to_thread(place, http, taker, market, "BUY", "20", "1")
                 trade = await _next(trades, lambda m: m.get("e") == "trade")
-                assert trade["p"] == "20" and trade["s"] == symbol
+                assert trade["p"] == eight("20") and trade["s"] == symbol
                 diff = await _next(depth, lambda m: m.get("e") == "depthUpdate")
                 assert diff["s"] == symbol and diff["u"] >= diff["U"]
                 report = await _next(user, lambda m: m.get("e") == "executionReport" and m["X"] == "FILLED")
-                assert report["i"] == bought["orderId"] and report["z"] == "1" and report["L"] == "20"
+                assert report["i"] == bought["orderId"] and report["z"] == eight("1") and report["L"] == eight("20")
         finally:
             await client.close_connection()
             await client.ws_api.__aexit__(None, None, None)
@@ -252,3 +253,137 @@ async def _next(socket, check, timeout: float = 30.0) -> dict:
         message = await asyncio.wait_for(socket.recv(), max(0.1, deadline - time.monotonic()))
         if check(message):
             return message
+
+
+def test_ccxt_pro_streams_with_only_its_urls_changed(stack, infra, users):
+    """ccxt.pro connects to /ws/<a number> and sends SUBSCRIBE; user data comes over the WebSocket
+    API. With its default options, load_markets also asks for currencies and futures markets."""
+    import ccxt.pro as ccxtpro
+
+    maker, taker = users
+    created = asyncio.run(fresh_market(infra))
+    market = {**created, "binance": created["base"] + created["quote"]}
+    pair = f"{created['base']}/{created['quote']}"
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        fund(http, maker["auth"], market["base"], "10")
+
+    async def run() -> None:
+        exchange = ccxt_defaults(ccxtpro, stack.base_url, hub_root(stack), taker["key"], taker["secret"])
+        try:
+            await exchange.load_markets()
+            assert pair in exchange.markets and exchange.currencies[created["base"]]["precision"]
+            watchers = {name: asyncio.create_task(call) for name, call in {
+                "book": exchange.watch_order_book(pair),  # answers once the book changes
+                "trades": exchange.watch_trades(pair), "ohlcv": exchange.watch_ohlcv(pair, "1m"),
+                "ticker": exchange.watch_ticker(pair), "orders": exchange.watch_orders(pair),
+                "balance": exchange.watch_balance(), "my_trades": exchange.watch_my_trades(pair)}.items()}
+            await asyncio.sleep(1.0)
+            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                await asyncio.to_thread(place, http, maker, market, "SELL", "20", "2")
+            await asyncio.sleep(0.5)
+            order = await exchange.create_order(pair, "limit", "buy", 1, 20)
+            done = {}
+            for name, task in watchers.items():
+                try:
+                    done[name] = await asyncio.wait_for(task, 30)
+                except TimeoutError:
+                    raise AssertionError(f"ccxt.pro's watch of {name} got nothing in 30 s") from None
+            assert done["trades"][-1]["price"] == 20 and done["trades"][-1]["amount"] == 1
+            assert done["ohlcv"][-1][4] == 20
+            assert done["ticker"]["last"] == 20
+            assert order["id"] in {o["id"] for o in done["orders"]}
+            assert created["quote"] in done["balance"]
+            assert done["my_trades"][-1]["order"] == order["id"]
+            deadline = time.monotonic() + 30  # the local book ccxt.pro keeps from the diffs
+            while exchange.orderbooks[pair]["asks"][:1] != [[20.0, 1.0]] and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            book, snapshot = exchange.orderbooks[pair], await exchange.fetch_order_book(pair)
+            assert book["asks"] == snapshot["asks"] == [[20.0, 1.0]] and book["bids"] == snapshot["bids"]
+        finally:
+            await asyncio.wait_for(exchange.close(), 10)
+
+    asyncio.run(run())
+
+
+def test_binance_connector_style_streams_user_data_and_errors(stack, infra, users):
+    """binance-connector's defaults: @depth@1000ms and @depth5@1000ms, user data by SUBSCRIBE
+    ["<listenKey>"] on a stream connection; errors come in Binance's shape on Binance's paths."""
+    maker, taker = users
+    created = asyncio.run(fresh_market(infra))  # a book of its own: the order below meets only its pair
+    market = {**created, "binance": created["base"] + created["quote"]}
+    symbol = market["binance"].lower()
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        fund(http, maker["auth"], market["base"], "10")
+        key = http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": taker["key"]}).json()["listenKey"]
+
+    async def run() -> None:
+        async with websockets.connect(f"{hub_root(stack)}/ws/0") as ws, \
+                websockets.connect(f"{hub_root(stack)}/stream") as combined:
+            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "id": 1, "params": [
+                f"{symbol}@depth@1000ms", f"{symbol}@depth5@1000ms", key]}).decode())
+            assert (await until(ws, lambda m: "id" in m)) == {"result": None, "id": 1}
+            await ws.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 2}).decode())
+            listed = await until(ws, lambda m: m.get("id") == 2)
+            assert set(listed["result"]) == {f"{symbol}@depth@1000ms", f"{symbol}@depth5@1000ms", key}
+            await ws.send(orjson.dumps({"method": "SUBSCRIBE", "id": 3, "params": ["nosuch@trade"]}).decode())
+            refused = await until(ws, lambda m: m.get("id") == 3)
+            assert refused["error"]["code"] == 2 and refused["error"]["msg"].startswith("Invalid request")
+            await ws.send("{not json")
+            assert (await until(ws, lambda m: "error" in m))["error"]["code"] == 3
+            await combined.send(orjson.dumps({"method": "SUBSCRIBE", "id": 4, "params": [key]}).decode())
+            assert (await until(combined, lambda m: "id" in m)) == {"result": None, "id": 4}
+            with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                await asyncio.to_thread(place, http, maker, market, "SELL", "30", "1")
+                bought = await asyncio.to_thread(place, http, taker, market, "BUY", "30", "1")
+            seen: list[dict] = []  # the book's diffs and the user's reports, interleaved
+            report = await until(ws, lambda m: seen.append(m) or (m.get("e") == "executionReport"
+                                                                   and m["X"] == "FILLED"))
+            assert report["i"] == bought["orderId"] and report["z"] == eight("1") and report["L"] == eight("30")
+            wrapped = await until(combined, lambda m: m.get("data", {}).get("e") == "executionReport"
+                                  and m["data"]["X"] == "FILLED")
+            assert wrapped["stream"] == key and wrapped["data"]["i"] == bought["orderId"]
+            diffs = [m for m in seen if m.get("e") == "depthUpdate"] or [
+                await until(ws, lambda m: m.get("e") == "depthUpdate")]
+            assert diffs[0]["s"] == market["binance"]
+
+    asyncio.run(run())
+
+
+def test_python_binance_depth_cache_equals_the_exchanges_book(stack, market, users):
+    """The cache deletes a level only on "0.00000000": with any other zero it keeps dead levels."""
+    from binance import AsyncClient, DepthCacheManager
+
+    maker, _ = users
+    symbol = market["binance"]
+    rng = random.Random(11)
+
+    async def run() -> None:
+        client = AsyncClient(maker["key"], maker["secret"])
+        client.API_URL = f"{stack.base_url}/api"
+        manager = DepthCacheManager(client, symbol, refresh_interval=0, limit=5000)
+        manager._bm.STREAM_URL = f"{hub_root(stack)}/"
+        try:
+            async with manager as cache_socket:
+                with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+                    placed = []
+                    for _ in range(40):
+                        price = str(Decimal(rng.randint(100, 140)) / 10)
+                        placed.append(await asyncio.to_thread(place, http, maker, market, "SELL", price, "1"))
+                    for order in placed[::2]:  # half of the levels' orders cancelled: some levels go to zero
+                        answer = signed_request(http, "DELETE", "/api/v3/order", maker,
+                                                {"symbol": symbol, "orderId": order["orderId"]})
+                        assert answer.status_code == 200, answer.text
+                    await asyncio.sleep(2)
+                    book = http.get("/api/v3/depth", params={"symbol": symbol, "limit": 5000}).json()
+                deadline = time.monotonic() + 30
+                while True:
+                    cache = await asyncio.wait_for(cache_socket.recv(), 30)
+                    asks = [[f"{p:.8f}", f"{q:.8f}"] for p, q in cache.get_asks()]
+                    bids = [[f"{p:.8f}", f"{q:.8f}"] for p, q in cache.get_bids()]
+                    if (asks, bids) == (book["asks"], book["bids"]) or time.monotonic() > deadline:
+                        break
+                assert (asks, bids) == (book["asks"], book["bids"])
+        finally:
+            await client.close_connection()
+
+    asyncio.run(run())

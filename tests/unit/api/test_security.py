@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from api.ids import OrderIds
+from api.ids import AHEAD_S, EPOCH_MS, SEQUENCE, OrderIds, OrderIdsUnavailable, placed_ms
 from api.security import (
     DEV_SECRET,
     LoginBrake,
@@ -75,11 +75,37 @@ def test_attempts_in_flight_count_before_their_password_is_checked():
     assert brake.attempt("email:a", "client:x") == 0.0
 
 
-def test_order_ids_are_unique_and_grow():
-    ids = OrderIds()
+def test_order_ids_are_unique_grow_and_stay_exact_in_javascript():
+    ids = OrderIds(node=5)
     drawn = [ids.next() for _ in range(20_000)]
     assert drawn == sorted(drawn) and len(set(drawn)) == len(drawn)
-    assert 0 < drawn[0] < 2**63
+    assert 0 < drawn[0] and drawn[-1] <= 2**53 - 1  # JSON.parse keeps every integer up to here
+    assert abs(placed_ms(drawn[0]) - time.time() * 1000) < 6_000
+    legacy = 255_623_316_692_307_968  # an id of the earlier layout: ms << 22
+    assert placed_ms(legacy) == EPOCH_MS + (legacy >> 22)
+
+
+def test_a_busy_second_borrows_the_next_few_then_refuses_and_two_nodes_never_meet():
+    clock = [1_800_000_000.0]
+    one, two = OrderIds(node=1, clock=lambda: clock[0]), OrderIds(node=2, clock=lambda: clock[0])
+    drawn = [one.next() for _ in range(SEQUENCE * (AHEAD_S + 1))]  # this second and AHEAD_S more
+    with pytest.raises(OrderIdsUnavailable):
+        one.next()
+    assert len(set(drawn)) == len(drawn) and drawn == sorted(drawn)
+    assert not set(drawn) & {two.next() for _ in range(SEQUENCE)}
+    clock[0] += AHEAD_S + 1  # the clock caught up: ids again, after the borrowed ones
+    assert one.next() > drawn[-1]
+
+
+def test_no_ids_without_a_live_lease():
+    ids = OrderIds()
+    with pytest.raises(OrderIdsUnavailable):
+        ids.next()
+    ids.hold(7, time.monotonic() - 1)  # a lease no longer sure to be alive
+    with pytest.raises(OrderIdsUnavailable):
+        ids.next()
+    ids.hold(7, time.monotonic() + 10)
+    assert (ids.next() >> 12) & 1023 == 7
 
 
 def test_verified_tokens_are_remembered_only_as_the_exact_string_and_only_until_they_expire():

@@ -141,3 +141,19 @@ def test_a_token_issued_before_its_accounts_sign_out_cannot_authenticate():
     replies = c.ws.scope["extensions"][FRAMES].replies()
     assert "signed out" in replies[0]["error"]["message"]
     assert replies[1]["result"] == {"account": "acct-1"} and c.account == "acct-1"
+
+
+def test_errors_come_in_binances_shape_on_its_endpoints_and_for_its_stream_names():
+    own, binance = client(), Client(Socket(), Hub(), DEV_SECRET, binance=True)
+    for c in (own, binance):
+        c._handle('{"method": "SUBSCRIBE", "params": ["trades@NOPE"], "id": 1}')
+        c._handle('{"method": "SUBSCRIBE", "params": ["nosuch@trade"], "id": 2}')
+        c._handle("{not json")
+    own_replies, binance_replies = (c.ws.scope["extensions"][FRAMES].replies() for c in (own, binance))
+    # /ws: the exchange's own shape, except for a request naming Binance's streams.
+    assert own_replies[0]["error"]["code"] == "bad_request" and "message" in own_replies[0]["error"]
+    assert own_replies[1] == {"error": {"code": 2, "msg": "Invalid request: unknown stream 'nosuch@trade'"}, "id": 2}
+    assert own_replies[2]["error"]["code"] == "bad_request"
+    # Binance's endpoints: always Binance's {"code": int, "msg"}; 3 for what is not JSON.
+    assert [r["error"]["code"] for r in binance_replies] == [2, 2, 3]
+    assert binance_replies[2]["error"]["msg"].startswith("Invalid JSON")
