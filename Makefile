@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt web/package-lock.json tests/e2e/js/pack
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error
+	@# binance-connector and python-binance each install a top-level `binance` package: the connector
+	@# lives apart, and tests/e2e runs it with PYTHONPATH pointing there.
+	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/binance-connector \
+	    binance-connector==3.13.0 websocket-client==1.9.2
 	@touch $(STAMP)
 
 # The browser tests drive Debian's Chromium: installed here when it is missing and apt can.
@@ -31,9 +35,10 @@ chromium:
 install: $(STAMP)
 
 # The whole exchange in the foreground (Kafka, Cassandra, a worker, the recorder, the API, demo
-# markets) until Ctrl-C; data kept in EXCHANGE_STATE_DIR for the next run.
+# markets) until Ctrl-C; data kept in EXCHANGE_STATE_DIR for the next run. `make run TLS=on`
+# serves https:// and wss:// with a local certificate made in the state directory.
 run: install
-	$(BIN)/exchange up
+	$(BIN)/exchange up $(if $(filter on,$(TLS)),--tls)
 
 # A market-making bot against the exchange `make run` started (run it in a second terminal).
 demo: install

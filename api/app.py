@@ -117,5 +117,5 @@ def run(port: int | None = None) -> int:
     gc_tuning.tune()
     # log_config=None: uvicorn's records go through the root handler configured above.
     uvicorn.run(app, host=settings.bind_host, port=port or settings.api_port, log_level="warning", access_log=False,
-                log_config=None)
+                log_config=None, ssl_certfile=settings.tls_cert_file or None, ssl_keyfile=settings.tls_key_file or None)
     return 0

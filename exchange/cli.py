@@ -52,7 +52,7 @@ def _recorder(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from exchange.up import up
 
-    return up(args.workers, demo=not args.without_demo)
+    return up(args.workers, demo=not args.without_demo, tls=args.tls)
 
 
 def _setup(args: argparse.Namespace) -> int:
@@ -403,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     whole = commands.add_parser("up", help="run the whole exchange here until Ctrl-C (servers, workers, recorder, API)")
     whole.add_argument("--workers", type=int, default=1)
     whole.add_argument("--without-demo", action="store_true", help="no market-making bot in the demo markets")
+    whole.add_argument("--tls", action="store_true", help="serve https:// and wss:// with a local certificate made in "
+                       "the state directory (or TLS_CERT_FILE and TLS_KEY_FILE when set)")
     whole.set_defaults(run=_up)
 
     prepare = commands.add_parser("setup", help="create the topics and the Cassandra schema (idempotent)")

@@ -67,6 +67,22 @@ class Settings:
     ws_public_url: str
     binance_weight_per_minute: int
     binance_orders_per_10s: int
+    tls_cert_file: str
+    tls_key_file: str
+
+    @property
+    def tls(self) -> bool:
+        """The API and the hub serve https:// and wss:// (TLS_CERT_FILE and TLS_KEY_FILE set)."""
+        return bool(self.tls_cert_file)
+
+    @property
+    def api_url(self) -> str:
+        """The API on this machine, as its own processes and `exchange up` reach it."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.api_port}"
+
+    @property
+    def hub_url(self) -> str:
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.ws_port}"
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -147,7 +163,14 @@ class Settings:
             ws_public_url=read.text("WS_PUBLIC_URL", ""),
             binance_weight_per_minute=read.count("BINANCE_WEIGHT_PER_MINUTE", 6000),
             binance_orders_per_10s=read.count("BINANCE_ORDERS_PER_10S", 100),
+            tls_cert_file=read.text("TLS_CERT_FILE", ""),
+            tls_key_file=read.text("TLS_KEY_FILE", ""),
         )
+        if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+            raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both (https and wss) or neither")
+        for name, path in (("TLS_CERT_FILE", settings.tls_cert_file), ("TLS_KEY_FILE", settings.tls_key_file)):
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{name}={path!r}: no such file")
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         settings.kafka_hosts, settings.cassandra_hosts  # noqa: B018 - an underivable address fails now
         if settings.kafka_min_insync_replicas > (settings.kafka_replication_factor or 3):
@@ -191,6 +214,8 @@ VARIABLES = {
     "WS_PUBLIC_URL": "ws_public_url",
     "BINANCE_WEIGHT_PER_MINUTE": "binance_weight_per_minute",
     "BINANCE_ORDERS_PER_10S": "binance_orders_per_10s",
+    "TLS_CERT_FILE": "tls_cert_file",
+    "TLS_KEY_FILE": "tls_key_file",
 }
 
 

@@ -76,7 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.api = args.api or f"http://127.0.0.1:{Settings.from_env().api_port}"
+    settings = Settings.from_env()
+    args.api = args.api or settings.api_url
+    args.verify = settings.tls_cert_file or True  # the API's own certificate, when it serves TLS
     try:
         return asyncio.run(_run(args))
     except DemoError as exc:
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
-    async with httpx.AsyncClient(base_url=args.api, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=args.api, timeout=10, verify=args.verify) as http:
         makers = [Trader(f"{args.account_prefix}-maker-{i}@example.com") for i in (1, 2)]
         taker = Trader(f"{args.account_prefix}-taker@example.com")
         for trader in (*makers, taker):

@@ -10,6 +10,7 @@ the same balances, orders and trades.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ import time
 import httpx
 
 from exchange.config import Settings
+from exchange.tls import local_certificate
 
 # Prometheus endpoints of the workers and the recorder (the API and the hub serve /metrics on
 # their own ports); infra/prometheus/prometheus.yml scrapes these.
@@ -50,10 +52,13 @@ def setup(settings: Settings, demo_markets: bool) -> None:
     db.migrate_when_up(settings)
 
 
-def up(workers: int, demo: bool = True) -> int:
+def up(workers: int, demo: bool = True, tls: bool = False) -> int:
     from infra.local import runner
 
     settings = Settings.from_env()
+    if tls and not settings.tls:
+        cert, key = local_certificate(settings.state_dir)
+        settings = dataclasses.replace(settings, tls_cert_file=str(cert), tls_key_file=str(key))
     # Right after the topics are created their leaders are still being elected; aiokafka retries
     # and logs each attempt as an error, which reads like a failure on a newcomer's terminal.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
@@ -84,10 +89,10 @@ def up(workers: int, demo: bool = True) -> int:
             children[name] = subprocess.Popen([sys.executable, "-m", "exchange.cli", *args], stdout=log,
                                               stderr=subprocess.STDOUT, env={**os.environ, **env},
                                               start_new_session=True)
-        base = f"http://127.0.0.1:{settings.api_port}"
+        base = settings.api_url
         print(f"starting {workers} worker(s), a recorder, the API and the WebSocket hub (logs in {logs}) ...",
               flush=True)
-        if _wait_ready(base, logs, children, lambda: stopping):
+        if _wait_ready(base, logs, children, lambda: stopping, verify=settings.tls_cert_file or True):
             if demo:  # market makers, so the demo markets move on the trading page from the start
                 children["demo"] = subprocess.Popen([sys.executable, "-m", "exchange.cli", "demo"],
                                                     stdout=open(logs / "demo.log", "ab"), stderr=subprocess.STDOUT,
@@ -124,12 +129,12 @@ def worker_ready(log_file) -> bool:
         return False
 
 
-def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0) -> bool:
+def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0, verify: str | bool = True) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping():
         workers_ready = all(worker_ready(logs / f"{name}.log") for name in children if name not in ("api", "ws"))
         try:
-            if workers_ready and httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+            if workers_ready and httpx.get(f"{base}/readyz", timeout=2, verify=verify).status_code == 200:
                 return True
         except httpx.HTTPError:
             pass
@@ -141,23 +146,26 @@ def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0) -> 
 
 def _banner(settings: Settings, base: str, logs, workers: int, demo: bool) -> None:
     worker_metrics = ", ".join(f":{WORKER_METRICS_PORT + i}" for i in range(1, workers + 1))
+    hub, curl = settings.hub_url, f"curl -s --cacert {settings.tls_cert_file}" if settings.tls else "curl -s"
+    tls = (f"\n  TLS            certificate {settings.tls_cert_file} (clients trust it: curl --cacert, "
+           "SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)") if settings.tls else ""
     print(f"""
 The exchange is running.
   Trading page   {base}/   (sign up, watch the markets, trade)
   REST API       {base}/api/v1   (OpenAPI: {base}/openapi.json, metrics: {base}/metrics)
-  Binance API    {base}/api/v3 and ws://127.0.0.1:{settings.ws_port}/ws/<stream>   (ccxt, Freqtrade: docs/binance-api.md)
-  WebSocket      ws://127.0.0.1:{settings.ws_port}/ws   (e.g. {{"method":"SUBSCRIBE","params":["trades@SOL_USDC"],"id":1}})
+  Binance API    {base}/api/v3 and {hub}/ws/<stream>   (ccxt, Freqtrade: docs/binance-api.md)
+  WebSocket      {hub}/ws   (e.g. {{"method":"SUBSCRIBE","params":["trades@SOL_USDC"],"id":1}})
   Kafka          {settings.kafka_bootstrap}
   Cassandra      {", ".join(f"{h}:{settings.cassandra_port}" for h in settings.cassandra_hosts)} (keyspace {settings.cassandra_keyspace})
   Logs           {logs}   (JSON lines; LOG_FORMAT=text for plain)
-  Metrics        {base}/metrics, http://127.0.0.1:{settings.ws_port}/metrics, workers at 127.0.0.1{worker_metrics}/metrics,
+  Metrics        {base}/metrics, {hub.replace("ws", "http", 1)}/metrics, workers at 127.0.0.1{worker_metrics}/metrics,
                  recorder at 127.0.0.1:{RECORDER_METRICS_PORT + 1}/metrics (Prometheus config: infra/prometheus/)
-  Markets        SOL_USDC, BTC_USDT, ETH_USDT (new accounts get demo balances in development)
+  Markets        SOL_USDC, BTC_USDT, ETH_USDT (new accounts get demo balances in development){tls}
 
 Try it:
-  curl -s -XPOST {base}/api/v1/auth/signup -d '{{"username":"ana","email":"ana@example.com","password":"correct horse"}}'
-  curl -s -XPOST {base}/api/v1/auth/login -d '{{"email":"ana@example.com","password":"correct horse"}}'
-  curl -s -XPOST {base}/api/v1/orders -H "Authorization: Bearer <token>" \\
+  {curl} -XPOST {base}/api/v1/auth/signup -d '{{"username":"ana","email":"ana@example.com","password":"correct horse"}}'
+  {curl} -XPOST {base}/api/v1/auth/login -d '{{"email":"ana@example.com","password":"correct horse"}}'
+  {curl} -XPOST {base}/api/v1/orders -H "Authorization: Bearer <token>" \\
        -d '{{"market":"SOL_USDC","price":"150","quantity":"10","side":"buy"}}'
 
 {"A market-making bot keeps the demo markets moving (log: demo.log; `exchange up --without-demo` runs none)."

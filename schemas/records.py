@@ -101,6 +101,8 @@ class Candle(TypedDict):
     close: int
     volume: int
     quote_volume: int
+    taker_buy_volume: NotRequired[int]
+    taker_buy_quote_volume: NotRequired[int]
     trade_count: int
     first_trade_id: int
     last_trade_id: int
@@ -260,9 +262,24 @@ class MinuteBar(TypedDict):
     close: int
     volume: int
     quote_volume: int
+    taker_buy_volume: NotRequired[int]
+    taker_buy_quote_volume: NotRequired[int]
     trade_count: int
     first_trade_id: int
     last_trade_id: int
+
+
+class OrderFill(TypedDict):
+    """One fill of an order: trade_id is the trade's (the market's event sequence number), price in ticks,
+    quantity in steps, quote and fee (paid by this order's owner, in the quote asset) in quote atoms;
+    maker says which side of the trade this order was."""
+
+    trade_id: int
+    price: int
+    quantity: int
+    quote: int
+    fee: int
+    maker: bool
 
 
 OrderStatus = Literal["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED"]
@@ -274,7 +291,9 @@ OrderType = Literal["limit", "market"]
 class OrderUpdate(TypedDict):
     """An order's state after an event of its market; seq is that event's sequence number. The order's
     terms (type, time_in_force, price, quantity, quote_quantity, post_only, client_order_id, created_ts)
-    come with its first update only (NEW, or REJECTED by the book); later updates leave them null."""
+    come with its first update only (NEW, or REJECTED by the book); later updates leave them null. fills
+    are the order's fills since its previous update, in trade order (empty for updates written before
+    they were carried)."""
 
     seq: int
     order_id: int
@@ -295,6 +314,7 @@ class OrderUpdate(TypedDict):
     post_only: NotRequired[bool | None]
     client_order_id: NotRequired[str | None]
     created_ts: NotRequired[int | None]
+    fills: NotRequired[list[OrderFill]]
 
 
 class OrderUpdateBatch(TypedDict):

@@ -29,7 +29,8 @@ INTERVALS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}  # mi
 
 def new_bar(market: str, minute: int) -> dict:
     return {"market": market, "minute": minute, "open": 0, "high": 0, "low": 0, "close": 0, "volume": 0,
-            "quote_volume": 0, "trade_count": 0, "first_trade_id": 0, "last_trade_id": 0}
+            "quote_volume": 0, "taker_buy_volume": 0, "taker_buy_quote_volume": 0, "trade_count": 0,
+            "first_trade_id": 0, "last_trade_id": 0}
 
 
 def add_trade(bar: dict, trade: Trade) -> bool:
@@ -46,6 +47,9 @@ def add_trade(bar: dict, trade: Trade) -> bool:
     bar["close"] = price
     bar["volume"] += trade["quantity"]
     bar["quote_volume"] += trade["quote"]
+    if trade["taker_side"] == "buy":
+        bar["taker_buy_volume"] += trade["quantity"]
+        bar["taker_buy_quote_volume"] += trade["quote"]
     bar["trade_count"] += 1
     bar["last_trade_id"] = trade["trade_id"]
     return True
@@ -58,7 +62,10 @@ def merge(bars: list[dict]) -> dict | None:
         return None
     return {"open": bars[0]["open"], "high": max(b["high"] for b in bars), "low": min(b["low"] for b in bars),
             "close": bars[-1]["close"], "volume": sum(b["volume"] for b in bars),
-            "quote_volume": sum(b["quote_volume"] for b in bars), "trade_count": sum(b["trade_count"] for b in bars),
+            "quote_volume": sum(b["quote_volume"] for b in bars),
+            "taker_buy_volume": sum(b["taker_buy_volume"] for b in bars),
+            "taker_buy_quote_volume": sum(b["taker_buy_quote_volume"] for b in bars),
+            "trade_count": sum(b["trade_count"] for b in bars),
             "first_trade_id": bars[0]["first_trade_id"], "last_trade_id": bars[-1]["last_trade_id"]}
 
 
@@ -116,6 +123,7 @@ class MarketBars:
         merged = merge(window)
         if merged is None:
             return None
+        del merged["taker_buy_volume"], merged["taker_buy_quote_volume"]  # candles have them, tickers not
         return {"market": self.market, "open_time": (last - DAY_MINUTES + 1) * MINUTE_MS,
                 "close_time": (last + 1) * MINUTE_MS - 1, "last": merged.pop("close"), **merged}
 

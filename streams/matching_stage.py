@@ -184,6 +184,7 @@ class _Outputs:
         self.levels: dict[tuple[str, int], int] = {}
         self.touched: dict[int, None] = {}  # ordered set of order ids whose rows changed
         self.last_fill: dict[int, tuple[int, str, str, int]] = {}  # order id -> (seq, account, side, ts)
+        self.fills: dict[int, list[dict]] = {}  # order id -> its fills since its last update (OrderFill)
 
     def add(self, command: Command, engine: Engine) -> None:
         kind, body = command["body"]
@@ -244,7 +245,10 @@ class _Outputs:
         base = trade.qty * self.definition["base_per_step"]
         legs = ((trade.maker_order_id, trade.maker_account, maker_side, trade.maker_fee),
                 (trade.taker_order_id, trade.taker_account, trade.taker_side, trade.taker_fee))
-        for order_id, owner, side, fee in legs:
+        for (order_id, owner, side, fee), maker in zip(legs, (True, False)):
+            self.fills.setdefault(order_id, []).append({"trade_id": trade.seq, "price": trade.price,
+                                                        "quantity": trade.qty, "quote": trade.quote, "fee": fee,
+                                                        "maker": maker})
             self.touched[order_id] = None
             self._settle(owner, trade.seq, "fill", order_id, side, base, trade.quote, fee)  # type: ignore[arg-type]
             self.last_fill[order_id] = (trade.seq, owner, side, trade.ts)  # type: ignore[assignment]
@@ -262,7 +266,7 @@ class _Outputs:
         update = {
             "seq": seq, "order_id": order_id, "account": account, "market": self.market, "side": side,
             "status": status, "filled_quantity": filled, "filled_quote": filled_quote,
-            "remaining_quantity": remaining, "reason": reason, "ts": ts,
+            "remaining_quantity": remaining, "reason": reason, "ts": ts, "fills": self.fills.pop(order_id, []),
         }
         if terms is not None:
             update.update(terms)

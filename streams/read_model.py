@@ -46,7 +46,7 @@ ACCOUNT_TRADE_COLUMNS = ("account", "ts", "market", "trade_id", "role", "order_i
                          "quote", "fee")
 LEDGER_COLUMNS = ("account", "ts", "entry_id", "asset", "amount", "kind", "reference")
 CANDLE_COLUMNS = ("market", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume",
-                  "quote_volume", "trade_count", "closed")
+                  "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trade_count", "closed")
 TICKER_COLUMNS = ("market", "open_time", "close_time", "open", "high", "low", "last", "volume", "quote_volume",
                   "trade_count", "first_trade_id", "last_trade_id")
 WITHDRAWAL_COLUMNS = ("account", "withdrawal_id", "asset", "amount", "address", "status", "requested_ts")

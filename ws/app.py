@@ -126,5 +126,6 @@ def run(port: int | None = None) -> int:
     # close before the process goes anyway.
     uvicorn.run(create_app(settings), host=settings.bind_host, port=port or settings.ws_port, log_level="warning",
                 ws=FanoutProtocol, ws_per_message_deflate=False, ws_ping_interval=20.0, ws_ping_timeout=60.0,
-                ws_max_size=64 * 1024, timeout_graceful_shutdown=5, log_config=None)
+                ws_max_size=64 * 1024, timeout_graceful_shutdown=5, log_config=None,
+                ssl_certfile=settings.tls_cert_file or None, ssl_keyfile=settings.tls_key_file or None)
     return 0

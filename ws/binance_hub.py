@@ -236,8 +236,8 @@ class BinanceFeeds:
                                                                  "created_ts")}
         if update["account"] in self.listeners:
             last = self._filled.get(order_id, (0, 0))
-            self._user(update["account"], payloads.execution_report(update, self._terms.get(order_id, {}), last,
-                                                                    market, quote, now))
+            for report in payloads.execution_reports(update, self._terms.get(order_id, {}), last, market, quote, now):
+                self._user(update["account"], report)
         if update["status"] in ("NEW", "PARTIALLY_FILLED"):
             self._filled[order_id] = (update["filled_quantity"], update["filled_quote"])
         else:

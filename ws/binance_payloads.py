@@ -72,7 +72,8 @@ def kline(c: Candle, market: Market, quote: Asset, now: int) -> dict:
         "o": ticks_to_price(market, c["open"]), "c": ticks_to_price(market, c["close"]),
         "h": ticks_to_price(market, c["high"]), "l": ticks_to_price(market, c["low"]),
         "v": steps_to_qty(market, c["volume"]), "n": c["trade_count"], "x": c["closed"],
-        "q": atoms_to_amount(quote, c["quote_volume"]), "V": ZERO, "Q": ZERO, "B": "0"}}
+        "q": atoms_to_amount(quote, c["quote_volume"]), "V": steps_to_qty(market, c.get("taker_buy_volume", 0)),
+        "Q": atoms_to_amount(quote, c.get("taker_buy_quote_volume", 0)), "B": "0"}}
 
 
 def ticker(t: Ticker, market: Market, quote: Asset, now: int) -> dict:
@@ -97,35 +98,57 @@ def mini_ticker(t: Ticker, market: Market, quote: Asset, now: int) -> dict:
             "q": atoms_to_amount(quote, t["quote_volume"])}
 
 
+PARTIALLY_FILLED, FILLED = "PARTIALLY_FILLED", "FILLED"
 EXECUTION_TYPE = {"NEW": "NEW", "PARTIALLY_FILLED": "TRADE", "FILLED": "TRADE", "CANCELED": "CANCELED",
                   "REJECTED": "REJECTED", "EXPIRED": "EXPIRED"}
 
 
-def execution_report(u: OrderUpdate, terms: dict, last_filled: tuple[int, int], market: Market, quote: Asset,
-                     now: int) -> dict:
-    """An order's change. `terms` are what its first update said (type, price, ...); `last_filled`
-    the (quantity, quote) filled as of its previous update, so l, L and Y say what this one filled."""
-    filled, filled_quote = u["filled_quantity"], u["filled_quote"]
-    step_qty, step_quote = filled - last_filled[0], filled_quote - last_filled[1]
-    status = u["status"]
-    execution = EXECUTION_TYPE[status]
-    last_price = ZERO
-    if step_qty:
-        last_price = display(quote_per_base(market, quote, step_qty, step_quote))
+def execution_reports(u: OrderUpdate, terms: dict, last_filled: tuple[int, int], market: Market, quote: Asset,
+                      now: int) -> list[dict]:
+    """An order's change, as Binance reports it: one TRADE report per fill (its trade id `t`, price
+    `L`, quantity `l` and commission `n`), then the order's new state if that is not a fill's
+    (canceled, expired after fills). `terms` are what its first update said (type, price, ...).
+
+    An update written before updates carried their fills gets one report for all it filled:
+    `last_filled`, the (quantity, quote) filled as of the order's previous update, gives its l, L, Y."""
+    status, fills = u["status"], u.get("fills") or []
+    if not fills:
+        step_qty, step_quote = u["filled_quantity"] - last_filled[0], u["filled_quote"] - last_filled[1]
+        last_price = display(quote_per_base(market, quote, step_qty, step_quote)) if step_qty else ZERO
+        return [_report(u, terms, market, quote, now, EXECUTION_TYPE[status], status, u["filled_quantity"],
+                        u["filled_quote"], {"l": steps_to_qty(market, step_qty), "L": last_price,
+                                            "Y": atoms_to_amount(quote, step_quote)})]
+    filled = u["filled_quantity"] - sum(f["quantity"] for f in fills)
+    filled_quote = u["filled_quote"] - sum(f["quote"] for f in fills)
+    reports = []
+    for n, fill in enumerate(fills, 1):
+        filled, filled_quote = filled + fill["quantity"], filled_quote + fill["quote"]
+        state = status if n == len(fills) and status in (PARTIALLY_FILLED, FILLED) else PARTIALLY_FILLED
+        reports.append(_report(u, terms, market, quote, now, "TRADE", state, filled, filled_quote, {
+            "l": steps_to_qty(market, fill["quantity"]), "L": ticks_to_price(market, fill["price"]),
+            "Y": atoms_to_amount(quote, fill["quote"]), "n": atoms_to_amount(quote, fill["fee"]),
+            "N": market["quote"], "t": fill["trade_id"], "m": fill["maker"]}))
+    if status not in (PARTIALLY_FILLED, FILLED):
+        reports.append(_report(u, terms, market, quote, now, EXECUTION_TYPE[status], status, filled, filled_quote,
+                               {}))
+    return reports
+
+
+def _report(u: OrderUpdate, terms: dict, market: Market, quote: Asset, now: int, execution: str, status: str,
+            filled: int, filled_quote: int, fill: dict) -> dict:
     price, quantity, funds = terms.get("price"), terms.get("quantity"), terms.get("quote_quantity")
     order_type = "MARKET" if terms.get("type") == "market" else ("LIMIT_MAKER" if terms.get("post_only") else "LIMIT")
     client_id = terms.get("client_order_id") or f"auto-{u['order_id']}"
+    created = terms.get("created_ts") or u["ts"]
     return {"e": "executionReport", "E": now, "s": symbol_of(market), "c": client_id, "S": SIDE[u["side"]],
             "o": order_type, "f": terms.get("time_in_force") or "GTC",
             "q": steps_to_qty(market, quantity) if quantity else ZERO,
             "p": ticks_to_price(market, price) if price else ZERO, "P": ZERO, "F": ZERO, "g": -1, "C": "",
             "x": execution, "X": status, "r": (u.get("reason") or "NONE") if status == "REJECTED" else "NONE",
-            "i": u["order_id"], "l": steps_to_qty(market, step_qty), "z": steps_to_qty(market, filled),
-            "L": last_price, "n": ZERO, "N": None, "T": u["ts"], "t": -1, "I": u["seq"],
-            "w": status in ("NEW", "PARTIALLY_FILLED"), "m": False, "M": False,
-            "O": terms.get("created_ts") or u["ts"], "Z": atoms_to_amount(quote, filled_quote),
-            "Y": atoms_to_amount(quote, step_quote), "Q": atoms_to_amount(quote, funds) if funds else ZERO,
-            "W": terms.get("created_ts") or u["ts"], "V": "EXPIRE_TAKER"}
+            "i": u["order_id"], "l": ZERO, "z": steps_to_qty(market, filled), "L": ZERO, "n": ZERO, "N": None,
+            "T": u["ts"], "t": -1, "I": u["seq"], "w": status in ("NEW", PARTIALLY_FILLED), "m": False, "M": False,
+            "O": created, "Z": atoms_to_amount(quote, filled_quote), "Y": ZERO,
+            "Q": atoms_to_amount(quote, funds) if funds else ZERO, "W": created, "V": "EXPIRE_TAKER", **fill}
 
 
 def account_position(b: BalanceUpdate, assets: dict[str, Asset], now: int) -> dict:

@@ -118,6 +118,10 @@ def page(rows: list, size: int, from_oldest: bool) -> list:
 
 
 def kline(row, market: dict, quote: dict) -> list:
+    """A candles row as Binance's kline array; a candle recorded before the taker-buy volumes were
+    kept has them null (0)."""
     return [row.open_time, ticks_to_price(market, row.open), ticks_to_price(market, row.high),
             ticks_to_price(market, row.low), ticks_to_price(market, row.close), steps_to_qty(market, row.volume),
-            row.close_time, atoms_to_amount(quote, row.quote_volume), row.trade_count, ZERO, ZERO, "0"]
+            row.close_time, atoms_to_amount(quote, row.quote_volume), row.trade_count,
+            steps_to_qty(market, row.taker_buy_volume or 0), atoms_to_amount(quote, row.taker_buy_quote_volume or 0),
+            "0"]

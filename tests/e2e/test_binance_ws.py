@@ -5,14 +5,21 @@ socket manager (which takes user data over the WebSocket API)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 import websockets
+
+from exchange.tls import local_certificate
+from infra.local.ports import free_port
 
 from .binance_clients import ccxt_defaults, eight, trader
 from .markets import fresh_market
@@ -293,7 +300,10 @@ def test_ccxt_pro_streams_with_only_its_urls_changed(stack, infra, users):
             assert done["ticker"]["last"] == 20
             assert order["id"] in {o["id"] for o in done["orders"]}
             assert created["quote"] in done["balance"]
-            assert done["my_trades"][-1]["order"] == order["id"]
+            streamed = done["my_trades"][-1]
+            [rest] = [t for t in await exchange.fetch_my_trades(pair) if t["order"] == order["id"]]
+            assert (streamed["order"], streamed["id"], streamed["fee"]["cost"]) == (order["id"], rest["id"],
+                                                                                   rest["fee"]["cost"])
             deadline = time.monotonic() + 30  # the local book ccxt.pro keeps from the diffs
             while exchange.orderbooks[pair]["asks"][:1] != [[20.0, 1.0]] and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
@@ -387,3 +397,53 @@ def test_python_binance_depth_cache_equals_the_exchanges_book(stack, market, use
             await client.close_connection()
 
     asyncio.run(run())
+
+
+def test_with_a_certificate_the_api_and_hub_serve_https_and_wss_to_a_wss_only_client(stack, infra, users,
+                                                                                     tmp_path):
+    """cryptofeed refuses anything but wss://: it reads exchangeInfo over https and trades over wss."""
+    maker, taker = users
+    created = asyncio.run(fresh_market(infra))
+    market = {**created, "binance": created["base"] + created["quote"]}
+    cert, key = local_certificate(tmp_path)
+    tls = {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)}
+    api_port, ws_port = free_port(), free_port()
+    stack.start("api-tls", "api", env={**tls, "API_PORT": str(api_port)})
+    stack.start("ws-tls", "ws", env={**tls, "WS_PORT": str(ws_port)})
+    api, hub = f"https://127.0.0.1:{api_port}", f"wss://127.0.0.1:{ws_port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            stack.check_alive()
+            try:
+                if httpx.get(f"{api}/readyz", verify=str(cert), timeout=2).status_code == 200 and httpx.get(
+                        f"https://127.0.0.1:{ws_port}/healthz", verify=str(cert), timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the TLS API and hub did not answer within 60 s"
+            time.sleep(0.5)
+        with pytest.raises(httpx.HTTPError):  # plain HTTP to a TLS port gets nowhere
+            httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=5)
+        env = {**os.environ, "EXCHANGE_API": api, "EXCHANGE_WS": hub, "SSL_CERT_FILE": str(cert),
+               "REQUESTS_CA_BUNDLE": str(cert)}
+        feed = subprocess.Popen([sys.executable, str(Path(__file__).parent / "cryptofeed_trades.py"),
+                                 f"{created['base']}-{created['quote']}"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(8)  # it loads the markets and connects
+            assert feed.poll() is None, feed.stderr.read() if feed.stderr else ""
+            with httpx.Client(base_url=api, timeout=30, verify=str(cert)) as http:
+                fund(http, maker["auth"], market["base"], "10")
+                place(http, maker, market, "SELL", "40", "1")
+                place(http, taker, market, "BUY", "40", "1")
+            out, err = feed.communicate(timeout=60)
+        finally:
+            feed.kill()
+        assert out, err[-3000:]
+        trade = orjson.loads(out.splitlines()[0])
+        assert trade["symbol"] == f"{created['base']}-{created['quote']}"
+        assert (Decimal(trade["price"]), Decimal(trade["amount"])) == (40, 1)
+    finally:
+        stack.stop("api-tls")
+        stack.stop("ws-tls")

@@ -57,3 +57,33 @@ def test_every_variable_is_documented_in_the_readme():
     readme = README.read_text()
     missing = [name for name in VARIABLES if f"`{name}`" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+def test_tls_takes_a_certificate_and_its_key_together(tmp_path):
+    from exchange.tls import local_certificate
+
+    cert, key = local_certificate(tmp_path)
+    made = cert.read_bytes()
+    assert local_certificate(tmp_path) == (cert, key) and cert.read_bytes() == made  # kept, not made again
+    assert key.stat().st_mode & 0o077 == 0  # the key is the owner's only
+    served = Settings.from_env({"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)})
+    assert served.tls and served.api_url.startswith("https://") and served.hub_url.startswith("wss://")
+    assert not Settings.from_env({}).tls and Settings.from_env({}).api_url.startswith("http://")
+    with pytest.raises(ConfigError, match="go together"):
+        Settings.from_env({"TLS_CERT_FILE": str(cert)})
+    with pytest.raises(ConfigError, match="no such file"):
+        Settings.from_env({"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(tmp_path / "missing.pem")})
+
+
+def test_the_local_certificate_names_this_machine_and_is_its_own_authority(tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+
+    from exchange.tls import local_certificate
+
+    certificate = x509.load_pem_x509_certificate(local_certificate(tmp_path)[0].read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca

@@ -22,7 +22,8 @@ def trade_lists(draw):
         trade_id += draw(st.integers(1, 3))
         ts += draw(st.sampled_from([0, 1, 999, MINUTE_MS, 7 * MINUTE_MS, 3 * 60 * MINUTE_MS, 20 * 60 * MINUTE_MS]))
         trades.append({"trade_id": trade_id, "price": draw(st.integers(1, 1000)), "quantity": draw(st.integers(1, 50)),
-                       "quote": draw(st.integers(1, 10**6)), "ts": ts})
+                       "quote": draw(st.integers(1, 10**6)), "ts": ts,
+                       "taker_side": draw(st.sampled_from(["buy", "sell"]))})
     return trades
 
 
@@ -32,11 +33,14 @@ def expected_candle(trades: list[dict], interval: str, open_time: int, last_ts: 
     return {"open": inside[0]["price"], "high": max(t["price"] for t in inside),
             "low": min(t["price"] for t in inside), "close": inside[-1]["price"],
             "volume": sum(t["quantity"] for t in inside), "quote_volume": sum(t["quote"] for t in inside),
+            "taker_buy_volume": sum(t["quantity"] for t in inside if t["taker_side"] == "buy"),
+            "taker_buy_quote_volume": sum(t["quote"] for t in inside if t["taker_side"] == "buy"),
             "trade_count": len(inside), "closed": last_ts // MINUTE_MS >= (open_time + length) // MINUTE_MS}
 
 
 def fields(candle: dict) -> dict:
-    return {k: candle[k] for k in ("open", "high", "low", "close", "volume", "quote_volume", "trade_count", "closed")}
+    return {k: candle[k] for k in ("open", "high", "low", "close", "volume", "quote_volume", "taker_buy_volume",
+                                   "taker_buy_quote_volume", "trade_count", "closed")}
 
 
 @settings(max_examples=150, deadline=None)
@@ -81,8 +85,8 @@ def test_candles_and_ticker_equal_the_trades_computed_directly(trades, cuts, dat
 
 
 def test_a_restarted_market_goes_on_from_its_saved_bars():
-    trades = [{"trade_id": i, "price": 100 + i, "quantity": 1, "quote": 100, "ts": START + i * 30_000}
-              for i in range(1, 11)]
+    trades = [{"trade_id": i, "price": 100 + i, "quantity": 1, "quote": 100, "ts": START + i * 30_000,
+               "taker_side": "buy"} for i in range(1, 11)]
     first = MarketBars("M")
     first.add(trades[:6])
     saved = [dict(bar) for bar in first.bars.values()]
@@ -128,8 +132,9 @@ def test_a_batch_spanning_more_than_a_day_keeps_only_the_last_days_bars():
     """A take catching up a backlog can hold trades more than a day apart: the older minute is
     counted, then forgotten, and its row deleted rather than written."""
     day_later = START + (DAY_MINUTES + 5) * MINUTE_MS
-    batch = {"market": "M", "trades": [{"trade_id": 1, "price": 10, "quantity": 1, "quote": 10, "ts": START},
-                                       {"trade_id": 2, "price": 11, "quantity": 1, "quote": 11, "ts": day_later}]}
+    batch = {"market": "M", "trades": [
+        {"trade_id": 1, "price": 10, "quantity": 1, "quote": 10, "ts": START, "taker_side": "buy"},
+        {"trade_id": 2, "price": 11, "quantity": 1, "quote": 11, "ts": day_later, "taker_side": "buy"}]}
     stage = MarketdataStage({})
     stage.begin(0)
     stage.decide(SimpleNamespace(partition=0), batch)

@@ -66,6 +66,35 @@ def test_a_partly_filled_maker_is_updated_as_of_the_trade_not_its_placement():
     assert placed["ts"] == 1_000 and placed["created_ts"] == 1_000
 
 
+def test_an_update_carries_the_fills_since_the_orders_previous_update():
+    """A taker meeting two makers: its update carries both fills, each maker's its one, and the sums
+    of the fills are what the updates say was filled (quantity and quote)."""
+    pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
+    pipeline.submit([deposit("alice", "USDC", 1_000_000_000), deposit("bob", "SOL", 10_000_000_000)])
+    pipeline.run()
+    pipeline.submit([place("bob", 1, "SOL_USDC", "sell", 15000, 1000),
+                     place("bob", 2, "SOL_USDC", "sell", 15100, 1000)])
+    pipeline.run()
+    pipeline.submit([place("alice", 3, "SOL_USDC", "buy", 15100, 1500)])
+    pipeline.run()
+
+    trades = [t for batch in pipeline.records(TRADES.name) for t in batch["trades"]]
+    updates = [u for batch in pipeline.records(ORDER_UPDATES.name) for u in batch["updates"]]
+    assert all(u["fills"] == [] for u in updates if u["status"] == "NEW")
+    [taker] = [u for u in updates if u["order_id"] == 3 and u["fills"]]
+    assert [f["trade_id"] for f in taker["fills"]] == [t["trade_id"] for t in trades]
+    assert [(f["price"], f["quantity"], f["maker"]) for f in taker["fills"]] == [(15000, 1000, False),
+                                                                                 (15100, 500, False)]
+    assert [f["fee"] for f in taker["fills"]] == [t["taker_fee"] for t in trades]
+    assert (sum(f["quantity"] for f in taker["fills"]), sum(f["quote"] for f in taker["fills"])) == (
+        taker["filled_quantity"], taker["filled_quote"])
+    for maker_id, trade in zip((1, 2), trades):
+        [maker] = [u for u in updates if u["order_id"] == maker_id and u["fills"]]
+        assert maker["fills"] == [{"trade_id": trade["trade_id"], "price": trade["price"],
+                                   "quantity": trade["quantity"], "quote": trade["quote"], "fee": trade["maker_fee"],
+                                   "maker": True}]
+
+
 def test_refusals_cost_nothing():
     pipeline = Pipeline(MARKETS, ASSETS, PARTITIONS)
     pipeline.submit([deposit("carol", "USDT", 100)])
