@@ -447,3 +447,50 @@ def test_with_a_certificate_the_api_and_hub_serve_https_and_wss_to_a_wss_only_cl
     finally:
         stack.stop("api-tls")
         stack.stop("ws-tls")
+
+
+def _two_traders_on_a_fresh_market(stack, infra, users) -> tuple[dict, dict]:
+    """A market of the test's own; its symbol and the two users' keys as the client scripts read them."""
+    maker, taker = users
+    created = asyncio.run(fresh_market(infra))
+    symbol = created["base"] + created["quote"]
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        fund(http, maker["auth"], created["base"], "10")
+    env = {**os.environ, "EXCHANGE_API": stack.base_url, "EXCHANGE_WS": hub_root(stack), "SYMBOL": symbol,
+           "MAKER_KEY": maker["key"], "MAKER_SECRET": maker["secret"], "TAKER_KEY": taker["key"],
+           "TAKER_SECRET": taker["secret"]}
+    return {**created, "binance": symbol}, env
+
+
+def _run_client(script: str, env: dict) -> dict:
+    run = subprocess.run([sys.executable, str(Path(__file__).parent / script)], env=env, capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return orjson.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_binance_connector_trades_and_streams_with_only_its_urls_changed(stack, infra, users):
+    """Binance's own Python connector: REST, diff_book_depth and partial_book_depth (at its default
+    1000 ms names) and user_data, which subscribes a listen key on a stream connection."""
+    market, env = _two_traders_on_a_fresh_market(stack, infra, users)
+    connector = Path(__file__).resolve().parents[2] / ".venv" / "binance-connector"
+    seen = _run_client("connector_client.py", {**env, "PYTHONPATH": str(connector)})
+    assert (seen["report"]["x"], seen["report"]["X"], seen["report"]["L"]) == ("TRADE", "FILLED", eight("25"))
+    assert seen["report"]["t"] > 0 and seen["diff"]["s"] == market["binance"]
+    assert seen["partial"]["asks"][0] == [eight("25"), eight("1")]
+    assert (seen["got"]["status"], seen["cancelled"]["status"]) == ("NEW", "CANCELED")
+    assert seen["got"]["orderId"] == seen["cancelled"]["orderId"] <= 2**53 - 1
+
+
+def test_binance_official_sdk_with_its_default_settings(stack, infra, users):
+    """binance-sdk-spot: REST, the WebSocket API (ping, time and user data by signature: it fails
+    without `rateLimits` in the replies) and the streams."""
+    market, env = _two_traders_on_a_fresh_market(stack, infra, users)
+    seen = _run_client("sdk_client.py", env)
+    assert seen["pong"] and seen["time"]["rateLimits"][0]["rateLimitType"] == "REQUEST_WEIGHT"
+    assert seen["bought"]["status"] == "FILLED" and seen["bought"]["fills"][0]["price"] == eight("35")
+    assert [t["p"] for t in seen["trades"]] == [eight("35")] and seen["depth"]
+    [fill] = [r for r in seen["reports"] if r["x"] == "TRADE"]
+    assert (fill["X"], fill["i"], fill["t"]) == ("FILLED", seen["bought"]["orderId"],
+                                                 seen["bought"]["fills"][0]["tradeId"])
+    assert (seen["got"]["status"], seen["cancelled"]["status"]) == ("NEW", "CANCELED")
