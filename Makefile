@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install chromium run demo down status lint test test-runs test-unit bench lock records clean
+.PHONY: install chromium run demo down status lint test test-runs test-freqtrade test-unit bench lock records clean
 
 # Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), the
 # trading page's chart library from web/package-lock.json, and the JavaScript Binance clients the
@@ -68,6 +68,19 @@ test: install lint chromium
 test-runs: install
 	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m runs $(PYTEST_ARGS)"
 
+# Freqtrade trading live for five minutes with the config docs/binance-api.md gives
+# (tests/e2e/test_freqtrade.py). Freqtrade pins dependencies of its own, so it gets a venv of its own.
+FREQTRADE_VENV := .venv-freqtrade
+$(FREQTRADE_VENV)/.installed-stamp:
+	$(PYTHON) -m venv $(FREQTRADE_VENV)
+	$(FREQTRADE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FREQTRADE_VENV)/bin/python -m pip install --quiet freqtrade==2026.9
+	@touch $@
+
+test-freqtrade: install $(FREQTRADE_VENV)/.installed-stamp
+	@EXCHANGE_TEST_FREQTRADE=$(abspath $(FREQTRADE_VENV))/bin/freqtrade \
+	    $(MAKE) --no-print-directory test PYTEST_ARGS="tests/e2e/test_freqtrade.py $(PYTEST_ARGS)"
+
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
@@ -95,4 +108,4 @@ lock:
 	echo "constraints.txt: $$(grep -vc '^#' constraints.txt) packages pinned"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache web/node_modules test-output
+	rm -rf $(VENV) $(FREQTRADE_VENV) *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache web/node_modules test-output

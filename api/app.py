@@ -104,6 +104,12 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
+# How long an idle keep-alive connection stays open. Client pools keep idle connections longer than
+# uvicorn's 5 s (aiohttp, under ccxt and Freqtrade: 15 s): a bot polling every 5 s then sends on a
+# connection the server is closing at that moment and gets a network error now and then.
+KEEP_ALIVE_S = 75
+
+
 def run(port: int | None = None) -> int:
     """`exchange api`: one API process."""
     import uvicorn
@@ -117,5 +123,6 @@ def run(port: int | None = None) -> int:
     gc_tuning.tune()
     # log_config=None: uvicorn's records go through the root handler configured above.
     uvicorn.run(app, host=settings.bind_host, port=port or settings.api_port, log_level="warning", access_log=False,
-                log_config=None, ssl_certfile=settings.tls_cert_file or None, ssl_keyfile=settings.tls_key_file or None)
+                log_config=None, ssl_certfile=settings.tls_cert_file or None, ssl_keyfile=settings.tls_key_file or None,
+                timeout_keep_alive=KEEP_ALIVE_S)
     return 0

@@ -76,7 +76,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> PlainTextResponse:
     hub = request.app.state.hub
-    clients = {c for group in (*hub.public.values(), *hub.private.values()) for c in group}
+    binance = hub.binance
+    groups = (*hub.public.values(), *hub.private.values(), *binance.raw.values(), *binance.combined.values(),
+              *binance.listeners.values())
+    clients = {c for group in groups for c in group}
     text = ("# TYPE exchange_ws_messages_delivered_total counter\n"
             f"exchange_ws_messages_delivered_total {hub.delivered}\n"
             "# TYPE exchange_ws_subscribed_clients gauge\n"

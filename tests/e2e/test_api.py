@@ -503,3 +503,19 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(s
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "generated" in run.stdout and " passed" in run.stdout  # it did run cases
+
+
+def test_an_idle_keep_alive_connection_outlives_the_pools_of_polling_clients(stack):
+    """aiohttp (under ccxt and Freqtrade) keeps an idle connection 15 s and a bot polls every 5 s: a
+    server closing idle connections at 5 s meets the bot's next request on the way, now and then."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(stack.base_url)
+    request = f"GET /healthz HTTP/1.1\r\nHost: {address.hostname}\r\n\r\n".encode()
+    with socket.create_connection((address.hostname, address.port), timeout=10) as connection:
+        for wait in (0, 16):  # longer than aiohttp's 15 s
+            time.sleep(wait)
+            connection.sendall(request)
+            answer = connection.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200"), f"after {wait} s idle: {answer[:80]!r}"

@@ -85,6 +85,10 @@ def test_raw_and_combined_streams_send_binance_events(stack, market, users):
             assert (await until(subscriber, lambda m: "id" in m)) == {"result": None, "id": 7}
             await subscriber.send(orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 8}).decode())
             assert (await until(subscriber, lambda m: "id" in m)) == {"result": sorted(subscribe["params"]), "id": 8}
+            metrics = httpx.get(stack.metrics_urls["ws"], timeout=10).text
+            subscribed = next(line for line in metrics.splitlines()
+                              if line.startswith("exchange_ws_subscribed_clients"))
+            assert int(subscribed.split()[1]) >= 3  # Binance's stream clients count too
             await asyncio.sleep(0.5)
             with httpx.Client(base_url=stack.base_url, timeout=30) as http:
                 await asyncio.to_thread(place, http, maker, market, "SELL", "10.5", "2")

@@ -212,4 +212,7 @@ def test_the_freqtrade_settings_in_the_binance_page_change_only_the_hosts_of_eve
             return {name: local(url) for name, url in urls.items()}
         return re.sub(r"^https://[^/]+", "http://127.0.0.1:8080", re.sub(r"^wss://[^/]+", "ws://127.0.0.1:8081", urls))
 
-    assert settings == {"urls": {"api": local(ccxt.pro.binance().urls["api"])}}
+    urls = {"urls": {"api": local(ccxt.pro.binance().urls["api"])}}
+    exchange = settings["exchange"]
+    assert exchange["ccxt_config"] == exchange["ccxt_async_config"] == urls
+    assert (exchange["name"], settings["dry_run"], settings["trading_mode"]) == ("binance", False, "spot")
