@@ -18,6 +18,7 @@ from api.binance.numbers import (
 )
 from exchange.reference import percent_change, quote_per_base
 from schemas.records import Asset, BalanceUpdate, Candle, CommandResult, DepthUpdate, Market, OrderUpdate, Ticker, Trade
+from schemas.vocabulary import FILLED, PARTIALLY_FILLED
 
 SIDE = {"buy": "BUY", "sell": "SELL"}
 
@@ -98,7 +99,6 @@ def mini_ticker(t: Ticker, market: Market, quote: Asset, now: int) -> dict:
             "q": atoms_to_amount(quote, t["quote_volume"])}
 
 
-PARTIALLY_FILLED, FILLED = "PARTIALLY_FILLED", "FILLED"
 EXECUTION_TYPE = {"NEW": "NEW", "PARTIALLY_FILLED": "TRADE", "FILLED": "TRADE", "CANCELED": "CANCELED",
                   "REJECTED": "REJECTED", "EXPIRED": "EXPIRED"}
 

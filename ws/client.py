@@ -186,10 +186,9 @@ class Client:
             return self._reply_error(ident, "This listenKey does not exist.", True)
         if self.account is not None and self.account != account:
             return self._reply_error(ident, "this connection follows another account", True)
-        if streams:
-            for stream in streams:
-                if not self.valid(stream):
-                    return self._reply_error(ident, f"unknown stream {stream[:60]!r}", True)
+        for stream in streams:  # checked before anything is followed, so a refusal changes nothing
+            if not self.valid(stream):
+                return self._reply_error(ident, f"unknown stream {stream[:60]!r}", True)
         if self.listen_key is None:
             self.account, self.listen_key = account, key
             self.hub.binance.listen(self, account)

@@ -46,11 +46,6 @@ def signed_ticks_to_price(market: Market, ticks: int) -> str:
     return fixed(reference.signed_ticks_to_price(market, ticks))
 
 
-def grid(unit: str) -> str:
-    """A market's tick or step as exchangeInfo's filters show it: "0.01" -> "0.01000000"."""
-    return fixed(unit)
-
-
 def display(value: Decimal) -> str:
     """An average for display only (never money), to eight decimals."""
     return f"{value.quantize(Decimal('1e-8')):f}"

@@ -14,7 +14,7 @@ from schemas.codec import codec
 
 from ..responses import JSONResponse
 from . import errors, views
-from .numbers import ZERO, atoms_to_amount, display, grid, signed_ticks_to_price, steps_to_qty, ticks_to_price
+from .numbers import ZERO, atoms_to_amount, display, fixed, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from .params import Params, read
 
 INTERVALS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
@@ -58,7 +58,7 @@ def _symbols(params: Params, markets: dict) -> list[dict] | None:
 
 def symbol_info(market: dict, assets: dict) -> dict:
     base, quote = assets[market["base"]], assets[market["quote"]]
-    tick, step = grid(market["tick"]), grid(market["step"])
+    tick, step = fixed(market["tick"]), fixed(market["step"])  # as exchangeInfo's filters show them
     return {
         "symbol": views.symbol_of(market), "status": "TRADING" if market["status"] == "open" else "HALT",
         "baseAsset": market["base"], "baseAssetPrecision": base["decimals"],

@@ -14,8 +14,9 @@ import time
 from starlette.requests import Request
 
 from ..responses import JSONResponse
-from .numbers import ZERO, atoms_to_amount, fixed
+from .numbers import ZERO, atoms_to_amount
 from .params import read, signed
+from .public import MAX_QUANTITY
 
 
 async def coins(request: Request) -> JSONResponse:
@@ -27,7 +28,7 @@ async def coins(request: Request) -> JSONResponse:
     answer = []
     for symbol, asset in sorted(assets.items()):
         row = held.get(symbol)
-        atom = fixed(atoms_to_amount(asset, 1))
+        atom = atoms_to_amount(asset, 1)
         answer.append({
             "coin": symbol, "name": symbol, "depositAllEnable": True, "withdrawAllEnable": True, "trading": True,
             "free": atoms_to_amount(asset, row.available) if row else ZERO,
@@ -37,7 +38,7 @@ async def coins(request: Request) -> JSONResponse:
             "networkList": [{
                 "network": symbol, "coin": symbol, "name": symbol, "isDefault": True,
                 "depositEnable": True, "withdrawEnable": True, "withdrawIntegerMultiple": atom,
-                "withdrawFee": ZERO, "withdrawMin": atom, "withdrawMax": "9000000000.00000000",
+                "withdrawFee": ZERO, "withdrawMin": atom, "withdrawMax": MAX_QUANTITY,
                 "minConfirm": 0, "unLockConfirm": 0, "sameAddress": False, "resetAddressStatus": False,
                 "depositDesc": "", "withdrawDesc": "", "specialTips": "", "busy": False,
             }],

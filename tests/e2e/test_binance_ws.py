@@ -33,10 +33,15 @@ def hub_root(stack) -> str:
     return stack.ws_url.removesuffix("/ws")
 
 
-@pytest.fixture(scope="module")
-def market(stack, infra):
+def binance_market(infra) -> dict:
+    """A market of its own (no order another test left can meet its orders), with its Binance symbol."""
     created = asyncio.run(fresh_market(infra))
     return {**created, "binance": created["base"] + created["quote"]}
+
+
+@pytest.fixture(scope="module")
+def market(stack, infra):
+    return binance_market(infra)
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +231,7 @@ def test_python_binance_socket_manager_gets_trades_depth_and_user_data(stack, in
     from binance.ws.websocket_api import WebsocketAPI
 
     maker, taker = users
-    created = asyncio.run(fresh_market(infra))  # a book of its own: the order below meets only its pair
-    market = {**created, "binance": created["base"] + created["quote"]}
+    market = binance_market(infra)
     symbol = market["binance"]
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         fund(http, maker["auth"], market["base"], "10")
@@ -272,9 +276,8 @@ def test_ccxt_pro_streams_with_only_its_urls_changed(stack, infra, users):
     import ccxt.pro as ccxtpro
 
     maker, taker = users
-    created = asyncio.run(fresh_market(infra))
-    market = {**created, "binance": created["base"] + created["quote"]}
-    pair = f"{created['base']}/{created['quote']}"
+    market = binance_market(infra)
+    pair = f"{market['base']}/{market['quote']}"
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         fund(http, maker["auth"], market["base"], "10")
 
@@ -282,7 +285,7 @@ def test_ccxt_pro_streams_with_only_its_urls_changed(stack, infra, users):
         exchange = ccxt_defaults(ccxtpro, stack.base_url, hub_root(stack), taker["key"], taker["secret"])
         try:
             await exchange.load_markets()
-            assert pair in exchange.markets and exchange.currencies[created["base"]]["precision"]
+            assert pair in exchange.markets and exchange.currencies[market["base"]]["precision"]
             watchers = {name: asyncio.create_task(call) for name, call in {
                 "book": exchange.watch_order_book(pair),  # answers once the book changes
                 "trades": exchange.watch_trades(pair), "ohlcv": exchange.watch_ohlcv(pair, "1m"),
@@ -303,7 +306,7 @@ def test_ccxt_pro_streams_with_only_its_urls_changed(stack, infra, users):
             assert done["ohlcv"][-1][4] == 20
             assert done["ticker"]["last"] == 20
             assert order["id"] in {o["id"] for o in done["orders"]}
-            assert created["quote"] in done["balance"]
+            assert market["quote"] in done["balance"]
             streamed = done["my_trades"][-1]
             [rest] = [t for t in await exchange.fetch_my_trades(pair) if t["order"] == order["id"]]
             assert (streamed["order"], streamed["id"], streamed["fee"]["cost"]) == (order["id"], rest["id"],
@@ -323,8 +326,7 @@ def test_binance_connector_style_streams_user_data_and_errors(stack, infra, user
     """binance-connector's defaults: @depth@1000ms and @depth5@1000ms, user data by SUBSCRIBE
     ["<listenKey>"] on a stream connection; errors come in Binance's shape on Binance's paths."""
     maker, taker = users
-    created = asyncio.run(fresh_market(infra))  # a book of its own: the order below meets only its pair
-    market = {**created, "binance": created["base"] + created["quote"]}
+    market = binance_market(infra)
     symbol = market["binance"].lower()
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
         fund(http, maker["auth"], market["base"], "10")
@@ -407,8 +409,7 @@ def test_with_a_certificate_the_api_and_hub_serve_https_and_wss_to_a_wss_only_cl
                                                                                      tmp_path):
     """cryptofeed refuses anything but wss://: it reads exchangeInfo over https and trades over wss."""
     maker, taker = users
-    created = asyncio.run(fresh_market(infra))
-    market = {**created, "binance": created["base"] + created["quote"]}
+    market = binance_market(infra)
     cert, key = local_certificate(tmp_path)
     tls = {"TLS_CERT_FILE": str(cert), "TLS_KEY_FILE": str(key)}
     api_port, ws_port = free_port(), free_port()
@@ -432,7 +433,7 @@ def test_with_a_certificate_the_api_and_hub_serve_https_and_wss_to_a_wss_only_cl
         env = {**os.environ, "EXCHANGE_API": api, "EXCHANGE_WS": hub, "SSL_CERT_FILE": str(cert),
                "REQUESTS_CA_BUNDLE": str(cert)}
         feed = subprocess.Popen([sys.executable, str(Path(__file__).parent / "cryptofeed_trades.py"),
-                                 f"{created['base']}-{created['quote']}"], env=env, stdout=subprocess.PIPE,
+                                 f"{market['base']}-{market['quote']}"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         try:
             time.sleep(8)  # it loads the markets and connects
@@ -446,7 +447,7 @@ def test_with_a_certificate_the_api_and_hub_serve_https_and_wss_to_a_wss_only_cl
             feed.kill()
         assert out, err[-3000:]
         trade = orjson.loads(out.splitlines()[0])
-        assert trade["symbol"] == f"{created['base']}-{created['quote']}"
+        assert trade["symbol"] == f"{market['base']}-{market['quote']}"
         assert (Decimal(trade["price"]), Decimal(trade["amount"])) == (40, 1)
     finally:
         stack.stop("api-tls")
@@ -456,14 +457,13 @@ def test_with_a_certificate_the_api_and_hub_serve_https_and_wss_to_a_wss_only_cl
 def _two_traders_on_a_fresh_market(stack, infra, users) -> tuple[dict, dict]:
     """A market of the test's own; its symbol and the two users' keys as the client scripts read them."""
     maker, taker = users
-    created = asyncio.run(fresh_market(infra))
-    symbol = created["base"] + created["quote"]
+    market = binance_market(infra)
     with httpx.Client(base_url=stack.base_url, timeout=30) as http:
-        fund(http, maker["auth"], created["base"], "10")
-    env = {**os.environ, "EXCHANGE_API": stack.base_url, "EXCHANGE_WS": hub_root(stack), "SYMBOL": symbol,
+        fund(http, maker["auth"], market["base"], "10")
+    env = {**os.environ, "EXCHANGE_API": stack.base_url, "EXCHANGE_WS": hub_root(stack), "SYMBOL": market["binance"],
            "MAKER_KEY": maker["key"], "MAKER_SECRET": maker["secret"], "TAKER_KEY": taker["key"],
            "TAKER_SECRET": taker["secret"]}
-    return {**created, "binance": symbol}, env
+    return market, env
 
 
 def _run_client(script: str, env: dict) -> dict:

@@ -19,7 +19,7 @@ def test_zero_and_whole_numbers_get_eight_decimals():
     assert numbers.steps_to_qty(MARKET, 0) == numbers.ZERO == "0.00000000"
     assert numbers.ticks_to_price(MARKET, 15_000) == "150.00000000"
     assert numbers.ticks_to_price(MARKET, 15_001) == "150.01000000"
-    assert numbers.grid("0.01") == "0.01000000"
+    assert numbers.fixed("0.01") == "0.01000000"
     assert numbers.signed_atoms_to_amount(ASSET, -150_000_000) == "-1.50000000"
 
 
