@@ -16,6 +16,7 @@ from .binance import routes as binance_routes
 from .binance.limits import Limits
 from .errors import HANDLERS
 from .feeds import Feeds
+from .fresh_reads import FreshReads
 from .ids import NodeLease, OrderIds
 from .security import LoginBrake, VerifiedTokens, jwt_secret
 from .store import Store
@@ -85,6 +86,8 @@ def create_app(settings: Settings) -> Starlette:
         await state.producer.start()
         state.commands = CommandBatcher(state.producer)
         await state.store.start()
+        state.fresh = FreshReads(settings, state.store)
+        await state.fresh.start()
         state.id_lease = NodeLease(state.store, state.ids)
         await state.id_lease.start()
         await state.feeds.start()
@@ -93,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await state.id_lease.stop()
             await state.feeds.stop()
+            await state.fresh.stop()
             await state.producer.stop()
             await state.store.stop()
 

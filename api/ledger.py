@@ -17,6 +17,7 @@ from starlette.requests import Request
 from streams.read_model import DERIVED_KINDS, fill_legs
 
 from . import views
+from .fresh_reads import LEDGER, fresh
 from .inputs import account, limit
 from .pages import time_cursor, time_page
 from .responses import JSONResponse
@@ -37,6 +38,7 @@ async def ledger(request: Request) -> JSONResponse:
     owner, size = await account(request), limit(request, 50, 500)
     ts, skip = time_cursor(request)
     state = request.app.state
+    await fresh(request, owner, LEDGER)
     entries, next_page = await page(state.store, state.feeds.markets, owner, ts, skip, size)
     assets = state.feeds.assets
     items = [{"id": e.entry_id, "time": e.ts, "asset": e.asset, "amount": views.amount(assets[e.asset], e.amount),

@@ -81,5 +81,5 @@ async def readyz(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> PlainTextResponse:
     state = request.app.state
-    return PlainTextResponse(state.metrics.render() + state.feeds.render_metrics(),
+    return PlainTextResponse(state.metrics.render() + state.feeds.render_metrics() + state.fresh.render_metrics(),
                              media_type="text/plain; version=0.0.4")

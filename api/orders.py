@@ -16,6 +16,7 @@ from schemas.vocabulary import DUPLICATE_CLIENT_ORDER_ID, OPEN_STATUSES, REJECTE
 
 from . import views
 from .errors import ApiError, bad_request, not_found
+from .fresh_reads import FILLS, ORDERS, fresh
 from .inputs import CLIENT_ORDER_ID, account, cursor, decimal_text, flag, json_body, limit, path_id, text
 from .pages import time_cursor, time_page
 from .responses import JSONResponse
@@ -175,6 +176,7 @@ async def _first_order(request: Request, owner: str, order_id: int, client_order
 
 async def _own_order(request: Request, owner: str):
     order_id = path_id(request, "order_id")
+    await fresh(request, owner, ORDERS)
     row = None if order_id is None else await request.app.state.store.one("order", owner, order_id)
     if row is None:
         raise not_found("no such order")  # another account's order looks exactly like a missing one
@@ -214,6 +216,7 @@ async def open_order_rows(request: Request, owner: str, symbol: str | None) -> l
     """The orders table rows of the account's open orders (of one market, if `symbol`), as the
     read side lists them."""
     store = request.app.state.store
+    await fresh(request, owner, ORDERS)
     listed = await (store.rows("open_orders_in", owner, symbol) if symbol is not None
                     else store.rows("open_orders", owner))
     orders = await asyncio.gather(*(store.one("order", owner, r.order_id) for r in listed))
@@ -232,6 +235,7 @@ async def open_orders(request: Request) -> JSONResponse:
 
 async def order_history(request: Request) -> JSONResponse:
     owner, size = await account(request), limit(request, 50, 500)
+    await fresh(request, owner, ORDERS)
     rows = await request.app.state.store.rows("orders", owner, cursor(request), size)
     symbol = request.query_params.get("market")
     items = [_render(request, r) for r in rows if symbol is None or r.market == symbol]
@@ -242,6 +246,7 @@ async def my_trades(request: Request) -> JSONResponse:
     owner, size = await account(request), limit(request, 50, 500)
     ts, skip = time_cursor(request)
     feeds = request.app.state.feeds
+    await fresh(request, owner, FILLS)
     rows, next_page = time_page(await request.app.state.store.rows("my_trades", owner, ts, size + skip), ts, skip,
                                 size)
     symbol = request.query_params.get("market")

@@ -51,6 +51,7 @@ QUERIES = {
     "ticker": "SELECT * FROM tickers WHERE market = ?",
     "candles": "SELECT * FROM candles WHERE market = ? AND interval = ? LIMIT ?",
     "depth": "SELECT last_update_id, snapshot FROM depth_snapshots WHERE market = ?",
+    "recorded_positions": "SELECT topic, partition, next_offset FROM recorded_positions WHERE reader = ?",
     "listen_key": "SELECT account, created_ts FROM listen_keys WHERE listen_key = ?",
     "listen_key_of": "SELECT listen_key FROM listen_keys_by_account WHERE account = ?",
     "put_listen_key_of": "INSERT INTO listen_keys_by_account (account, listen_key) VALUES (?, ?)",

@@ -10,6 +10,7 @@ from schemas.records import Command
 
 from . import views
 from .errors import ApiError, bad_request, forbidden
+from .fresh_reads import BALANCE, fresh
 from .inputs import account, claims, decimal_text, json_body, text
 from .orders import send_and_wait
 from .responses import JSONResponse
@@ -18,6 +19,7 @@ from .responses import JSONResponse
 async def balances(request: Request) -> JSONResponse:
     owner = await account(request)
     assets = request.app.state.feeds.assets
+    await fresh(request, owner, BALANCE)
     rows = await request.app.state.store.rows("balances", owner)
     items = [{"asset": r.asset, "available": views.amount(assets[r.asset], r.available),
               "held": views.amount(assets[r.asset], r.held)} for r in rows if r.asset in assets]

@@ -17,6 +17,7 @@ from exchange.commands import settle_withdrawal, withdraw
 from . import views
 from .admin import require_admin
 from .errors import ApiError, bad_request, not_found
+from .fresh_reads import WITHDRAWALS, fresh
 from .inputs import account, json_body, limit, text
 from .orders import send_and_wait
 from .responses import JSONResponse
@@ -70,6 +71,7 @@ async def request_withdrawal(request: Request) -> JSONResponse:
 async def own_withdrawals(request: Request) -> JSONResponse:
     owner, size = await account(request), limit(request, 50, 500)
     before = request.query_params.get("cursor")
+    await fresh(request, owner, WITHDRAWALS)
     if before is None:
         rows = await request.app.state.store.rows("withdrawals", owner, size)
     elif WITHDRAWAL_ID.fullmatch(before):
@@ -92,6 +94,7 @@ async def _withdrawal(request: Request):
 
 async def own_withdrawal(request: Request) -> JSONResponse:
     owner = await account(request)
+    await fresh(request, owner, WITHDRAWALS)
     row = await _withdrawal(request)
     if row.account != owner:
         raise not_found("no such withdrawal")  # another account's looks exactly like a missing one

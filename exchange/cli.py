@@ -162,6 +162,8 @@ def _bench(args: argparse.Namespace) -> int:
         from bench import stages as module
     elif args.which == "scale":
         from bench import scale as module
+    elif args.which == "reads":
+        from bench import reads as module
     else:
         from bench import pipeline as module
     return module.main(args.rest)
@@ -386,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     infra.set_defaults(run=_infra)
 
     bench = commands.add_parser("bench", help="benchmarks that print figures")
-    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "stages", "recorder", "api", "ws", "scale"])
+    bench.add_argument("which", choices=["gen-ops", "matching", "pipeline", "stages", "recorder", "api", "ws", "scale",
+                                                "reads"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of that benchmark (--help)")
     bench.set_defaults(run=_bench)
 

@@ -69,6 +69,7 @@ class Settings:
     binance_orders_per_10s: int
     tls_cert_file: str
     tls_key_file: str
+    read_wait_ms: int
 
     @property
     def tls(self) -> bool:
@@ -165,6 +166,7 @@ class Settings:
             binance_orders_per_10s=read.count("BINANCE_ORDERS_PER_10S", 100),
             tls_cert_file=read.text("TLS_CERT_FILE", ""),
             tls_key_file=read.text("TLS_KEY_FILE", ""),
+            read_wait_ms=read.whole("READ_WAIT_MS", 2000),
         )
         if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
             raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both (https and wss) or neither")
@@ -216,6 +218,7 @@ VARIABLES = {
     "BINANCE_ORDERS_PER_10S": "binance_orders_per_10s",
     "TLS_CERT_FILE": "tls_cert_file",
     "TLS_KEY_FILE": "tls_key_file",
+    "READ_WAIT_MS": "read_wait_ms",
 }
 
 
@@ -303,6 +306,12 @@ class _Reader:
         value = self.text(name, str(default))
         if not value.isdigit() or int(value) < 1:
             raise ConfigError(f"{name}={value!r}: must be a whole number, at least 1")
+        return int(value)
+
+    def whole(self, name: str, default: int) -> int:
+        value = self.text(name, str(default))
+        if not value.isdigit():
+            raise ConfigError(f"{name}={value!r}: must be a whole number (0 or more)")
         return int(value)
 
     def optional_count(self, name: str) -> int:

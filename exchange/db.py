@@ -22,6 +22,8 @@ from cassandra.policies import (
 from exchange.config import Settings, replication_options
 
 CQL_DIR = Path(__file__).resolve().parent.parent / "schemas" / "cql"
+# The one partition of recorded_positions (schemas/cql/009): the recorder writes it, fresh reads read it.
+RECORDER = "recorder"
 # The data centre of every node of a ring whose nodes use SimpleSnitch, as the local runner's do.
 LOCAL_DC = "datacenter1"
 

@@ -61,6 +61,7 @@ class BalanceUpdate(TypedDict):
     account: str
     balances: list[Balance]
     ts: int
+    settlement_offset: NotRequired[int | None]
 
 
 class BookRow(TypedDict):

@@ -98,7 +98,7 @@ class AccountsStage:
         if message.topic == COMMANDS.name:
             result = self.on_commands(message.partition, message.offset, record["commands"], self.now_ms)
         else:
-            result = self.on_settlements(record, self.now_ms)
+            result = self.on_settlements(record, self.now_ms, message.offset)
         self._pending.stage(message.partition, result.rows)
         self._messages.extend(result.messages)
 
@@ -238,8 +238,10 @@ class AccountsStage:
 
     # -- exchange.settlements -------------------------------------------------------------
 
-    def on_settlements(self, batch: SettlementBatch, now_ms: int) -> StageResult:
-        """Apply the fills, releases and fees of one settlement message; duplicates change nothing.
+    def on_settlements(self, batch: SettlementBatch, now_ms: int, offset: int | None = None) -> StageResult:
+        """Apply the fills, releases and fees of one settlement message (at `offset` of its
+        partition); duplicates change nothing. Every account in it gets a balance update naming the
+        offset, which tells the read side how far settlements are applied (api/fresh_reads.py).
 
         Raises LedgerError (and changes nothing) if an item cannot apply.
         """
@@ -254,14 +256,16 @@ class AccountsStage:
                 self._write(account, result)
             # Sent even for a duplicate: the first time may have been lost to a crash.
             assets = account.changed_assets or {market["base"], market["quote"]}
-            self._balance_update(account, assets, now_ms, result)
+            self._balance_update(account, assets, now_ms, result, offset)
         return result
 
-    def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult) -> None:
+    def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult,
+                        settlement_offset: int | None = None) -> None:
         if not assets:
             return
         balances = [{"asset": asset, **account.balance(asset)} for asset in sorted(assets)]
-        record = {"account": account.account_id, "balances": balances, "ts": now_ms}
+        record = {"account": account.account_id, "balances": balances, "ts": now_ms,
+                  "settlement_offset": settlement_offset}
         partition = account_partition(account.account_id, self.partitions)
         result.messages.append(Outgoing(BALANCES, account.account_id, record, partition))
 

@@ -80,6 +80,10 @@ class InputOrder:
             message.acked = True
         return False
 
+    def next_offset(self, tp) -> int | None:
+        """The offset after the last one processed: everything below it is done."""
+        return self._next.get(tp)
+
     async def repair(self) -> None:
         """Seek each partition with a gap back to its first missing offset.
 

@@ -8,7 +8,8 @@ keeps for the cells. The timestamp comes from the event's own order, never from 
 - candles and tickers: the last trade id they include;
 - depth snapshots: their last update id;
 - trades and ledger entries never change, so theirs is the trade id or 0;
-- withdrawals: 1 for the request, 2 for its settlement, which follows it.
+- withdrawals: 1 for the request, 2 for its settlement, which follows it;
+- recorded positions: the position itself.
 
 Cassandra keeps, per cell, the value with the highest timestamp, and a delete wins only over
 older writes. So an event read twice, or replayed from the start of its topic, rewrites what is
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from exchange.db import RECORDER
 from schemas.topics import FEE_ACCOUNT
 from schemas.vocabulary import OPEN_STATUSES
 
@@ -80,6 +82,7 @@ STATEMENTS = {
                                              WITHDRAWAL_SETTLED),
     "withdrawal_settled_by_id": _upsert("withdrawals_by_id", "withdrawal_id = ?", ("account", *WITHDRAWAL_SETTLED)),
     "withdrawal_done": "DELETE FROM pending_withdrawals USING TIMESTAMP ? WHERE asset = ? AND withdrawal_id = ?",
+    "recorded_position": _insert("recorded_positions", ("reader", "topic", "partition", "next_offset")),
 }
 READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?"}
 _TIMESTAMP_FIRST = {name for name, cql in STATEMENTS.items() if not cql.startswith("INSERT")}
@@ -293,3 +296,10 @@ def ticker_rows(ticker: dict) -> list[Write]:
 
 def depth_rows(market: str, last_update_id: int, snapshot: bytes) -> list[Write]:
     return [Write("depth", (market, last_update_id, snapshot), last_update_id, ("depth", market))]
+
+
+
+def position_rows(positions: dict[tuple[str, int], int]) -> list[Write]:
+    """How far the recorder has written each (topic, partition): the next offset it will read."""
+    return [Write("recorded_position", (RECORDER, topic, partition, next_offset), next_offset, ("positions",))
+            for (topic, partition), next_offset in sorted(positions.items())]

@@ -26,7 +26,7 @@ from exchange.kafka_io import Replication
 from exchange.reference_feed import ReferenceFeed
 from schemas.topics import TRADES
 
-from . import metrics
+from . import metrics, read_model
 from .batch import run_batch
 from .cassandra_sink import CassandraSink
 from .faust_support import deliver, new_app, raw_topic, register, table
@@ -154,4 +154,7 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
                 first = await sink.read_one("depth_snapshot", (market,))
                 stage.load_book(market, None if first is None else first.snapshot)
             await run_batch(messages, stage, inputs, in_order, durable)
+            processed = {(tp.topic, tp.partition): in_order.next_offset(tp) for tp in {m.tp for m in messages}}
+            positions = stage.positions({key: offset for key, offset in processed.items() if offset is not None})
+            await sink.write(read_model.position_rows(positions))  # after the rows: see fresh reads
             metrics.BATCH_SECONDS.labels("recorder").observe(time.perf_counter() - started)

@@ -13,7 +13,7 @@ import logging
 from typing import Iterable, Mapping
 
 from schemas.codec import codec
-from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
+from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, SETTLEMENTS, TICKERS, TRADES
 
 from . import metrics, read_model
 from .depth_book import DepthBook, DepthGap
@@ -21,6 +21,9 @@ from .outputs import ROWS_FIRST, Decided
 
 log = logging.getLogger("exchange.recorder")
 RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH)
+# What an account's reads come from: how far these are recorded is kept (recorded_positions),
+# and so is how far exchange.settlements is, from the balance updates settlements cause.
+FOLLOWED = frozenset(topic.name for topic in (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS))
 
 
 class RecorderStage:
@@ -50,9 +53,14 @@ class RecorderStage:
     def begin(self, now_ms: int) -> None:
         self._writes: list[read_model.Write] = []
         self._changed_books: dict[str, DepthBook] = {}
+        self._settled: dict[int, int] = {}  # exchange.settlements partition -> next offset reflected
 
     def decide(self, message, record: dict) -> None:
         topic = message.topic
+        if topic == BALANCES.name and record.get("settlement_offset") is not None:
+            # A balance update goes to its account's partition, as the settlement that caused it
+            self._settled[message.partition] = max(self._settled.get(message.partition, 0),
+                                                   record["settlement_offset"] + 1)
         if topic == DEPTH.name:
             book = self.books[record["market"]]
             if _follow(book, record, self.behind):
@@ -66,6 +74,14 @@ class RecorderStage:
             snapshot = codec.encode("exchange.DepthSnapshot", book.snapshot())
             writes.extend(read_model.depth_rows(book.market, book.last_update_id, snapshot))
         return Decided(read_model.newest_only(writes), [])
+
+
+    def positions(self, processed: Mapping[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Once the take is written: how far it took each followed partition. `processed` is the
+        next offset to process of each (topic, partition) the take read."""
+        positions = {key: offset for key, offset in processed.items() if key[0] in FOLLOWED}
+        positions.update({(SETTLEMENTS.name, partition): offset for partition, offset in self._settled.items()})
+        return positions
 
 
 def _follow(book: DepthBook, update: dict, behind: set[str]) -> bool:

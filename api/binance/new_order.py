@@ -3,7 +3,6 @@ placed through the exchange's own order flow (api/orders.py's `submit`)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from schemas.codec import codec
 from schemas.vocabulary import BELOW_MIN_NOTIONAL, INSUFFICIENT_FUNDS, MARKET_HALTED, REJECTED
 from streams.engine.events import POST_ONLY_WOULD_TRADE
 
+from ..fresh_reads import FILLS, fresh
 from ..inputs import CLIENT_ORDER_ID
 from ..orders import submit
 from ..responses import JSONResponse
@@ -35,7 +35,6 @@ STP_MODES = {"EXPIRE_TAKER": "expire_taker", "EXPIRE_MAKER": "expire_maker", "EX
 # A market buy by quantity holds what walking the book's asks would cost, this much more (the book
 # may move before it fills), and never more than the account has.
 MARKET_BUY_MARGIN = (11, 10)
-FILLS_WAIT_S = 2.0  # how long a FULL answer waits for the read side to have the order's fills
 UNSUPPORTED = errors.BinanceError(400, -1014, "Unsupported order combination.")
 
 
@@ -203,7 +202,7 @@ async def new_order(request: Request) -> JSONResponse:
     view = views.order(merged, order.market, order.quote)
     fills = []
     if order.response_type == "FULL" and record.get("filled_quantity"):
-        fills = await _fills(request, owner, placed.order_id, record["filled_quantity"], order)
+        fills = await _fills(request, owner, placed.order_id, order)
     return JSONResponse(views.placed(view, order.response_type, fills))
 
 
@@ -217,16 +216,13 @@ def _refusal(reason: str) -> errors.BinanceError:
     return errors.order_rejected(f"Order rejected: {reason}.")
 
 
-async def _fills(request: Request, owner: str, order_id: int, filled: int, order: Order) -> list[dict]:
-    """The order's fills, once the read side has them all (or what it has after FILLS_WAIT_S)."""
-    deadline = asyncio.get_running_loop().time() + FILLS_WAIT_S
-    while True:
-        rows = [row for row in await request.app.state.store.rows("my_trades", owner, now_ms() + 60_000, 200)
-                if row.order_id == order_id]
-        if sum(row.quantity for row in rows) >= filled or asyncio.get_running_loop().time() > deadline:
-            rows.sort(key=lambda row: row.trade_id)
-            return [views.fill(row, order.market, order.quote) for row in rows]
-        await asyncio.sleep(0.05)
+async def _fills(request: Request, owner: str, order_id: int, order: Order) -> list[dict]:
+    """The order's fills: the read side has them once it has what was written before this read."""
+    await fresh(request, owner, FILLS)
+    rows = [row for row in await request.app.state.store.rows("my_trades", owner, now_ms() + 60_000, 200)
+            if row.order_id == order_id]
+    rows.sort(key=lambda row: row.trade_id)
+    return [views.fill(row, order.market, order.quote) for row in rows]
 
 
 async def test_order(request: Request) -> JSONResponse:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from exchange.commands import cancel, now_ms
 from schemas.vocabulary import OPEN_STATUSES
 
+from ..fresh_reads import BALANCE, FILLS, ORDERS, fresh
 from ..ids import AHEAD_S, placed_ms
 from ..orders import open_order_rows, send_and_wait
 from ..responses import JSONResponse
@@ -35,6 +36,7 @@ async def _find(request: Request, owner: str, params: Params, market: dict):
         raise errors.BinanceError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
                                               "were empty/null!")
     store = request.app.state.store
+    await fresh(request, owner, ORDERS)
     if order_id is None:
         if client_id.startswith(views.AUTO_CLIENT_ID) and client_id[len(views.AUTO_CLIENT_ID):].isdigit():
             order_id = int(client_id[len(views.AUTO_CLIENT_ID):])
@@ -133,6 +135,7 @@ async def all_orders(request: Request) -> JSONResponse:
     start, end = params.integer("startTime", None, 0), params.integer("endTime", None, 0)
     size = params.integer("limit", 500, 1, 1000)
     params.done()
+    await fresh(request, owner, ORDERS)
     store, rows, before = request.app.state.store, [], 2**63 - 1
     while True:  # newest first, a page at a time, until past what is asked for
         page = await store.rows("orders", owner, before, 500)
@@ -158,6 +161,7 @@ async def account(request: Request) -> JSONResponse:
     params.done()
     assets = _feeds(request).assets
     balances = []
+    await fresh(request, owner, BALANCE)
     for row in await request.app.state.store.rows("balances", owner):
         asset = assets.get(row.asset)
         if asset is None or (omit_zero and not row.available and not row.held):
@@ -186,14 +190,15 @@ async def my_trades(request: Request) -> JSONResponse:
                 and (from_id is None or row.trade_id >= from_id) and (start is None or row.ts >= start)
                 and (end is None or row.ts <= end))
 
+    await fresh(request, owner, FILLS)
     store, seen, found = request.app.state.store, set(), {}
     before = end if end is not None else now_ms() + 60_000
     while True:  # newest first; a page ends inside a millisecond, so the next starts at it again
         page = await store.rows("my_trades", owner, before, 1000)
-        fresh = [row for row in page if (row.trade_id, row.role) not in seen]
-        seen.update((row.trade_id, row.role) for row in fresh)
-        found.update({(row.trade_id, row.role): row for row in fresh if wanted(row)})
-        if len(page) < 1000 or not fresh or (start is not None and page[-1].ts < start) or \
+        unseen = [row for row in page if (row.trade_id, row.role) not in seen]
+        seen.update((row.trade_id, row.role) for row in unseen)
+        found.update({(row.trade_id, row.role): row for row in unseen if wanted(row)})
+        if len(page) < 1000 or not unseen or (start is not None and page[-1].ts < start) or \
                 (from_id is None and start is None and order_id is None and len(found) >= size):
             break
         before = page[-1].ts

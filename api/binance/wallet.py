@@ -13,6 +13,7 @@ import time
 
 from starlette.requests import Request
 
+from ..fresh_reads import BALANCE, fresh
 from ..responses import JSONResponse
 from .numbers import ZERO, atoms_to_amount
 from .params import read, signed
@@ -24,6 +25,7 @@ async def coins(request: Request) -> JSONResponse:
     params, owner = await signed(request)
     params.done()
     assets = request.app.state.feeds.assets
+    await fresh(request, owner, BALANCE)
     held = {row.asset: row for row in await request.app.state.store.rows("balances", owner)}
     answer = []
     for symbol, asset in sorted(assets.items()):

@@ -22,7 +22,8 @@ def stack(infra, tmp_path_factory):
     asyncio.run(prepare())
     running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), free_port(),
                     {"EXCHANGE_FAUCET": "on", "WS_CLIENT_BUFFER": "262144",
-                     "BINANCE_ORDERS_PER_10S": "10000"})  # tests place orders faster than bots may
+                     # Tests place orders and read faster than bots may, all from one address.
+                     "BINANCE_ORDERS_PER_10S": "10000", "BINANCE_WEIGHT_PER_MINUTE": "100000"})
     try:
         running.start_all()
         yield running

@@ -519,3 +519,37 @@ def test_an_idle_keep_alive_connection_outlives_the_pools_of_polling_clients(sta
             connection.sendall(request)
             answer = connection.recv(4096)
             assert answer.startswith(b"HTTP/1.1 200"), f"after {wait} s idle: {answer[:80]!r}"
+
+
+READ_YOUR_WRITES_ROUNDS = 100
+
+
+def test_each_write_is_in_the_accounts_very_next_read(stack, http, infra):
+    """An order placed is listed at once, a cancel is gone from the list at once, a fill is in the
+    balances and the fills at once: no polling, READ_YOUR_WRITES_ROUNDS times each, both sides of
+    the trade. Without fresh reads (api/fresh_reads.py) most rounds miss one of them."""
+    market = asyncio.run(fresh_market(infra))
+    symbol, base = market["symbol"], market["base"]
+    _, buyer = new_user(stack, "buyer")
+    _, seller = new_user(stack, "seller")
+    fund(http, seller, base, "1000")
+    fund(http, buyer, "USDC", "100000")
+    for n in range(1, READ_YOUR_WRITES_ROUNDS + 1):
+        bid = http.post("/api/v1/orders", headers=buyer, json={"market": symbol, "price": "9", "quantity": "1",
+                                                               "side": "buy"}).json()
+        listed = [o["order_id"] for o in http.get("/api/v1/orders", headers=buyer).json()["items"]]
+        assert listed == [bid["order_id"]], f"round {n}: the order just placed is not listed"
+        assert http.get(f"/api/v1/orders/{bid['order_id']}", headers=buyer).json()["status"] == "NEW"
+        assert http.delete(f"/api/v1/orders/{bid['order_id']}", headers=buyer).status_code == 200
+        assert http.get("/api/v1/orders", headers=buyer).json()["items"] == [], f"round {n}: canceled, still listed"
+
+        ask = http.post("/api/v1/orders", headers=seller, json={"market": symbol, "price": "10", "quantity": "1",
+                                                                "side": "sell"})
+        assert ask.status_code == 201 and ask.json()["status"] == "NEW", ask.text
+        taken = http.post("/api/v1/orders", headers=buyer, json={"market": symbol, "price": "10", "quantity": "1",
+                                                                 "side": "buy"})
+        assert taken.json()["status"] == "FILLED", taken.text
+        assert balances(http, buyer)[base] == (str(n), "0"), f"round {n}: the buyer's fill is not in balances"
+        assert balances(http, seller)[base] == (str(1000 - n), "0"), f"round {n}: the seller's fill is not there"
+        fills = http.get("/api/v1/my/trades", headers=buyer, params={"market": symbol}).json()["items"]
+        assert len(fills) == min(n, 50), f"round {n}: the fill is not in the buyer's trades"

@@ -20,7 +20,7 @@ from binance.exceptions import BinanceAPIException
 
 from tests.integration.flow import REPO
 
-from .binance_clients import ccxt_exchange, python_binance_client, trader
+from .binance_clients import ccxt_defaults, ccxt_exchange, python_binance_client, trader
 from .markets import fresh_market
 from .test_api import eventually, fund
 
@@ -265,3 +265,29 @@ def test_javascript_clients_get_and_cancel_orders_by_their_exact_ids(stack, mark
                          timeout=300)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "# pass 2" in run.stdout
+
+
+def test_ccxt_reads_its_own_writes_at_once(stack, infra):
+    """ccxt with its default options, no polling: an order placed is in fetch_open_orders and
+    fetch_order at once, a cancel is out of the list at once, a fill is in fetch_balance and
+    fetch_my_trades at once, for both sides. Bots reconcile this way: a miss makes them think
+    the order filled, or place it again."""
+    created = asyncio.run(fresh_market(infra))
+    symbol = f"{created['base']}/{created['quote']}"
+    buyer, seller = (funded(stack, name, created) for name in ("buyer", "seller"))
+    buying, selling = (ccxt_defaults(ccxt, stack.base_url, "ws://unused", user["key"], user["secret"])
+                       for user in (buyer, seller))
+    buying.load_markets()
+    selling.load_markets()
+    for n in range(1, 101):
+        bid = buying.create_order(symbol, "limit", "buy", 1, 9)
+        assert [o["id"] for o in buying.fetch_open_orders(symbol)] == [bid["id"]], f"round {n}: not listed"
+        assert buying.fetch_order(bid["id"], symbol)["status"] == "open"
+        buying.cancel_order(bid["id"], symbol)
+        assert buying.fetch_open_orders(symbol) == [], f"round {n}: canceled and still listed"
+
+        selling.create_order(symbol, "limit", "sell", 1, 10)
+        assert buying.create_order(symbol, "limit", "buy", 1, 10)["status"] == "closed"
+        assert buying.fetch_balance()[created["base"]]["free"] == 1000 + n, f"round {n}: the fill is not in the balance"
+        assert selling.fetch_balance()[created["base"]]["free"] == 1000 - n, f"round {n}: nor in the seller's"
+        assert len(buying.fetch_my_trades(symbol, limit=1000)) == n, f"round {n}: the fill is not in my trades"

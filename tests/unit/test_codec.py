@@ -242,3 +242,9 @@ def test_every_schema_file_is_a_valid_standalone_schema_once_expanded():
         avro.schema.parse(json.dumps(fresh.schema(name)))  # raises if not valid Avro
     assert "exchange.CommandBatch" in fresh.names and "exchange.DeadLetter" in fresh.names
     assert len(list(Path(AVRO_DIR).glob("*.avsc"))) >= len(fresh.names)
+
+
+def test_balance_updates_from_before_settlement_offsets_are_read_without_one():
+    update = {"account": "ada", "balances": [{"asset": "SOL", "available": 3, "held": 1}], "ts": 5}
+    assert codec.decode_as("exchange.BalanceUpdate", _old_message("v9", "exchange.BalanceUpdate", update)) == {
+        **update, "settlement_offset": None}

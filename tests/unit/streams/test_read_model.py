@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from schemas.topics import BALANCES, COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, TRADES
+from schemas.topics import BALANCES, COMMAND_RESULTS, DEPTH, FEE_ACCOUNT, ORDER_UPDATES, SETTLEMENTS, TRADES
 from streams import read_model
 from streams.depth_book import DepthBook, DepthGap
 
@@ -233,3 +233,39 @@ def test_an_orders_first_update_and_a_later_one_in_a_take_are_one_write_with_bot
     assert one.rows("orders_by_account") == separate.rows("orders_by_account")
     assert one.rows("orders_by_account")[("a", 9)]["reason"] == "kept"  # unset by the later, kept as Cassandra would
     assert one.rows("open_orders_by_account") == separate.rows("open_orders_by_account") == {}
+
+
+def test_each_balance_update_a_settlement_causes_comes_after_those_of_every_earlier_settlement(pipeline):
+    """What the recorder's settlements position rests on: on each account partition, a balance
+    update naming settlement s is preceded by the balance updates of every settlement up to s,
+    so once the recorder has written up to it, balances reflect settlements up to s. Crashes
+    included: a replayed settlement names its own offset again."""
+    for partition, settlements in enumerate(pipeline.logs[SETTLEMENTS.name]):
+        first_named: dict[int, int] = {}  # settlement offset -> first balance offset naming it
+        for offset, update in enumerate(pipeline.logs[BALANCES.name][partition]):
+            named = update["settlement_offset"]
+            if named is not None:
+                first_named.setdefault(named, offset)
+                assert all(first_named.get(earlier, len(first_named) + offset) <= offset
+                           for earlier in range(named)), (partition, offset)
+        accounts_named = {(update["settlement_offset"], update["account"])
+                          for update in pipeline.logs[BALANCES.name][partition]}
+        for offset, batch in enumerate(settlements):
+            assert {(offset, a["account"]) for a in batch["accounts"]} <= accounts_named, (partition, offset)
+
+
+def test_the_recorder_positions_are_the_take_ends_of_what_accounts_read_and_the_settlements_named():
+    from streams.recorder_stage import RecorderStage
+
+    stage = RecorderStage(MARKETS)
+    stage.begin(0)
+    update = {"account": "ada", "balances": [], "ts": 1}
+    for offset, named in ((7, 3), (8, None), (9, 5)):
+        stage.decide(SimpleNamespace(topic=BALANCES.name, partition=1, offset=offset),
+                     {**update, "settlement_offset": named})
+    stage.end()
+    processed = {(BALANCES.name, 1): 10, (ORDER_UPDATES.name, 0): 42, (DEPTH.name, 0): 5, ("exchange.candles", 0): 9}
+    assert stage.positions(processed) == {(BALANCES.name, 1): 10, (ORDER_UPDATES.name, 0): 42,
+                                          (SETTLEMENTS.name, 1): 6}
+    writes = read_model.position_rows(stage.positions(processed))
+    assert [(w.values, w.timestamp) for w in writes][0] == (("recorder", BALANCES.name, 1, 10), 10)
