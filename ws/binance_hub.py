@@ -37,6 +37,8 @@ KINDS = ("trade", "aggTrade", *DIFF_KINDS, "ticker", "miniTicker", "bookTicker",
          *(f"kline_{i}" for i in ("1m", "5m", "15m", "1h", "4h", "1d")))
 BOOK_KINDS = {"bookTicker", *PARTIAL_KINDS}
 MAX_TERMS = 200_000  # open orders whose terms are remembered for their executionReports
+TERMS = ("type", "time_in_force", "price", "quantity", "quote_quantity", "post_only", "client_order_id", "created_ts")
+TERMS_WAIT_S = 1.0  # the longest an order's reports wait for its terms from the read side
 
 
 class BinanceFeeds:
@@ -51,6 +53,7 @@ class BinanceFeeds:
         self._waiting: dict[str, list[dict]] = {}  # market -> diffs that came while its book loaded
         self._terms: dict[int, dict] = {}  # order id -> what its first update said
         self._filled: dict[int, tuple[int, int]] = {}  # order id -> (quantity, quote) filled so far
+        self._awaiting_terms: dict[int, list[tuple]] = {}  # order id -> its updates held while its terms are read
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
@@ -225,15 +228,29 @@ class BinanceFeeds:
             self._publish(stream, payloads.kline(candle, market, quote, now))
 
     def on_order_update(self, update: dict, market: dict, quote: dict, now: int) -> None:
-        """Called for every new order update (terms are remembered whoever listens)."""
+        """Called for every new order update (terms are remembered whoever listens).
+
+        An order the hub knows no terms of (placed before the hub started) has them read from the
+        read side first; its updates wait meanwhile, so its reports keep their order."""
         order_id = update["order_id"]
         if update.get("type") is not None:
             if len(self._terms) >= MAX_TERMS:
                 self._terms.clear()
                 self._filled.clear()
-            self._terms[order_id] = {k: update.get(k) for k in ("type", "time_in_force", "price", "quantity",
-                                                                 "quote_quantity", "post_only", "client_order_id",
-                                                                 "created_ts")}
+            self._terms[order_id] = {k: update.get(k) for k in TERMS}
+        held = self._awaiting_terms.get(order_id)
+        if held is not None:
+            held.append((update, market, quote, now))
+        elif update["account"] in self.listeners and order_id not in self._terms:
+            self._awaiting_terms[order_id] = [(update, market, quote, now)]
+            task = asyncio.create_task(self._read_terms(update["account"], order_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._report(update, market, quote, now)
+
+    def _report(self, update: dict, market: dict, quote: dict, now: int) -> None:
+        order_id = update["order_id"]
         if update["account"] in self.listeners:
             last = self._filled.get(order_id, (0, 0))
             for report in payloads.execution_reports(update, self._terms.get(order_id, {}), last, market, quote, now):
@@ -243,6 +260,23 @@ class BinanceFeeds:
         else:
             self._terms.pop(order_id, None)
             self._filled.pop(order_id, None)
+
+    async def _read_terms(self, account: str, order_id: int) -> None:
+        """The order's terms from the read side (which had its first update before this hub
+        started), then its reports; without them after a few tries, its reports as they are."""
+        try:
+            await asyncio.wait_for(self.store_ready.wait(), TERMS_WAIT_S)
+            for _ in range(5):
+                row = await self.store.one("order", account, order_id)
+                if row is not None:
+                    self._terms.setdefault(order_id, {k: getattr(row, k) for k in TERMS})
+                    break
+                await asyncio.sleep(TERMS_WAIT_S / 5)
+        except Exception as exc:  # noqa: BLE001 - Cassandra away: report without the terms
+            log.warning("reading the terms of order %s failed: %s", order_id, exc)
+        for held in self._awaiting_terms.pop(order_id, []):
+            self._report(*held)
+        self.hub.flush()
 
     def on_balances(self, update: dict, assets: dict, now: int) -> None:
         if update["account"] in self.listeners:

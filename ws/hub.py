@@ -206,8 +206,8 @@ class Hub:
                 self._publish(stream, payloads.kline(candle, market, now))
             binance.on_candle(candle, market, self.assets[market["quote"]], now)
         elif topic == ORDER_UPDATES.name and (self.private or binance.listeners):
-            # Terms of orders placed while nobody listened are not known: their executionReports
-            # carry "0" for price and quantity.
+            # Read only while someone listens: the Binance feeds read the terms of an order placed
+            # before that from the read side.
             quote = self.assets[market["quote"]]
             for update in codec.decode_as(ORDER_UPDATES.record, value)["updates"]:
                 if self._orders.is_new(update["order_id"], update["seq"]):

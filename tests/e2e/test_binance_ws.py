@@ -365,6 +365,39 @@ def test_binance_connector_style_streams_user_data_and_errors(stack, infra, user
     asyncio.run(run())
 
 
+def test_reports_of_orders_placed_before_the_hub_started_carry_their_terms(stack, infra, users):
+    """The hub learns an order's terms from its first update; for an order placed before the hub
+    started it reads them from the read side, so its later reports keep price, quantity, type and
+    client order id (a client rebuilding its orders from the reports would see zeros otherwise)."""
+    maker, taker = users
+    market = binance_market(infra)
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        fund(http, maker["auth"], market["base"], "10")
+        resting = signed_request(http, "POST", "/api/v3/order", maker, {
+            "symbol": market["binance"], "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "2",
+            "price": "40", "newClientOrderId": "before-the-hub"}, in_body=True).json()
+        stack.stop("ws")
+        stack.start("ws")
+        stack.wait_ready()
+        key = http.post("/api/v3/userDataStream", headers={"X-MBX-APIKEY": maker["key"]}).json()["listenKey"]
+
+        async def run() -> list[dict]:
+            async with websockets.connect(f"{hub_root(stack)}/ws/{key}") as ws:
+                await asyncio.sleep(0.5)
+                await asyncio.to_thread(place, http, taker, market, "BUY", "40", "0.5")
+                partly = await until(ws, lambda m: m.get("e") == "executionReport")
+                await asyncio.to_thread(signed_request, http, "DELETE", "/api/v3/order", maker, {
+                    "symbol": market["binance"], "orderId": resting["orderId"]})
+                return [partly, await until(ws, lambda m: m.get("e") == "executionReport" and m["X"] == "CANCELED")]
+
+        reports = asyncio.run(run())
+    for report in reports:
+        assert report["i"] == resting["orderId"]
+        assert (report["p"], report["q"], report["o"], report["f"], report["c"]) == (
+            eight("40"), eight("2"), "LIMIT", "GTC", "before-the-hub"), report
+    assert (reports[0]["x"], reports[0]["l"], reports[1]["z"]) == ("TRADE", eight("0.5"), eight("0.5"))
+
+
 def test_python_binance_depth_cache_equals_the_exchanges_book(stack, market, users):
     """The cache deletes a level only on "0.00000000": with any other zero it keeps dead levels."""
     from binance import AsyncClient, DepthCacheManager

@@ -45,7 +45,8 @@ class Run:
         self.infra, self.producer, self.workers = infra, producer, workers
 
     async def go(self, seed: int, middle=None) -> None:
-        """Send the workload; `middle` (a coroutine function) runs halfway through."""
+        """Send the workload; `middle` (a coroutine function) runs halfway through, before the rest
+        is sent; a coroutine it returns runs while the rest is sent."""
         _migrate(self.infra)
         tag = suffix()
         self.markets = await define_markets(self.infra, tag)
@@ -60,6 +61,7 @@ class Run:
                 if command["body"][0] in ("exchange.PlaceOrder", "exchange.CancelOrder"):
                     command["body"][1]["order_id"] += base
         depth_start = await self._depth_start()
+        meanwhile = None
         self.workers.start("core")
         self.workers.start("recorder", "recorder")
         for index, batch in enumerate(batches):
@@ -67,8 +69,11 @@ class Run:
             if index == len(batches) // 2:
                 self.snapshots = self._depth_snapshots()  # a client's REST snapshot, mid-run
                 if middle is not None:
-                    await middle()
+                    then = await middle()
+                    meanwhile = asyncio.create_task(then) if then is not None else None
             await asyncio.sleep(0.05)
+        if meanwhile is not None:
+            await meanwhile
         await self.quiet()
         self.diffs = await self._depth_diffs(depth_start)
         self.names = {a for names in self.accounts.values() for a in names} | {FEE_ACCOUNT}
@@ -274,13 +279,18 @@ async def test_cassandra_away_for_20_s_then_a_full_replay_change_nothing(infra, 
     run = Run(infra, producer, workers)
     node = CassandraNode(infra, fast_unsafe=True)
 
-    async def stop_cassandra_for_20_s() -> None:
-        await run.recording()
-        assert node.process.stop()  # the rest of the run is sent while it is away
+    async def back_after_20_s() -> None:
         await asyncio.sleep(20)
         node.start(find_java())
         while not node.answers():
             await asyncio.sleep(0.5)
+
+    async def stop_cassandra_for_20_s():
+        await run.recording()
+        assert node.process.stop()
+        # The rest of the run is sent while Cassandra is away, so the recorder meets the outage
+        # even when it had written all of the first half by then.
+        return back_after_20_s()
 
     await _complete(run, seed=12, middle=stop_cassandra_for_20_s)
     check_rows(run)
