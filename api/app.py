@@ -11,7 +11,21 @@ from exchange.commands import CommandBatcher, CommandProducer
 from exchange.config import ConfigError, Settings
 from exchange.kafka_io import ensure_topics
 
-from . import admin, api_keys, auth, ledger, market_data, openapi, ops, orders, profile, wallet, web, withdrawals
+from . import (
+    admin,
+    api_keys,
+    auth,
+    ledger,
+    market_data,
+    notifications,
+    openapi,
+    ops,
+    orders,
+    profile,
+    wallet,
+    web,
+    withdrawals,
+)
 from .binance import routes as binance_routes
 from .binance.limits import Limits
 from .errors import HANDLERS
@@ -59,6 +73,10 @@ ROUTES = [
     Route(f"{V1}/wallet/withdrawals/{{withdrawal_id}}", withdrawals.own_withdrawal, methods=["GET"]),
     Route(f"{V1}/wallet/ledger", ledger.ledger, methods=["GET"]),
     Route(f"{V1}/my/trades", orders.my_trades, methods=["GET"]),
+    Route(f"{V1}/notifications", notifications.notifications, methods=["GET"]),
+    Route(f"{V1}/notifications/unread-count", notifications.unread_count, methods=["GET"]),
+    Route(f"{V1}/notifications/read-all", notifications.mark_all_read, methods=["POST"]),
+    Route(f"{V1}/notifications/{{notification_id}}/read", notifications.mark_read, methods=["POST"]),
     Route(f"{V1}/depth", market_data.depth, methods=["GET"]),
     Route(f"{V1}/trades", market_data.trades, methods=["GET"]),
     Route(f"{V1}/ticker", market_data.ticker, methods=["GET"]),

@@ -56,6 +56,8 @@ WITHDRAWAL = {"type": "object", "required": ["id", "asset", "amount", "address",
                              "status": {"type": "string", "enum": ["pending", "processing", "completed", "failed"]},
                              "requested_at": {"type": "integer"}, "settled_at": {"type": ["integer", "null"]},
                              "reference": {"type": ["string", "null"]}}}
+UNREAD = {"type": "object", "required": ["unread", "more"],
+          "properties": {"unread": {"type": "integer"}, "more": {"type": "boolean"}}}
 LIST = {"type": "object", "required": ["items", "next"],
         "properties": {"items": {"type": "array"}, "next": {"type": ["string", "null"]}}}
 
@@ -105,6 +107,14 @@ OPERATIONS = {
     ("get", "/api/v1/orders/{order_id}"): ("One own order", None, "200", ORDER, True),
     ("delete", "/api/v1/orders/{order_id}"): ("Cancel one own order", None, "200", ORDER, True),
     ("get", "/api/v1/my/trades"): ("Own fills, newest first", None, "200", LIST, True),
+    ("get", "/api/v1/notifications"): ("Own notifications, newest first (unread=true: unread only)", None, "200",
+                                       LIST, True),
+    ("get", "/api/v1/notifications/unread-count"): ("How many own notifications are unread", None, "200",
+                                                    UNREAD, True),
+    ("post", "/api/v1/notifications/read-all"): ("Mark every own notification read", None, "200",
+                                                 {"type": "object"}, True),
+    ("post", "/api/v1/notifications/{notification_id}/read"): ("Mark one own notification read", None, "200",
+                                                               {"type": "object"}, True),
     ("get", "/api/v1/depth"): ("Order book snapshot", None, "200", {"type": "object", "required": ["last_update_id"]},
                                False),
     ("get", "/api/v1/trades"): ("Recent trades", None, "200", LIST, False),
@@ -116,11 +126,13 @@ OPERATIONS = {
     ("get", "/openapi.json"): ("This document", None, "200", {"type": "object"}, False),
 }
 QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"type": "integer", "minimum": 1},
-         "cursor": {"type": "string"}, "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
+         "cursor": {"type": "string"}, "unread": {"type": "string", "enum": ["true", "false"]},
+         "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
 QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
            "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
            "/api/v1/orders/history": ["market", "limit", "cursor"], "/api/v1/my/trades": ["market", "limit", "cursor"],
-           "/api/v1/wallet/ledger": ["limit", "cursor"], "/api/v1/wallet/withdrawals": ["limit", "cursor"],
+           "/api/v1/wallet/ledger": ["limit", "cursor"],
+           "/api/v1/notifications": ["unread", "limit", "cursor"], "/api/v1/wallet/withdrawals": ["limit", "cursor"],
            "/api/v1/admin/withdrawals": ["asset", "limit", "cursor"]}
 
 REQUIRED = {("get", "/api/v1/depth", "market"), ("get", "/api/v1/trades", "market"),
@@ -141,7 +153,8 @@ def build() -> dict:
         if secured:
             operation["security"] = [{"bearer": []}]
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for name in ("market", "order_id", "key_id", "withdrawal_id") if "{" + name + "}" in path]
+                      for name in ("market", "order_id", "key_id", "withdrawal_id", "notification_id")
+                      if "{" + name + "}" in path]
         if method in ("get", "delete"):
             parameters += [{"name": n, "in": "query", "required": (method, path, n) in REQUIRED, "schema": QUERY[n]}
                            for n in QUERIES.get(path, [])]

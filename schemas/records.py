@@ -270,6 +270,21 @@ class MinuteBar(TypedDict):
     last_trade_id: int
 
 
+class Notification(TypedDict):
+    """Topic exchange.notifications, key account: something that happened to an account, told to its owner.
+    The id is derived from the event, so an event read twice makes the same notification."""
+
+    id: str
+    account: str
+    kind: str
+    ts: int
+    text: str
+    order_id: NotRequired[int | None]
+    market: NotRequired[str | None]
+    asset: NotRequired[str | None]
+    reference: NotRequired[str | None]
+
+
 class OrderFill(TypedDict):
     """One fill of an order: trade_id is the trade's (the market's event sequence number), price in ticks,
     quantity in steps, quote and fee (paid by this order's owner, in the quote asset) in quote atoms;

@@ -9,6 +9,7 @@ keeps for the cells. The timestamp comes from the event's own order, never from 
 - depth snapshots: their last update id;
 - trades and ledger entries never change, so theirs is the trade id or 0;
 - withdrawals: 1 for the request, 2 for its settlement, which follows it;
+- notifications: their time (they never change but for `read`, which the API sets);
 - recorded positions: the position itself.
 
 Cassandra keeps, per cell, the value with the highest timestamp, and a delete wins only over
@@ -51,6 +52,7 @@ CANDLE_COLUMNS = ("market", "interval", "open_time", "close_time", "open", "high
                   "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trade_count", "closed")
 TICKER_COLUMNS = ("market", "open_time", "close_time", "open", "high", "low", "last", "volume", "quote_volume",
                   "trade_count", "first_trade_id", "last_trade_id")
+NOTIFICATION_COLUMNS = ("account", "id", "kind", "ts", "text", "order_id", "market", "asset", "reference")
 WITHDRAWAL_COLUMNS = ("account", "withdrawal_id", "asset", "amount", "address", "status", "requested_ts")
 WITHDRAWAL_SETTLED = ("asset", "amount", "status", "settled_ts", "settle_reference")
 REQUESTED, SETTLED = 1, 2  # withdrawals' write timestamps
@@ -82,6 +84,7 @@ STATEMENTS = {
                                              WITHDRAWAL_SETTLED),
     "withdrawal_settled_by_id": _upsert("withdrawals_by_id", "withdrawal_id = ?", ("account", *WITHDRAWAL_SETTLED)),
     "withdrawal_done": "DELETE FROM pending_withdrawals USING TIMESTAMP ? WHERE asset = ? AND withdrawal_id = ?",
+    "notification": _insert("notifications_by_account", NOTIFICATION_COLUMNS),
     "recorded_position": _insert("recorded_positions", ("reader", "topic", "partition", "next_offset")),
 }
 READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?"}
@@ -282,6 +285,11 @@ def _withdrawal_settled(result: dict) -> list[Write]:
                   result.get("reference") or withdrawal_id)
         writes.append(Write("ledger", values, 0, ("account", account)))
     return writes
+
+
+def notification_rows(note: dict) -> list[Write]:
+    account = note["account"]
+    return [Write("notification", tuple(note[c] for c in NOTIFICATION_COLUMNS), note["ts"], ("account", account))]
 
 
 def candle_rows(candle: dict) -> list[Write]:

@@ -6,6 +6,8 @@ matching.
 
 - marketdata (key: market): counts trades into one-minute bars kept in a RocksDB table, and
   publishes the candles and the ticker they change (marketdata.py's `MarketdataStage`).
+- notifier (key: market or account): turns fills, cancels by the exchange and money movements
+  into notifications on exchange.notifications (notifier.py's `NotifierStage`).
 - recorder: writes trades, orders, balances, ledger entries, candles, tickers and depth
   snapshots to Cassandra (recorder_stage.py, rows in read_model.py); a take is acknowledged only
   once Cassandra has all of it.
@@ -24,7 +26,7 @@ from exchange.config import Settings
 from exchange.db import cluster
 from exchange.kafka_io import Replication
 from exchange.reference_feed import ReferenceFeed
-from schemas.topics import TRADES
+from schemas.topics import COMMAND_RESULTS, ORDER_UPDATES, TRADES
 
 from . import metrics, read_model
 from .batch import run_batch
@@ -32,6 +34,7 @@ from .cassandra_sink import CassandraSink
 from .faust_support import deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .marketdata import MarketdataStage
+from .notifier import NotifierStage
 from .outputs import Outgoing
 from .recorder_stage import RECORDED, RecorderStage
 from .serde import AvroRecord
@@ -60,6 +63,7 @@ def build_read_app(settings: Settings, name: str, replicas: Replication,
 
     markets = reference.markets
     _marketdata_agent(app, settings, replicas)
+    _notifier_agent(app, settings, reference)
     _recorder_agent(app, settings, markets, reference)
     guard = StallGuard(app, inputs)
 
@@ -101,6 +105,38 @@ def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication)
     @app.agent(raw_topic(app, TRADES.name), name="marketdata")
     async def marketdata(stream):
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
+            await run_batch([event.message for event in events], stage, inputs, in_order, durable)
+
+
+# -- notifier ------------------------------------------------------------------------------
+
+class _SendOnly:
+    """The notifier keeps no rows: its batches only go to Kafka."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send(self, messages: list[Outgoing]) -> None:
+        await deliver(self.app, messages)
+
+    async def write_rows(self, rows) -> None:
+        return None
+
+
+def _notifier_agent(app: faust.App, settings: Settings, reference: ReferenceFeed) -> None:
+    in_order = InputOrder(lambda: app.consumer)
+    stage = NotifierStage(reference.markets, reference.assets, settings.partitions)
+    durable = _SendOnly(app)
+    inputs = {ORDER_UPDATES.name: ORDER_UPDATES, COMMAND_RESULTS.name: COMMAND_RESULTS}
+
+    @app.on_partitions_assigned.connect
+    async def _partitions_moved(sender, assigned, **kwargs) -> None:
+        in_order.keep_only(assigned)
+
+    @app.agent(raw_topic(app, *inputs), name="notifier")
+    async def notifier(stream):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
+            await reference.ready.wait()
             await run_batch([event.message for event in events], stage, inputs, in_order, durable)
 
 

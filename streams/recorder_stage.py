@@ -1,6 +1,6 @@
 """The recorder stage: what the read model's tables (read_model.py) get from each take.
 
-Trades, order updates, balances, command results, candles and tickers become Cassandra writes
+Trades, order updates, balances, command results, candles, tickers and notifications become Cassandra writes
 one for one. Depth changes are applied to a book per market (depth_book.py) and only the
 take's last book of each market is written, as a snapshot. Rows go first and nothing else is
 sent but dead letters (see batch.py): every write is an upsert keyed by what it records, so a
@@ -13,14 +13,24 @@ import logging
 from typing import Iterable, Mapping
 
 from schemas.codec import codec
-from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, SETTLEMENTS, TICKERS, TRADES
+from schemas.topics import (
+    BALANCES,
+    CANDLES,
+    COMMAND_RESULTS,
+    DEPTH,
+    NOTIFICATIONS,
+    ORDER_UPDATES,
+    SETTLEMENTS,
+    TICKERS,
+    TRADES,
+)
 
 from . import metrics, read_model
 from .depth_book import DepthBook, DepthGap
 from .outputs import ROWS_FIRST, Decided
 
 log = logging.getLogger("exchange.recorder")
-RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH)
+RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS)
 # What an account's reads come from: how far these are recorded is kept (recorded_positions),
 # and so is how far exchange.settlements is, from the balance updates settlements cause.
 FOLLOWED = frozenset(topic.name for topic in (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS))
@@ -118,4 +128,6 @@ def _rows(topic: str, record: dict, offset: int, markets: Mapping[str, dict]) ->
         return read_model.command_result_rows(record)
     if topic == CANDLES.name:
         return read_model.candle_rows(record)
+    if topic == NOTIFICATIONS.name:
+        return read_model.notification_rows(record)
     return read_model.ticker_rows(record)

@@ -1,7 +1,8 @@
 """One WebSocket connection: its subscriptions, what waits to be sent to it, and the rules it must keep.
 
 - SUBSCRIBE / UNSUBSCRIBE {"method", "params": [streams], "id"} answered {"result": null, "id"};
-  AUTH {"params": ["<JWT>"]} unlocks the private streams `orders` and `balances` (own only).
+  AUTH {"params": ["<JWT>"]} unlocks the private streams `orders`, `balances`, `withdrawals` and
+  `notifications` (own only).
   Streams are the exchange's (`trades@SOL_USDC`, with its payloads) or Binance's (`solusdc@trade`,
   with Binance's events: ws/binance_hub.py), raw or, on /stream, wrapped as {"stream", "data"}.
   A listen key among Binance's streams adds its account's user data (binance-connector's way).
@@ -33,7 +34,7 @@ from .connection import FRAMES, FrameWriter, text_frame
 BUFFER_LIMIT = 1 << 20  # bytes
 MAX_STREAMS = 100
 RATE, BURST = 10.0, 20.0  # inbound messages per second
-PRIVATE = ("orders", "balances", "withdrawals")
+PRIVATE = ("orders", "balances", "withdrawals", "notifications")
 INVALID_REQUEST, INVALID_JSON = 2, 3  # Binance's stream error codes
 
 

@@ -23,7 +23,7 @@ from exchange.kafka_io import tail
 from exchange.reference_feed import ReferenceFeed
 from schemas.codec import DecodeError, codec
 from schemas.records import SignOut
-from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, ORDER_UPDATES, TICKERS, TRADES
+from schemas.topics import BALANCES, CANDLES, COMMAND_RESULTS, DEPTH, NOTIFICATIONS, ORDER_UPDATES, TICKERS, TRADES
 
 from . import payloads
 from .binance_hub import BinanceFeeds
@@ -31,7 +31,7 @@ from .connection import text_frame
 from .replays import LastForwarded
 
 log = logging.getLogger("exchange.ws.hub")
-FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS)
+FEEDS = (TRADES, DEPTH, TICKERS, CANDLES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, NOTIFICATIONS)
 
 
 class Hub:
@@ -47,6 +47,7 @@ class Hub:
         self._touched: list = []  # clients with frames pending in the batch being read
         # Sequence numbers already forwarded: a worker's replay after a crash is not shown twice.
         self._trades, self._depth, self._orders = LastForwarded(), LastForwarded(), LastForwarded()
+        self._notifications = LastForwarded()  # by id: the notifier sends one again after a crash
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self.binance = BinanceFeeds(settings, self)  # Binance's streams (ws/binance_hub.py)
@@ -163,6 +164,12 @@ class Hub:
                 if change is not None and result["account"] in self.private:
                     self._private(result["account"], "withdrawals", change)
                 binance.on_command_result(result, self.assets, now)
+            return
+        if topic == NOTIFICATIONS.name:  # keyed by account: decoded only when someone follows it here
+            if key is not None and key.decode() in self.private:
+                note = codec.decode_as(NOTIFICATIONS.record, value)
+                if self._notifications.is_new(note["id"], 0):
+                    self._private(note["account"], "notifications", payloads.notification(note))
             return
         symbol = key.decode()
         market = self.markets.get(symbol)

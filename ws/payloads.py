@@ -9,7 +9,18 @@ from decimal import Decimal
 
 from exchange.reference import percent_change, quote_per_base, signed_ticks_to_price, steps_to_qty, ticks_to_price
 from exchange.reference import signed_atoms_to_amount as _amount
-from schemas.records import Asset, BalanceUpdate, Candle, CommandResult, DepthUpdate, Market, OrderUpdate, Ticker, Trade
+from schemas.records import (
+    Asset,
+    BalanceUpdate,
+    Candle,
+    CommandResult,
+    DepthUpdate,
+    Market,
+    Notification,
+    OrderUpdate,
+    Ticker,
+    Trade,
+)
 
 
 def trade(t: Trade, market: Market, now: int) -> dict:
@@ -51,6 +62,13 @@ def order_update(u: OrderUpdate, market: Market, quote: Asset, now: int) -> dict
     return {"e": "orderUpdate", "E": now, "s": market["symbol"], "i": str(u["order_id"]), "S": u["side"],
             "X": u["status"], "z": steps_to_qty(market, filled), "Z": _amount(quote, filled_quote),
             "r": u.get("reason"), "T": u["ts"], "ap": average}
+
+
+def notification(n: Notification) -> dict:
+    """The REST API's view of a notification (api/notifications.py), unread as it comes."""
+    return {"e": "notification", "id": n["id"], "kind": n["kind"], "time": n["ts"], "text": n["text"],
+            "order_id": None if n["order_id"] is None else str(n["order_id"]), "market": n["market"],
+            "asset": n["asset"], "reference": n["reference"]}
 
 
 def balance_update(b: BalanceUpdate, assets: dict[str, Asset], now: int) -> dict:

@@ -233,6 +233,63 @@ async def test_withdrawals_show_up_on_their_owners_private_stream_only(stack):
         await theirs.close()
 
 
+async def test_fills_and_money_become_notifications_on_the_stream_and_over_rest(stack, infra):
+    """A fill, an IOC remainder and a deposit are told to their owner, on the private stream as
+    they happen and in GET /notifications with their read state; only the owner can mark them."""
+    market = await fresh_market(infra)
+    symbol = market["symbol"]
+    maker_id, maker = new_user(stack, "maker")
+    taker_id, taker = new_user(stack, "taker")
+    ws = await connect(stack)
+    try:
+        assert (await call(ws, "AUTH", [taker["Authorization"].split()[1]], 1))["result"] == {"account": taker_id}
+        assert await call(ws, "SUBSCRIBE", ["notifications"], 2) == {"result": None, "id": 2}
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            with httpx.Client(base_url=stack.base_url, timeout=30) as sync_http:
+                fund(sync_http, maker, market["base"], "10")
+                fund(sync_http, taker, "USDC", "7")
+            await http.post("/api/v1/orders", headers=maker, json={"market": symbol, "side": "sell", "price": "2",
+                                                                   "quantity": "1"})
+            taken = await http.post("/api/v1/orders", headers=taker, json={
+                "market": symbol, "side": "buy", "price": "2", "quantity": "3", "time_in_force": "IOC"})
+            assert taken.json()["status"] == "EXPIRED", taken.text
+            frames = await collect(ws, lambda fs: any(f.get("stream") == "notifications"
+                                                       and f["data"]["kind"] == "order_canceled" for f in fs))
+            streamed = [f["data"] for f in frames if f.get("stream") == "notifications"]
+            ended = streamed[-1]
+            assert ended["order_id"] == taken.json()["order_id"] and "after 1 " in ended["text"], ended
+            assert any(n["kind"] == "deposit" and n["asset"] == "USDC" and "7 USDC" in n["text"] for n in streamed)
+
+            def listed(auth, kind: str, **params) -> list[dict]:
+                return eventually(lambda: (items := httpx.get(f"{stack.base_url}/api/v1/notifications",
+                                                              headers=auth, params=params).json()["items"])
+                                  and items[0]["kind"] == kind and items)
+
+            mine = listed(taker, "order_canceled")  # newest first; a new user's demo deposits before
+            assert mine[0]["id"] == ended["id"] and {n["kind"] for n in mine[1:]} == {"deposit"}
+            assert not any(n["read"] for n in mine)
+            assert listed(maker, "order_filled")[0]["order_id"] is not None
+            count = (await http.get("/api/v1/notifications/unread-count", headers=taker)).json()
+            assert count == {"unread": len(mine), "more": False}
+            assert (await http.post(f"/api/v1/notifications/{mine[1]['id']}/read", headers=maker)).status_code == 404
+            assert (await http.post(f"/api/v1/notifications/{mine[1]['id']}/read", headers=taker)).status_code == 200
+            unread = (await http.get("/api/v1/notifications", headers=taker, params={"unread": "true"})).json()
+            assert [n["id"] for n in unread["items"]] == [n["id"] for n in mine if n["id"] != mine[1]["id"]]
+            assert unread["next"] is None
+            assert (await http.post("/api/v1/notifications/read-all", headers=taker)).json() == {
+                "read_through": mine[0]["id"]}
+            assert (await http.get("/api/v1/notifications/unread-count", headers=taker)).json()["unread"] == 0
+            page = (await http.get("/api/v1/notifications", headers=taker, params={"limit": "1"})).json()
+            assert [n["id"] for n in page["items"]] == [mine[0]["id"]] and page["next"] == mine[0]["id"]
+            rest = (await http.get("/api/v1/notifications", headers=taker,
+                                   params={"limit": "1", "cursor": page["next"]})).json()
+            assert [n["id"] for n in rest["items"]] == [mine[1]["id"]] and all(n["read"] for n in rest["items"])
+            bad = await http.get("/api/v1/notifications", headers=taker, params={"unread": "yes"})
+            assert bad.status_code == 400
+    finally:
+        await ws.close()
+
+
 async def test_a_slow_client_is_cut_off_while_a_fast_one_gets_everything(stack, infra):
     # A market of its own, flooded with trades straight on Kafka, so nothing else is disturbed.
     symbol = "F" + secrets.token_hex(3).upper()

@@ -19,6 +19,7 @@ from schemas.codec import codec
 from schemas.topics import DEPTH, FEE_ACCOUNT, ORDER_UPDATES
 from streams.depth_book import DepthBook
 from streams.marketdata import INTERVALS, MINUTE_MS
+from streams.notifier import order_notification
 from streams.read_model import day_of, fill_legs
 from streams.read_worker import READ_APP_ID, RECORDED
 from tests import workload
@@ -184,6 +185,11 @@ def check_rows(run: Run) -> None:
     open_rows = {(r.market, r.order_id) for r in run.select("SELECT * FROM open_orders_by_account")
                  if r.market in markets}
     assert open_rows == {(m, row.order_id) for m, rows in result.books.items() for row in rows}
+    # Every fill and end by the exchange is told once: none lost, none twice (whatever was killed).
+    told = [(r.account, r.id) for r in run.select("SELECT * FROM notifications_by_account") if r.market in markets]
+    expected = {(note["account"], note["id"]) for batch in run.updates for update in batch["updates"]
+                if (note := order_notification(update, markets[update["market"]])) is not None}
+    assert len(expected) > 100 and sorted(told) == sorted(expected)
 
     balances = {(r.account, r.asset): (r.available, r.held) for r in run.select("SELECT * FROM balances_by_account")
                 if r.account in run.names and r.account != FEE_ACCOUNT and (r.available, r.held) != (0, 0)}
