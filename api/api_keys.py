@@ -21,7 +21,9 @@ import time
 from starlette.requests import Request
 
 from exchange.commands import now_ms
+from schemas.vocabulary import API_KEY_CREATED, API_KEY_REVOKED
 
+from . import security_events
 from .errors import conflict, not_found, unauthorized
 from .inputs import DIGITS, account, json_body, session_account, text
 from .responses import JSONResponse
@@ -67,6 +69,7 @@ async def create_key(request: Request) -> JSONResponse:
     created = now_ms()
     await store.rows("new_api_key", key_id, owner, label, created)
     await store.rows("new_api_key_of", owner, key_id, label, created)
+    await security_events.tell(request, owner, API_KEY_CREATED, key_id)
     return JSONResponse({"key_id": key_id, "secret": key_secret(request.app.state.secret, key_id), "label": label,
                          "created_at": created}, status_code=201)
 
@@ -87,4 +90,5 @@ async def revoke_key(request: Request) -> JSONResponse:
         raise not_found("no such key")
     await store.rows("revoke_api_key", key_id)
     await store.rows("revoke_api_key_of", owner, key_id)
+    await security_events.tell(request, owner, API_KEY_REVOKED, key_id)
     return JSONResponse({"key_id": key_id, "revoked": True})

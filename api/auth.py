@@ -8,7 +8,9 @@ import secrets
 from starlette.requests import Request
 
 from exchange.commands import deposit, now_ms
+from schemas.vocabulary import SIGNED_IN
 
+from . import security_events
 from .errors import ApiError, conflict, not_found, rate_limited, unauthorized
 from .inputs import EMAIL, USERNAME, claims, json_body, text
 from .responses import JSONResponse
@@ -64,6 +66,7 @@ async def login(request: Request) -> JSONResponse:
         raise unauthorized("wrong email or password")
     state.brake.succeeded(*keys)
     token = issue_token(state.secret, user.account, user.role, state.settings.jwt_ttl_s)
+    await security_events.tell(request, user.account, SIGNED_IN)
     return JSONResponse({"token": token, "token_type": "Bearer", "expires_in": state.settings.jwt_ttl_s})
 
 

@@ -16,7 +16,9 @@ from starlette.requests import Request
 from exchange.commands import now_ms
 from exchange.kafka_io import publish
 from schemas.topics import SIGN_OUTS
+from schemas.vocabulary import PASSWORD_CHANGED, SIGNED_OUT
 
+from . import security_events
 from .auth import account_view, new_password, user_of
 from .errors import rate_limited, unauthorized
 from .inputs import USERNAME, json_body, session_account, text
@@ -55,13 +57,16 @@ async def change_password(request: Request) -> JSONResponse:
     # token does, rather than the other way round.
     await _sign_out(request, account, "password_changed")
     await state.store.rows("set_password", password_hash, user.email)
+    await security_events.tell(request, account, PASSWORD_CHANGED)
     token = issue_token(state.secret, account, user.role, state.settings.jwt_ttl_s)
     return JSONResponse({"token": token, "token_type": "Bearer", "expires_in": state.settings.jwt_ttl_s})
 
 
 async def sign_out(request: Request) -> JSONResponse:
     account = await session_account(request)
-    return JSONResponse({"signed_out_before": await _sign_out(request, account, "signed_out")})
+    signed_out_before = await _sign_out(request, account, "signed_out")
+    await security_events.tell(request, account, SIGNED_OUT)
+    return JSONResponse({"signed_out_before": signed_out_before})
 
 
 async def _sign_out(request: Request, account: str, reason: str) -> int:

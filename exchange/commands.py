@@ -12,6 +12,7 @@ import secrets
 import time
 import uuid
 from collections import defaultdict
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -30,7 +31,7 @@ from schemas.records import (
     TimeInForce,
     Withdraw,
 )
-from schemas.topics import COMMANDS, account_partition
+from schemas.topics import COMMANDS, Topic, account_partition
 
 Body = PlaceOrder | CancelOrder | CancelAll | Deposit | Withdraw | SettleWithdrawal
 
@@ -112,6 +113,11 @@ class CommandProducer:
             return True
         except Exception:  # noqa: BLE001 - any failure means not reachable now
             return False
+
+    async def publish(self, topic: Topic, key: str, record: Any, partition: int) -> None:
+        """One record of another topic, through the same idempotent producer; returns once Kafka has it."""
+        await self.producer.send_and_wait(topic.name, codec.encode(topic.record, record), key=key.encode(),
+                                          partition=partition)
 
     async def send(self, commands: list[Command], wait: bool = True) -> list:
         """One message per partition, commands in the given order; returns the delivery futures."""

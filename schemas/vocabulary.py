@@ -43,3 +43,23 @@ DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
 TOO_MANY_WITHDRAWALS = "too_many_pending_withdrawals"
 UNKNOWN_WITHDRAWAL = "unknown_withdrawal"
 WITHDRAWAL_MISMATCH = "withdrawal_mismatch"
+
+# -- notification kinds (exchange.Notification.kind)
+
+ORDER_FILLED = "order_filled"
+ORDER_PARTIALLY_FILLED = "order_partially_filled"
+ORDER_CANCELED = "order_canceled"  # by the exchange, not its owner
+DEPOSIT_CREDITED = "deposit"
+WITHDRAWAL_COMPLETED = "withdrawal_completed"
+WITHDRAWAL_FAILED = "withdrawal_failed"
+SIGNED_IN = "login"
+PASSWORD_CHANGED = "password_changed"
+API_KEY_CREATED = "api_key_created"
+API_KEY_REVOKED = "api_key_revoked"
+SIGNED_OUT = "signed_out"  # every session signed out
+SECURITY_KINDS = (SIGNED_IN, PASSWORD_CHANGED, API_KEY_CREATED, API_KEY_REVOKED, SIGNED_OUT)
+
+
+def notification_id(ts_ms: int, about: str) -> str:
+    """The event's time (13 digits) then what it was about: ids sort by time, and one event makes one id."""
+    return f"{ts_ms:013d}-{about}"

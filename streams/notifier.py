@@ -18,7 +18,21 @@ from typing import Any, Mapping
 from exchange.reference import atoms_to_amount, steps_to_qty
 from schemas.records import CommandResult, Notification, OrderUpdate
 from schemas.topics import COMMAND_RESULTS, NOTIFICATIONS, account_partition
-from schemas.vocabulary import CANCELED, DEPOSIT, EXPIRED, FILLED, PARTIALLY_FILLED, SETTLE_WITHDRAWAL
+from schemas.vocabulary import (
+    CANCELED,
+    DEPOSIT,
+    DEPOSIT_CREDITED,
+    EXPIRED,
+    FILLED,
+    ORDER_CANCELED,
+    ORDER_FILLED,
+    ORDER_PARTIALLY_FILLED,
+    PARTIALLY_FILLED,
+    SETTLE_WITHDRAWAL,
+    WITHDRAWAL_COMPLETED,
+    WITHDRAWAL_FAILED,
+    notification_id,
+)
 
 from .outputs import OUTPUTS_FIRST, Decided, Outgoing
 
@@ -63,10 +77,6 @@ def result_kind(command_kind: str) -> str:
     return command_kind.split(".")[-1]
 
 
-def notification_id(ts: int, about: str) -> str:
-    return f"{ts:013d}-{about}"
-
-
 def order_notification(u: OrderUpdate, market: dict) -> Notification | None:
     """A fill or an end the owner did not ask for; None for anything else (placed, canceled by
     the owner, refused: the owner's own request answered those)."""
@@ -74,15 +84,15 @@ def order_notification(u: OrderUpdate, market: dict) -> Notification | None:
     side = "Buy" if u["side"] == "buy" else "Sell"
     filled = f"{steps_to_qty(market, u['filled_quantity'])} {base}"
     if status == FILLED:
-        kind, text = "order_filled", f"{side} order {u['order_id']} on {market['symbol']} filled: {filled}"
+        kind, text = ORDER_FILLED, f"{side} order {u['order_id']} on {market['symbol']} filled: {filled}"
     elif status == PARTIALLY_FILLED and u.get("fills"):
-        kind, text = "order_partially_filled", (f"{side} order {u['order_id']} on {market['symbol']} "
+        kind, text = ORDER_PARTIALLY_FILLED, (f"{side} order {u['order_id']} on {market['symbol']} "
                                                 f"partly filled: {filled} so far")
     elif status in (CANCELED, EXPIRED) and (u.get("reason") or BY_OWNER) != BY_OWNER:
         reason = u.get("reason") or ""
         why = ENDED_BECAUSE.get(reason, reason)
         done = f", after {filled} filled" if u["filled_quantity"] else ""
-        kind, text = "order_canceled", f"{side} order {u['order_id']} on {market['symbol']} ended: {why}{done}"
+        kind, text = ORDER_CANCELED, f"{side} order {u['order_id']} on {market['symbol']} ended: {why}{done}"
     else:
         return None
     return {"id": notification_id(u["ts"], f"o{u['order_id']}-{u['seq']}"), "account": u["account"], "kind": kind,
@@ -97,13 +107,13 @@ def money_notification(r: CommandResult, assets: Mapping[str, dict]) -> Notifica
         return None
     amount = f"{atoms_to_amount(asset, atoms)} {asset['symbol']}"
     if kind_of == result_kind(DEPOSIT):
-        kind, text, reference = "deposit", f"Deposit of {amount} credited", r["command_id"]
+        kind, text, reference = DEPOSIT_CREDITED, f"Deposit of {amount} credited", r["command_id"]
     elif kind_of == result_kind(SETTLE_WITHDRAWAL) and r.get("completed") is not None:
         reference = r.get("withdrawal_id") or r["command_id"]
         if r["completed"]:
-            kind, text = "withdrawal_completed", f"Withdrawal {reference} of {amount} completed"
+            kind, text = WITHDRAWAL_COMPLETED, f"Withdrawal {reference} of {amount} completed"
         else:
-            kind, text = "withdrawal_failed", f"Withdrawal {reference} of {amount} failed; the funds are back"
+            kind, text = WITHDRAWAL_FAILED, f"Withdrawal {reference} of {amount} failed; the funds are back"
     else:
         return None
     return {"id": notification_id(r["ts"], f"c{r['command_id']}"), "account": r["account"], "kind": kind,

@@ -20,6 +20,7 @@ from exchange.kafka_io import publish
 from exchange.reference import make_asset, make_market
 from schemas.codec import codec
 from schemas.topics import ASSETS, MARKETS, TRADES
+from schemas.vocabulary import SECURITY_KINDS
 
 from .markets import fresh_market
 from .test_api import balances, eventually, fund, new_admin, new_user
@@ -265,8 +266,8 @@ async def test_fills_and_money_become_notifications_on_the_stream_and_over_rest(
                                                               headers=auth, params=params).json()["items"])
                                   and items[0]["kind"] == kind and items)
 
-            mine = listed(taker, "order_canceled")  # newest first; a new user's demo deposits before
-            assert mine[0]["id"] == ended["id"] and {n["kind"] for n in mine[1:]} == {"deposit"}
+            mine = listed(taker, "order_canceled")  # newest first; before: deposits and the sign-in
+            assert mine[0]["id"] == ended["id"] and {n["kind"] for n in mine[1:]} == {"deposit", "login"}
             assert not any(n["read"] for n in mine)
             assert listed(maker, "order_filled")[0]["order_id"] is not None
             count = (await http.get("/api/v1/notifications/unread-count", headers=taker)).json()
@@ -286,6 +287,46 @@ async def test_fills_and_money_become_notifications_on_the_stream_and_over_rest(
             assert [n["id"] for n in rest["items"]] == [mine[1]["id"]] and all(n["read"] for n in rest["items"])
             bad = await http.get("/api/v1/notifications", headers=taker, params={"unread": "yes"})
             assert bad.status_code == 400
+    finally:
+        await ws.close()
+
+
+async def test_security_events_are_told_to_their_owner_only(stack):
+    """A sign-in, an API key created and revoked, a password change and signing out everywhere
+    each become a notification of their account, on the stream and over REST."""
+    owner_id, owner = new_user(stack, "careful")
+    _, other = new_user(stack, "other")
+    ws = await connect(stack)
+    try:
+        assert (await call(ws, "AUTH", [owner["Authorization"].split()[1]], 1))["result"] == {"account": owner_id}
+        await call(ws, "SUBSCRIBE", ["notifications"], 2)
+        async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+            email = (await http.get("/api/v1/auth/me", headers=owner)).json()["email"]
+            key = (await http.post("/api/v1/api-keys", headers=owner, json={"label": "bot"})).json()["key_id"]
+            assert (await http.delete(f"/api/v1/api-keys/{key}", headers=owner)).status_code == 200
+            streamed = await collect(ws, lambda fs: len([f for f in fs if f.get("stream") == "notifications"]) >= 2)
+            assert [f["data"]["kind"] for f in streamed if f.get("stream") == "notifications"][:2] == [
+                "api_key_created", "api_key_revoked"]
+            changed = await http.post("/api/v1/auth/password", headers=owner, json={  # closes the stream
+                "current_password": "s3cret-pass", "new_password": "an0ther-pass"})
+            assert changed.status_code == 200, changed.text
+            fresh = {"Authorization": f"Bearer {changed.json()['token']}"}
+            assert (await http.post("/api/v1/auth/sign-out", headers=fresh)).status_code == 200
+            login = await http.post("/api/v1/auth/login", json={"email": email, "password": "an0ther-pass"})
+            assert login.status_code == 200, login.text
+        after = {"Authorization": f"Bearer {login.json()['token']}"}
+
+        def told(auth) -> list[dict]:
+            return httpx.get(f"{stack.base_url}/api/v1/notifications", headers=auth).json()["items"]
+
+        mine = eventually(lambda: (items := told(after)) and items[0]["kind"] == "login"
+                          and items[1]["kind"] == "signed_out" and items)
+        security = [n for n in mine if n["kind"] in SECURITY_KINDS]  # a new user's demo deposits are there too
+        assert [n["kind"] for n in security] == ["login", "signed_out", "password_changed", "api_key_revoked",
+                                                 "api_key_created", "login"]  # the first: new_user's sign-in
+        assert security[0]["text"] == "Signed in from 127.0.0.1" and security[3]["reference"] == key
+        theirs = eventually(lambda: told(other))
+        assert [n["kind"] for n in theirs if n["kind"] in SECURITY_KINDS] == ["login"]
     finally:
         await ws.close()
 
