@@ -156,6 +156,32 @@ def test_two_people_trade_from_the_form_and_every_panel_shows_it(browser, stack,
         assert not page.errors, page.errors
 
 
+def test_the_bell_counts_unread_notifications_and_marks_them_read(browser, stack, market):
+    maker, taker = open_page(browser, stack, market), open_page(browser, stack, market)
+    sign_up(maker, stack, "bellmaker", market)
+    sign_up(taker, stack, "belltaker", market)
+    maker.wait_for_selector("#bell:not([hidden])")
+    before = int(maker.locator("#bell .count").inner_text() or 0)  # the sign-in and the deposits
+    order(maker, "sell", "13.5", "1")
+    maker.wait_for_selector("#open tbody tr")
+    order(taker, "buy", "13.5", "1")
+    maker.wait_for_function(f"() => Number(document.querySelector('#bell .count').textContent) > {before}")
+    maker.click("#bell")
+    filled = maker.locator("#notifications li[data-kind=order_filled]")
+    filled.first.wait_for()
+    assert "filled: 1" in filled.first.inner_text() and filled.first.get_attribute("class") == "unread"
+    filled.first.click()
+    maker.wait_for_selector("#notifications li[data-kind=order_filled].read")
+    maker.click("#notifications [data-action=read-all]")
+    maker.wait_for_function("() => document.querySelector('#bell .count').textContent === ''")
+    assert maker.locator("#notifications li.unread").count() == 0
+    maker.reload()  # the read state is the server's
+    maker.wait_for_selector("#bell:not([hidden])")
+    maker.wait_for_function("() => document.querySelector('#bell .count').textContent === ''")
+    for page in (maker, taker):
+        assert not page.errors, page.errors
+
+
 def test_a_cancel_releases_the_hold_and_a_bad_price_shows_next_to_its_field(browser, stack, market):
     page = open_page(browser, stack, market)
     sign_up(page, stack, "canceller", market)

@@ -6,6 +6,7 @@ import { Book } from "./book.js";
 import { Candles, INTERVALS } from "./chart.js";
 import { cell, fixed, places, time } from "./format.js";
 import { Hub } from "./hub.js";
+import { Notifications } from "./notifications.js";
 import { Trading } from "./trading.js";
 
 const $ = (id) => document.getElementById(id);
@@ -15,11 +16,13 @@ const book = new Book($("book"), $("depth"));
 const candles = new Candles($("chart"));
 const trading = new Trading($("order-form"), { open: $("open"), history: $("history"), fills: $("fills") },
                             $("balances"), () => refreshMine());
+const notifications = new Notifications($("bell"), $("notifications"));
 const account = new Account($("session"), () => {
   trading.clear();
   hub.authenticate(session.token);
   privateStreams();
   refreshMine(true);
+  notifications.load().catch(() => {});
 });
 let hub;
 
@@ -29,10 +32,11 @@ function streams(market) {
 }
 
 function privateStreams() {
-  if (session.token) hub.subscribe(["orders", "balances"]);
+  if (session.token) hub.subscribe(["orders", "balances", "notifications"]);
 }
 
 function onMessage(stream, data) {
+  if (stream === "notifications") { notifications.onNotification(data); return; }
   const market = state.market;
   if (!market) return;
   if (stream === `depth@${market.symbol}`) book.onDiff(data);
@@ -146,6 +150,7 @@ async function start() {
   hub = new Hub(config.ws_url, onMessage, onState);
   hub.authenticate(session.token);
   privateStreams();
+  notifications.load().catch(() => {});
   intervals();
   tabs();
   const [markets, assets] = await Promise.all([api("GET", "/markets"), api("GET", "/assets")]);
