@@ -11,8 +11,10 @@ import re
 
 from starlette.requests import Request
 
+from schemas.vocabulary import NOTIFICATION_KINDS, SECURITY_KINDS
+
 from .errors import bad_request, not_found
-from .inputs import account, limit
+from .inputs import account, json_body, limit
 from .responses import JSONResponse
 
 NOTIFICATION_ID = re.compile(r"[0-9]{13}-[A-Za-z0-9_.:-]{1,100}")
@@ -88,3 +90,31 @@ async def mark_all_read(request: Request) -> JSONResponse:
     if newest is not None and newest.id > await _read_through(store, owner):
         await store.rows("set_notifications_read_through", owner, newest.id)
     return JSONResponse({"read_through": None if newest is None else newest.id})
+
+
+async def preferences(request: Request) -> JSONResponse:
+    owner = await account(request)
+    return JSONResponse({"email": await _email_choices(request.app.state.store, owner)})
+
+
+async def set_preferences(request: Request) -> JSONResponse:
+    """PUT {"email": {kind: true|false, ...}}: the kinds named change, the others stay."""
+    owner = await account(request)
+    body = await json_body(request, {"email"})
+    choices = body.get("email")
+    if not isinstance(choices, dict) or not choices:
+        raise bad_request("email must be an object of notification kinds to true or false", field="email")
+    for kind, on in choices.items():
+        if kind not in NOTIFICATION_KINDS:
+            raise bad_request(f"no notification kind {kind!r}; kinds: {', '.join(NOTIFICATION_KINDS)}", field="email")
+        if not isinstance(on, bool):
+            raise bad_request(f"email.{kind} must be true or false", field="email")
+    store = request.app.state.store
+    for kind, on in choices.items():
+        await store.rows("set_notification_preference", owner, kind, on)
+    return JSONResponse({"email": await _email_choices(store, owner)})
+
+
+async def _email_choices(store, owner: str) -> dict[str, bool]:
+    chosen = {row.kind: row.email for row in await store.rows("notification_preferences", owner)}
+    return {kind: chosen.get(kind, kind in SECURITY_KINDS) for kind in NOTIFICATION_KINDS}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from exchange import order_rules
+from schemas.vocabulary import NOTIFICATION_KINDS
 
 from . import withdrawals
 from .responses import JSONResponse
@@ -56,6 +57,9 @@ WITHDRAWAL = {"type": "object", "required": ["id", "asset", "amount", "address",
                              "status": {"type": "string", "enum": ["pending", "processing", "completed", "failed"]},
                              "requested_at": {"type": "integer"}, "settled_at": {"type": ["integer", "null"]},
                              "reference": {"type": ["string", "null"]}}}
+PREFERENCES = {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
+    "email": {"type": "object", "minProperties": 1, "additionalProperties": False,
+              "properties": {kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS}}}}
 UNREAD = {"type": "object", "required": ["unread", "more"],
           "properties": {"unread": {"type": "integer"}, "more": {"type": "boolean"}}}
 LIST = {"type": "object", "required": ["items", "next"],
@@ -111,6 +115,10 @@ OPERATIONS = {
                                        LIST, True),
     ("get", "/api/v1/notifications/unread-count"): ("How many own notifications are unread", None, "200",
                                                     UNREAD, True),
+    ("get", "/api/v1/notifications/preferences"): ("Which notification kinds go by e-mail", None, "200",
+                                                   PREFERENCES, True),
+    ("put", "/api/v1/notifications/preferences"): ("Turn e-mail on or off for notification kinds", PREFERENCES,
+                                                   "200", PREFERENCES, True),
     ("post", "/api/v1/notifications/read-all"): ("Mark every own notification read", None, "200",
                                                  {"type": "object"}, True),
     ("post", "/api/v1/notifications/{notification_id}/read"): ("Mark one own notification read", None, "200",

@@ -57,6 +57,8 @@ QUERIES = {
     "mark_notification_read": "UPDATE notifications_by_account SET read = true WHERE account = ? AND id = ?",
     "notifications_read_through": "SELECT id FROM notifications_read_through WHERE account = ?",
     "set_notifications_read_through": "INSERT INTO notifications_read_through (account, id) VALUES (?, ?)",
+    "notification_preferences": "SELECT kind, email FROM notification_preferences WHERE account = ?",
+    "set_notification_preference": "INSERT INTO notification_preferences (account, kind, email) VALUES (?, ?, ?)",
     "listen_key": "SELECT account, created_ts FROM listen_keys WHERE listen_key = ?",
     "listen_key_of": "SELECT listen_key FROM listen_keys_by_account WHERE account = ?",
     "put_listen_key_of": "INSERT INTO listen_keys_by_account (account, listen_key) VALUES (?, ?)",

@@ -80,6 +80,12 @@ def _demo(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _mail_catcher(args: argparse.Namespace) -> int:
+    from exchange import mail_catcher
+
+    return mail_catcher.serve(args.dir, args.host, args.port)
+
+
 def _user_role(args: argparse.Namespace) -> int:
     from exchange import db
 
@@ -427,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="a market-making bot that keeps the demo markets moving (over REST)")
     demo_arguments(demo)
     demo.set_defaults(run=_demo)
+
+    catcher = commands.add_parser("mail-catcher", help="a development SMTP server keeping what it receives as "
+                                                       ".eml files (exchange up starts one)")
+    catcher.add_argument("--dir", type=Path, required=True, help="where each message is kept as an .eml file")
+    catcher.add_argument("--host", default="127.0.0.1")
+    catcher.add_argument("--port", type=int, default=1025)
+    catcher.set_defaults(run=_mail_catcher)
 
     user = commands.add_parser("user", help="API users")
     user.add_argument("action", choices=["admin", "user"], help="give the user this role (from their next login)")

@@ -70,6 +70,12 @@ class Settings:
     tls_cert_file: str
     tls_key_file: str
     read_wait_ms: int
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_user: str
+    smtp_password: str
+    smtp_from: str
 
     @property
     def tls(self) -> bool:
@@ -167,6 +173,12 @@ class Settings:
             tls_cert_file=read.text("TLS_CERT_FILE", ""),
             tls_key_file=read.text("TLS_KEY_FILE", ""),
             read_wait_ms=read.whole("READ_WAIT_MS", 2000),
+            smtp_host=read.text("SMTP_HOST", ""),
+            smtp_port=read.port("SMTP_PORT", 587),
+            smtp_security=read.choice("SMTP_SECURITY", "starttls", ("starttls", "tls", "none")),
+            smtp_user=read.text("SMTP_USER", ""),
+            smtp_password=read.text("SMTP_PASSWORD", ""),
+            smtp_from=read.text("SMTP_FROM", "kafka-exchange <no-reply@localhost>"),
         )
         if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
             raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE go together: set both (https and wss) or neither")
@@ -219,6 +231,12 @@ VARIABLES = {
     "TLS_CERT_FILE": "tls_cert_file",
     "TLS_KEY_FILE": "tls_key_file",
     "READ_WAIT_MS": "read_wait_ms",
+    "SMTP_HOST": "smtp_host",
+    "SMTP_PORT": "smtp_port",
+    "SMTP_SECURITY": "smtp_security",
+    "SMTP_USER": "smtp_user",
+    "SMTP_PASSWORD": "smtp_password",
+    "SMTP_FROM": "smtp_from",
 }
 
 

@@ -22,6 +22,7 @@ import httpx
 
 from exchange.config import Settings
 from exchange.tls import local_certificate
+from infra.local.ports import free_port
 
 # Prometheus endpoints of the workers and the recorder (the API and the hub serve /metrics on
 # their own ports); infra/prometheus/prometheus.yml scrapes these.
@@ -76,6 +77,14 @@ def up(workers: int, demo: bool = True, tls: bool = False) -> int:
         setup(settings, demo_markets=True)
         logs = settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        mail = None
+        if not settings.smtp_host:  # e-mail goes to a local catcher: nothing leaves the machine
+            mail = settings.state_dir / "mail"
+            port = free_port()
+            children["mail-catcher"] = subprocess.Popen(
+                [sys.executable, "-m", "exchange.cli", "mail-catcher", "--dir", str(mail), "--port", str(port)],
+                stdout=open(logs / "mail-catcher.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            settings = dataclasses.replace(settings, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none")
         env = settings.to_env()
         # info: the logs then say when each worker is ready, and what it did
         commands = {f"worker-{i}": ["worker", "--name", str(i), "--loglevel", "info",
@@ -97,7 +106,7 @@ def up(workers: int, demo: bool = True, tls: bool = False) -> int:
                 children["demo"] = subprocess.Popen([sys.executable, "-m", "exchange.cli", "demo"],
                                                     stdout=open(logs / "demo.log", "ab"), stderr=subprocess.STDOUT,
                                                     env={**os.environ, **env}, start_new_session=True)
-            _banner(settings, base, logs, workers, demo)
+            _banner(settings, base, logs, workers, demo, mail)
         while not stopping:
             dead = [n for n, p in children.items() if p.poll() is not None and n != "demo"]
             if dead:
@@ -132,7 +141,8 @@ def worker_ready(log_file) -> bool:
 def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0, verify: str | bool = True) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping():
-        workers_ready = all(worker_ready(logs / f"{name}.log") for name in children if name not in ("api", "ws"))
+        workers_ready = all(worker_ready(logs / f"{name}.log") for name in children
+                            if name.startswith("worker-") or name == "recorder")
         try:
             if workers_ready and httpx.get(f"{base}/readyz", timeout=2, verify=verify).status_code == 200:
                 return True
@@ -144,7 +154,7 @@ def _wait_ready(base: str, logs, children, stopping, timeout: float = 300.0, ver
     return False
 
 
-def _banner(settings: Settings, base: str, logs, workers: int, demo: bool) -> None:
+def _banner(settings: Settings, base: str, logs, workers: int, demo: bool, mail) -> None:
     worker_metrics = ", ".join(f":{WORKER_METRICS_PORT + i}" for i in range(1, workers + 1))
     hub, curl = settings.hub_url, f"curl -s --cacert {settings.tls_cert_file}" if settings.tls else "curl -s"
     tls = (f"\n  TLS            certificate {settings.tls_cert_file} (clients trust it: curl --cacert, "
@@ -158,6 +168,8 @@ The exchange is running.
   Kafka          {settings.kafka_bootstrap}
   Cassandra      {", ".join(f"{h}:{settings.cassandra_port}" for h in settings.cassandra_hosts)} (keyspace {settings.cassandra_keyspace})
   Logs           {logs}   (JSON lines; LOG_FORMAT=text for plain)
+  E-mail         {f"{mail}   (one .eml file per message the exchange sent: a development catcher, nothing leaves)"
+                  if mail else f"through {settings.smtp_host}:{settings.smtp_port}"}
   Metrics        {base}/metrics, {hub.replace("ws", "http", 1)}/metrics, workers at 127.0.0.1{worker_metrics}/metrics,
                  recorder at 127.0.0.1:{RECORDER_METRICS_PORT + 1}/metrics (Prometheus config: infra/prometheus/)
   Markets        SOL_USDC, BTC_USDT, ETH_USDT (new accounts get demo balances in development){tls}

@@ -58,6 +58,8 @@ API_KEY_CREATED = "api_key_created"
 API_KEY_REVOKED = "api_key_revoked"
 SIGNED_OUT = "signed_out"  # every session signed out
 SECURITY_KINDS = (SIGNED_IN, PASSWORD_CHANGED, API_KEY_CREATED, API_KEY_REVOKED, SIGNED_OUT)
+NOTIFICATION_KINDS = (ORDER_FILLED, ORDER_PARTIALLY_FILLED, ORDER_CANCELED, DEPOSIT_CREDITED, WITHDRAWAL_COMPLETED,
+                      WITHDRAWAL_FAILED, *SECURITY_KINDS)
 
 
 def notification_id(ts_ms: int, about: str) -> str:

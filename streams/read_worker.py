@@ -8,6 +8,8 @@ matching.
   publishes the candles and the ticker they change (marketdata.py's `MarketdataStage`).
 - notifier (key: market or account): turns fills, cancels by the exchange and money movements
   into notifications on exchange.notifications (notifier.py's `NotifierStage`).
+- mailer (key: account; only with SMTP_HOST): e-mails the notifications their users want
+  (mailer.py).
 - recorder: writes trades, orders, balances, ledger entries, candles, tickers and depth
   snapshots to Cassandra (recorder_stage.py, rows in read_model.py); a take is acknowledged only
   once Cassandra has all of it.
@@ -26,13 +28,14 @@ from exchange.config import Settings
 from exchange.db import cluster
 from exchange.kafka_io import Replication
 from exchange.reference_feed import ReferenceFeed
-from schemas.topics import COMMAND_RESULTS, ORDER_UPDATES, TRADES
+from schemas.topics import COMMAND_RESULTS, NOTIFICATIONS, ORDER_UPDATES, TRADES
 
 from . import metrics, read_model
 from .batch import run_batch
 from .cassandra_sink import CassandraSink
 from .faust_support import deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
+from .mailer import Mailer, MailStage
 from .marketdata import MarketdataStage
 from .notifier import NotifierStage
 from .outputs import Outgoing
@@ -64,6 +67,8 @@ def build_read_app(settings: Settings, name: str, replicas: Replication,
     markets = reference.markets
     _marketdata_agent(app, settings, replicas)
     _notifier_agent(app, settings, reference)
+    if settings.smtp_host:
+        _mailer_agent(app, settings)
     _recorder_agent(app, settings, markets, reference)
     guard = StallGuard(app, inputs)
 
@@ -138,6 +143,31 @@ def _notifier_agent(app: faust.App, settings: Settings, reference: ReferenceFeed
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             await reference.ready.wait()
             await run_batch([event.message for event in events], stage, inputs, in_order, durable)
+
+
+# -- mailer --------------------------------------------------------------------------------
+
+def _mailer_agent(app: faust.App, settings: Settings) -> None:
+    in_order = InputOrder(lambda: app.consumer)
+    stage = MailStage()
+    mailer = Mailer(settings, lambda messages: deliver(app, messages))
+    started = asyncio.Event()
+    inputs = {NOTIFICATIONS.name: NOTIFICATIONS}
+
+    @app.on_partitions_assigned.connect
+    async def _partitions_moved(sender, assigned, **kwargs) -> None:
+        in_order.keep_only(assigned)
+
+    @app.task
+    async def _connect() -> None:
+        await mailer.start()
+        started.set()
+
+    @app.agent(raw_topic(app, *inputs), name="mailer")
+    async def mail(stream):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
+            await started.wait()
+            await run_batch([event.message for event in events], stage, inputs, in_order, mailer)
 
 
 # -- recorder ------------------------------------------------------------------------------

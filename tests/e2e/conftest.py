@@ -20,11 +20,15 @@ def stack(infra, tmp_path_factory):
         await define_demo_markets(infra)
 
     asyncio.run(prepare())
+    smtp_port = free_port()  # a real SMTP server (the development catcher) takes the e-mail
     running = Stack(infra, tmp_path_factory.mktemp("stack"), free_port(), free_port(),
                     {"EXCHANGE_FAUCET": "on", "WS_CLIENT_BUFFER": "262144",
+                     "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_SECURITY": "none",
                      # Tests place orders and read faster than bots may, all from one address.
                      "BINANCE_ORDERS_PER_10S": "10000", "BINANCE_WEIGHT_PER_MINUTE": "100000"})
+    running.mail = running.logs / "mail"
     try:
+        running.start("mail-catcher", "mail-catcher", "--dir", str(running.mail), "--port", str(smtp_port))
         running.start_all()
         yield running
     finally:

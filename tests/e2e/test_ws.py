@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email
 import os
 import random
 import secrets
@@ -14,13 +15,15 @@ import httpx
 import orjson
 import pytest
 import websockets
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from exchange.kafka_io import publish
 from exchange.reference import make_asset, make_market
 from schemas.codec import codec
-from schemas.topics import ASSETS, MARKETS, TRADES
+from schemas.topics import ASSETS, DEAD_LETTERS, MARKETS, NOTIFICATIONS, TRADES
 from schemas.vocabulary import SECURITY_KINDS
+from streams.read_worker import READ_APP_ID
+from tests.integration.flow import read_topic
 
 from .markets import fresh_market
 from .test_api import balances, eventually, fund, new_admin, new_user
@@ -448,3 +451,82 @@ async def test_after_a_hub_restart_a_client_resyncs_the_book_from_snapshot_and_d
         assert book["b"] == dict(map(tuple, final["bids"])) and book["a"] == dict(map(tuple, final["asks"]))
     finally:
         await ws.close()
+
+
+def _mails(stack) -> list[email.message.Message]:
+    return [email.message_from_bytes(path.read_bytes()) for path in sorted(stack.mail.glob("*.eml"))]
+
+
+def _sign_up(stack, address: str) -> tuple[str, dict]:
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        made = http.post("/api/v1/auth/signup", json={"username": "mailed", "email": address,
+                                                       "password": "s3cret-pass"})
+        assert made.status_code == 201, made.text
+        token = http.post("/api/v1/auth/login", json={"email": address, "password": "s3cret-pass"}).json()["token"]
+    return made.json()["account_id"], {"Authorization": f"Bearer {token}"}
+
+
+async def test_notifications_go_by_email_as_chosen_once_each_even_when_all_are_read_again(stack, infra):
+    """A real SMTP server (the development catcher) takes the e-mail: the sign-in goes (security
+    events are on by default), a fill goes once turned on; read again from the topic's start, no
+    notification is e-mailed twice; a recipient the server refuses ends in the dead letters."""
+    market = await fresh_market(infra)
+    address = f"mailed-{secrets.token_hex(4)}@example.com"
+    account, auth = _sign_up(stack, address)
+    _, seller = new_user(stack, "seller")
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as http:
+        assert (await http.get("/api/v1/notifications/preferences", headers=auth)).json()["email"]["login"] is True
+        chosen = await http.put("/api/v1/notifications/preferences", headers=auth,
+                                json={"email": {"order_filled": True}})
+        assert chosen.status_code == 200 and chosen.json()["email"]["order_filled"] is True
+        refused = await http.put("/api/v1/notifications/preferences", headers=auth,
+                                 json={"email": {"order_filed": True}})
+        assert refused.status_code == 400 and refused.json()["error"]["field"] == "email"
+        with httpx.Client(base_url=stack.base_url, timeout=30) as sync_http:
+            fund(sync_http, seller, market["base"], "5")
+            fund(sync_http, auth, "USDC", "100")
+        await http.post("/api/v1/orders", headers=seller, json={"market": market["symbol"], "side": "sell",
+                                                                "price": "3", "quantity": "1"})
+        bought = await http.post("/api/v1/orders", headers=auth, json={"market": market["symbol"], "side": "buy",
+                                                                       "price": "3", "quantity": "1"})
+        assert bought.json()["status"] == "FILLED"
+
+    def mine() -> list[email.message.Message]:
+        return [m for m in _mails(stack) if m["To"] == address]
+
+    kinds = eventually(lambda: (got := mine()) and any("filled" in m["Subject"] for m in got) and got)
+    assert any("Signed in from" in m["Subject"] for m in kinds)
+    assert not any("Deposit" in m["Subject"] for m in kinds)  # not turned on
+    ids = sorted(m["Message-ID"] for m in kinds)
+    assert len(ids) == len(set(ids)) and all(i.endswith("@kafka-exchange>") for i in ids)
+
+    # Every notification read again from the start: the mailer finds each one sent already (others
+    # on the topic, from stacks that had no mail server, may go now: once each all the same).
+    stack.stop("recorder")
+    consumer = AIOKafkaConsumer(bootstrap_servers=infra.kafka_bootstrap, group_id=READ_APP_ID,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(NOTIFICATIONS.name, p) for p in range(infra.partitions)]
+        consumer.assign(tps)
+        await consumer.commit({tp: 0 for tp in tps})
+    finally:
+        await consumer.stop()
+    stack.start("recorder")
+    stack.wait_ready()
+    refused_address = f"mailed+refuse-{secrets.token_hex(4)}@example.com"
+    refused_account, _ = _sign_up(stack, refused_address)  # its sign-in e-mail is refused (550)
+
+    def dead_letter() -> dict | None:
+        for _, value in asyncio.run(read_topic(infra, DEAD_LETTERS.name)):
+            letter = codec.decode_as(DEAD_LETTERS.record, value)
+            if letter["topic"] == NOTIFICATIONS.name and refused_account.encode() == letter["key"]:
+                return letter
+        return None
+
+    letter = await asyncio.to_thread(eventually, dead_letter, 60)
+    assert letter is not None and "recipient refused" in letter["reason"]
+    every = [m["Message-ID"] for m in _mails(stack)]
+    assert len(every) == len(set(every))  # no notification e-mailed twice
+    assert sorted(m["Message-ID"] for m in mine()) == ids
+    assert not [m for m in _mails(stack) if m["To"] == refused_address]

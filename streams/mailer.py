@@ -1,0 +1,165 @@
+"""E-mail for notifications: a fourth agent of the read app, when SMTP_HOST is set.
+
+Which notifications go by e-mail is the user's choice per kind (`notification_preferences`,
+set through `PUT /api/v1/notifications/preferences`); security events go unless turned off,
+the others only if turned on. The address is the account's sign-up e-mail.
+
+At least once, never twice for one notification id: a message is sent only if
+`notification_emails` has no record of its id, and the record is written once the SMTP server
+took it. A worker killed between the two sends it again on its restart, with the same
+Message-ID (the notification id), which is how a mail system recognises a copy. A server that
+refuses the message for good (a 5xx reply), or does not take it after `ATTEMPTS` tries, gets no
+more tries: the notification goes to exchange.dead-letters with the reason and the record says
+`failed`, so nothing waits behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from exchange.config import Settings
+from exchange.db import cluster, wait
+from schemas.vocabulary import SECURITY_KINDS
+
+from .batch import dead_letter
+from .outputs import ROWS_FIRST, Decided, Outgoing
+
+log = logging.getLogger("exchange.mailer")
+
+ATTEMPTS = 5
+FIRST_RETRY_S = 0.5  # doubling: 0.5, 1, 2, 4 s between the attempts
+QUERIES = {
+    "preferences": "SELECT kind, email FROM notification_preferences WHERE account = ?",
+    "address": "SELECT email FROM users_by_account WHERE account = ?",
+    "emailed": "SELECT status FROM notification_emails WHERE id = ?",
+    "record": "INSERT INTO notification_emails (id, account, status, reason, ts) VALUES (?, ?, ?, ?, ?)",
+}
+
+
+def wanted(kind: str, preferences: dict[str, bool]) -> bool:
+    """Whether a notification of this kind goes by e-mail, given the user's choices."""
+    return preferences.get(kind, kind in SECURITY_KINDS)
+
+
+def message(note: dict, sender: str, address: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"], mail["To"] = sender, address
+    mail["Subject"] = f"kafka-exchange: {note['text'][:120]}"
+    mail["Message-ID"] = f"<{note['id']}@kafka-exchange>"
+    mail["Date"] = formatdate(note["ts"] / 1000, usegmt=True)
+    mail.set_content(f"{note['text']}\n\nYou get this e-mail because notifications of this kind ({note['kind']}) "
+                     "are turned on for your account; change that in your notification preferences.\n")
+    return mail
+
+
+class Refused(Exception):
+    """The server will not take this message, however often it is sent."""
+
+
+class MailStage:
+    """Gathers a take's notifications; the Durable side (`Mailer`) sends them."""
+
+    order = ROWS_FIRST
+    refusals = (KeyError,)
+
+    def begin(self, now_ms: int) -> None:
+        self._notes: list[tuple[object, dict]] = []
+
+    def decide(self, message, record: dict) -> None:
+        self._notes.append((message, record))
+
+    def end(self) -> Decided:
+        return Decided(self._notes, [])
+
+
+class Mailer:
+    def __init__(self, settings: Settings, deliver) -> None:
+        self.settings = settings
+        self.deliver = deliver  # async (messages: list[Outgoing]) -> None
+        self._session = None
+        self._prepared: dict = {}
+        self.sent = self.failed = 0
+
+    async def start(self) -> None:
+        def connect():
+            session = cluster(self.settings).connect()
+            session.set_keyspace(self.settings.cassandra_keyspace)
+            return session
+
+        self._session = await asyncio.to_thread(connect)
+        self._prepared = {name: await asyncio.to_thread(self._session.prepare, cql) for name, cql in QUERIES.items()}
+
+    async def _rows(self, name: str, *params) -> list:
+        return await wait(self._session.execute_async(self._prepared[name].bind(params)))
+
+    # Durable, for run_batch: the take's "rows" are its notifications.
+    async def write_rows(self, notes: list[tuple[object, dict]]) -> None:
+        dead: list[Outgoing] = []
+        for source, note in notes:
+            reason = await self._mail(note)
+            if reason is not None:
+                dead.append(dead_letter(source, Refused(reason)))
+        if dead:
+            await self.deliver(dead)
+
+    async def send(self, messages: list[Outgoing]) -> None:
+        await self.deliver(messages)
+
+    async def _mail(self, note: dict) -> str | None:
+        """Send one notification if it is wanted and not sent yet; the reason if it was given up."""
+        account = note["account"]
+        preferences = {row.kind: row.email for row in await self._rows("preferences", account)}
+        if not wanted(note["kind"], preferences) or await self._rows("emailed", note["id"]):
+            return None
+        users = await self._rows("address", account)
+        if not users or not users[0].email:
+            return None
+        mail = message(note, self.settings.smtp_from, users[0].email)
+        delay, reason = FIRST_RETRY_S, ""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                await asyncio.to_thread(self._smtp, mail)
+                await self._rows("record", note["id"], account, "sent", None, note["ts"])
+                self.sent += 1
+                return None
+            except Refused as refused:
+                reason = str(refused)
+                break
+            except (OSError, smtplib.SMTPException) as exc:  # not now: another try
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning("e-mail of notification %s not sent (attempt %d of %d): %s", note["id"], attempt,
+                            ATTEMPTS, reason)
+                if attempt < ATTEMPTS:
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        self.failed += 1
+        log.error("e-mail of notification %s given up: %s", note["id"], reason, extra={"account": account})
+        await self._rows("record", note["id"], account, "failed", reason[:500], note["ts"])
+        return reason
+
+    def _smtp(self, mail: EmailMessage) -> None:
+        s = self.settings
+        try:
+            if s.smtp_security == "tls":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=10,
+                                                        context=ssl.create_default_context())
+            else:
+                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10)
+            with client:
+                if s.smtp_security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if s.smtp_user:
+                    client.login(s.smtp_user, s.smtp_password)
+                client.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise Refused(f"recipient refused: {exc.recipients}") from None
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500:
+                raise Refused(f"{exc.smtp_code} {exc.smtp_error!r}") from None
+            raise
+
