@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install chromium run demo down status lint test test-runs test-freqtrade test-unit bench lock records clean
+.PHONY: install chromium promtool run demo down status lint test test-runs test-freqtrade test-unit bench lock records clean
 
 # Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), the
 # trading page's chart library from web/package-lock.json, and the JavaScript Binance clients the
@@ -24,6 +24,16 @@ $(STAMP): pyproject.toml constraints.txt web/package-lock.json tests/e2e/js/pack
 	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/binance-connector \
 	    binance-connector==3.13.0 websocket-client==1.9.2
 	@touch $(STAMP)
+
+# tests/unit/test_alerts.py checks the alert rules with promtool, from Debian's prometheus package:
+# installed here when it is missing and apt can, without starting its server (policy-rc.d).
+promtool:
+	@command -v promtool >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      prometheus >/dev/null; status=$$?; rm -f /usr/sbin/policy-rc.d; exit $$status; }; } || \
+	{ echo "The alert rules are checked with promtool: install Debian's prometheus package"; exit 1; }
 
 # The browser tests drive Debian's Chromium: installed here when it is missing and apt can.
 chromium:
@@ -57,7 +67,7 @@ lint: install
 	$(BIN)/mypy
 
 # Throwaway Kafka and Cassandra in a temporary state directory, stopped however pytest ends.
-test: install lint chromium
+test: install lint chromium promtool
 	@state=$$(mktemp -d "$${TMPDIR:-/tmp}/exchange-test.XXXXXX"); \
 	cleanup() { EXCHANGE_STATE_DIR="$$state" $(BIN)/exchange infra down >/dev/null 2>&1; rm -rf "$$state"; }; \
 	trap cleanup EXIT INT TERM; \
@@ -81,7 +91,7 @@ test-freqtrade: install $(FREQTRADE_VENV)/.installed-stamp
 	@EXCHANGE_TEST_FREQTRADE=$(abspath $(FREQTRADE_VENV))/bin/freqtrade \
 	    $(MAKE) --no-print-directory test PYTEST_ARGS="tests/e2e/test_freqtrade.py $(PYTEST_ARGS)"
 
-test-unit: install
+test-unit: install promtool
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: install

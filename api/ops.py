@@ -81,5 +81,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 async def metrics(request: Request) -> PlainTextResponse:
     state = request.app.state
-    return PlainTextResponse(state.metrics.render() + state.feeds.render_metrics() + state.fresh.render_metrics(),
-                             media_type="text/plain; version=0.0.4")
+    cassandra = await state.store.ping()
+    kafka = state.feeds.ready.is_set() and await state.producer.ping()
+    dependencies = ("# TYPE exchange_api_dependency_up gauge\n"
+                    f'exchange_api_dependency_up{{dependency="kafka"}} {int(kafka)}\n'
+                    f'exchange_api_dependency_up{{dependency="cassandra"}} {int(cassandra)}\n')
+    return PlainTextResponse(state.metrics.render() + state.feeds.render_metrics() + state.fresh.render_metrics()
+                             + dependencies, media_type="text/plain; version=0.0.4")

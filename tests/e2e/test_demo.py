@@ -107,6 +107,9 @@ def test_every_process_serves_the_metrics_the_dashboard_draws(stack):
     used = {name for panel in dashboard["panels"] for target in panel["targets"]
             for name in re.findall(r"\b(?:exchange|faust)_[a-z_]+", target["expr"])}
     assert used and used <= exported, f"drawn but served by no process: {sorted(used - exported)}"
+    alerts = (REPO / "infra" / "prometheus" / "alerts.yml").read_text()
+    watched = set(re.findall(r"\b(?:exchange|faust)_[a-z_]+", alerts)) - {"exchange_"}
+    assert watched and watched <= exported, f"alerted on but served by no process: {sorted(watched - exported)}"
 
 
 def test_logs_are_json_lines_that_name_the_order(stack):
