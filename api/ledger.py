@@ -49,12 +49,12 @@ async def ledger(request: Request) -> JSONResponse:
 async def page(store, markets: dict, owner: str, ts: int, skip: int, size: int) -> tuple[list[Entry], str | None]:
     """One page of the merged ledger and its `next` cursor (see pages.py)."""
     need = size + skip
-    stored = await _stored(store, owner, ts, need)
+    stored = await stored_entries(store, owner, ts, need)
     fills = await store.rows("my_trades", owner, ts, need)  # each is two or three entries
-    return time_page(_merged(stored, fills, markets)[:need], ts, skip, size)
+    return time_page(merged(stored, fills, markets)[:need], ts, skip, size)
 
 
-async def _stored(store, owner: str, ts: int, need: int) -> list:
+async def stored_entries(store, owner: str, ts: int, need: int) -> list:
     """The newest `need` stored entries at `ts` or older (or all there are), fill legs an older
     version stored left out: they are derived from the fills now."""
     scan = need
@@ -66,7 +66,7 @@ async def _stored(store, owner: str, ts: int, need: int) -> list:
         scan = min(scan * 4, MAX_SCAN)
 
 
-def _merged(stored: list, fills: list, markets: dict) -> list[Entry]:
+def merged(stored: list, fills: list, markets: dict) -> list[Entry]:
     """Both tables' entries in the ledger's order: time (newest first), ledger rows before fill
     legs, then each table's own order, which is what each query returned them in."""
     keyed = [((-row.ts, 0, position), Entry(row.ts, row.entry_id, row.asset, row.amount, row.kind, row.reference))

@@ -60,6 +60,11 @@ WITHDRAWAL = {"type": "object", "required": ["id", "asset", "amount", "address",
 PREFERENCES = {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
     "email": {"type": "object", "minProperties": 1, "additionalProperties": False,
               "properties": {kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS}}}}
+STATEMENT = {"type": "object", "required": ["from", "to", "assets", "trades"], "properties": {
+    "from": {"type": "integer"}, "to": {"type": "integer"}, "trades": {"type": "array"},
+    "assets": {"type": "array", "items": {"type": "object", "properties": {
+        name: DECIMAL if name not in ("asset", "other") else {"type": "string"}
+        for name in ("asset", "opening", "deposits", "withdrawals", "bought", "sold", "fees", "other", "closing")}}}}}
 UNREAD = {"type": "object", "required": ["unread", "more"],
           "properties": {"unread": {"type": "integer"}, "more": {"type": "boolean"}}}
 LIST = {"type": "object", "required": ["items", "next"],
@@ -115,6 +120,8 @@ OPERATIONS = {
                                        LIST, True),
     ("get", "/api/v1/notifications/unread-count"): ("How many own notifications are unread", None, "200",
                                                     UNREAD, True),
+    ("get", "/api/v1/statements"): ("Own statement for [from, to): per asset opening, movements and closing, "
+                                    "and the trades (format=csv: the assets as CSV)", None, "200", STATEMENT, True),
     ("get", "/api/v1/notifications/preferences"): ("Which notification kinds go by e-mail", None, "200",
                                                    PREFERENCES, True),
     ("put", "/api/v1/notifications/preferences"): ("Turn e-mail on or off for notification kinds", PREFERENCES,
@@ -134,18 +141,22 @@ OPERATIONS = {
     ("get", "/openapi.json"): ("This document", None, "200", {"type": "object"}, False),
 }
 QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"type": "integer", "minimum": 1},
-         "cursor": {"type": "string"}, "unread": {"type": "string", "enum": ["true", "false"]},
+         "cursor": {"type": "string"}, "from": {"type": "integer", "minimum": 0},
+         "to": {"type": "integer", "minimum": 0}, "format": {"type": "string", "enum": ["json", "csv"]},
+         "unread": {"type": "string", "enum": ["true", "false"]},
          "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
 QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
            "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
            "/api/v1/orders/history": ["market", "limit", "cursor"], "/api/v1/my/trades": ["market", "limit", "cursor"],
            "/api/v1/wallet/ledger": ["limit", "cursor"],
-           "/api/v1/notifications": ["unread", "limit", "cursor"], "/api/v1/wallet/withdrawals": ["limit", "cursor"],
+           "/api/v1/notifications": ["unread", "limit", "cursor"], "/api/v1/statements": ["from", "to", "format"],
+           "/api/v1/wallet/withdrawals": ["limit", "cursor"],
            "/api/v1/admin/withdrawals": ["asset", "limit", "cursor"]}
 
-REQUIRED = {("get", "/api/v1/depth", "market"), ("get", "/api/v1/trades", "market"),
-            ("get", "/api/v1/ticker", "market"), ("get", "/api/v1/klines", "market"),
-            ("delete", "/api/v1/orders", "market"), ("get", "/api/v1/admin/withdrawals", "asset")}
+REQUIRED = {("get", "/api/v1/statements", "from"), ("get", "/api/v1/depth", "market"),
+            ("get", "/api/v1/trades", "market"), ("get", "/api/v1/ticker", "market"),
+            ("get", "/api/v1/klines", "market"), ("delete", "/api/v1/orders", "market"),
+            ("get", "/api/v1/admin/withdrawals", "asset")}
 OPTIONAL_BODY = ("/complete", "/fail")  # an operator may give no reference
 
 

@@ -4,10 +4,13 @@ it on real Kafka and Cassandra."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import secrets
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import httpx
 import jwt
@@ -553,3 +556,60 @@ def test_each_write_is_in_the_accounts_very_next_read(stack, http, infra):
         assert balances(http, seller)[base] == (str(1000 - n), "0"), f"round {n}: the seller's fill is not there"
         fills = http.get("/api/v1/my/trades", headers=buyer, params={"market": symbol}).json()["items"]
         assert len(fills) == min(n, 50), f"round {n}: the fill is not in the buyer's trades"
+
+
+def test_a_statement_adds_up_to_the_ledger_and_the_balances(stack, http, infra):
+    """Deposit, trade and withdraw, then: the statement's closing balances are the balances, its
+    movements are the ledger's over the period, a period before the trade leaves it out, and the
+    CSV says the same."""
+    market = asyncio.run(fresh_market(infra, maker_fee="0.001", taker_fee="0.002"))
+    symbol, base = market["symbol"], market["base"]
+    _, buyer = new_user(stack, "stated")
+    _, seller = new_user(stack, "counterparty")
+    start = int(time.time() * 1000)
+    fund(http, seller, base, "10")
+    fund(http, buyer, "USDC", "100")
+    assert http.post("/api/v1/orders", headers=seller, json={"market": symbol, "side": "sell", "price": "4",
+                                                             "quantity": "2"}).status_code == 201
+    before_trade = int(time.time() * 1000)
+    time.sleep(0.01)
+    taken = http.post("/api/v1/orders", headers=buyer, json={"market": symbol, "side": "buy", "price": "4",
+                                                             "quantity": "2"})
+    assert taken.json()["status"] == "FILLED", taken.text
+    withdrawn = http.post("/api/v1/wallet/withdrawals", headers=buyer, json={"asset": base, "amount": "1",
+                                                                             "address": "addr-123456"})
+    assert withdrawn.status_code == 201, withdrawn.text
+    admin = new_admin(stack, http)
+    done = http.post(f"/api/v1/admin/withdrawals/{withdrawn.json()['id']}/complete", headers=admin,
+                     json={"reference": "tx-123456"})
+    assert done.status_code in (200, 202), done.text
+
+    def statement(**params) -> dict:
+        answer = http.get("/api/v1/statements", headers=buyer, params={"from": start, **params})
+        assert answer.status_code == 200, answer.text
+        return {row["asset"]: row for row in answer.json()["assets"]} | {"trades": answer.json()["trades"]}
+
+    whole = eventually(lambda: (s := statement()) and s.get(base, {}).get("withdrawals") == "1" and s)
+    assert whole[base] | {"asset": None} == {"asset": None, "opening": "0", "deposits": "0", "withdrawals": "1",
+                                             "bought": "2", "sold": "0", "fees": "0", "other": "0", "closing": "1"}
+    assert (whole["USDC"]["deposits"], whole["USDC"]["sold"], whole["USDC"]["fees"]) == ("100", "8", "0.016")
+    assert Decimal(whole["USDC"]["closing"]) - Decimal(whole["USDC"]["opening"]) == Decimal("91.984")  # 8, 0.2 %
+    assert [t["quantity"] for t in whole["trades"]] == ["2"]
+    now = {b["asset"]: b for b in http.get("/api/v1/balances", headers=buyer).json()["items"]}
+    for asset in (base, "USDC"):
+        closing = Decimal(whole[asset]["closing"])
+        assert closing == Decimal(now[asset]["available"]) + Decimal(now[asset]["held"])
+    ledger = http.get("/api/v1/wallet/ledger", headers=buyer, params={"limit": 500}).json()["items"]
+    for asset in (base, "USDC"):
+        moved = sum(Decimal(e["amount"]) for e in ledger if e["asset"] == asset and e["time"] >= start)
+        assert Decimal(whole[asset]["closing"]) - Decimal(whole[asset]["opening"]) == moved
+
+    earlier = statement(to=before_trade)
+    assert Decimal(earlier["USDC"]["closing"]) - Decimal(earlier["USDC"]["opening"]) == 100
+    assert earlier["trades"] == [] and earlier.get(base, {"closing": "0"})["closing"] == "0"
+    csv_text = http.get("/api/v1/statements", headers=buyer, params={"from": start, "format": "csv"}).text
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert {r["asset"]: r["closing"] for r in rows if r["asset"] in (base, "USDC")} == {
+        base: "1", "USDC": whole["USDC"]["closing"]}
+    assert http.get("/api/v1/statements", headers=buyer, params={"from": 5, "to": 5}).status_code == 400
+    assert http.get("/api/v1/statements", headers=buyer).status_code == 400  # from is required
