@@ -86,6 +86,17 @@ def _mail_catcher(args: argparse.Namespace) -> int:
     return mail_catcher.serve(args.dir, args.host, args.port)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from exchange import reports
+    from exchange.config import Settings
+    from exchange.kafka_io import read_compacted
+    from schemas.topics import ASSETS
+
+    settings = Settings.from_env()
+    asset_defs = asyncio.run(read_compacted(settings, ASSETS))
+    return reports.run(settings, args.asset, args.csv, asset_defs)
+
+
 def _user_role(args: argparse.Namespace) -> int:
     from exchange import db
 
@@ -440,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     catcher.add_argument("--host", default="127.0.0.1")
     catcher.add_argument("--port", type=int, default=1025)
     catcher.set_defaults(run=_mail_catcher)
+
+    report = commands.add_parser("report", help="reports over the read side")
+    report.add_argument("which", choices=["reconcile"], help="reconcile: every asset's balances against its deposits "
+                                                             "and withdrawals; exit 1 on a difference")
+    report.add_argument("--asset", action="append", help="only this asset (repeatable)")
+    report.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    report.set_defaults(run=_report)
 
     user = commands.add_parser("user", help="API users")
     user.add_argument("action", choices=["admin", "user"], help="give the user this role (from their next login)")

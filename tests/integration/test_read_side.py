@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from exchange.commands import deposit, place
 from exchange.db import cluster, migrate
+from exchange.reports import reconcile
 from infra.local.cassandra import CassandraNode
 from infra.local.toolchain import find_java
 from schemas.codec import codec
@@ -136,6 +137,15 @@ class Run:
         finally:
             connection.shutdown()
 
+    def reconciled(self) -> list:
+        """`exchange report reconcile` over this run's assets."""
+        connection = cluster(self.infra)
+        try:
+            session = connection.connect(self.infra.cassandra_keyspace)
+            return reconcile(session, {a for m in self.markets.values() for a in (m["base"], m["quote"])})
+        finally:
+            connection.shutdown()
+
     def tables(self) -> dict[str, set]:
         """Every row of this run in every read table, as comparable tuples."""
         symbols, names = set(self.markets), self.names
@@ -185,6 +195,11 @@ def check_rows(run: Run) -> None:
     open_rows = {(r.market, r.order_id) for r in run.select("SELECT * FROM open_orders_by_account")
                  if r.market in markets}
     assert open_rows == {(m, row.order_id) for m, rows in result.books.items() for row in rows}
+    # The reconciliation report finds every asset's money where deposits and withdrawals say.
+    totals = run.reconciled()
+    assert len(totals) == len({a for m in markets.values() for a in (m["base"], m["quote"])})
+    assert all(t.deposits > 0 and t.difference == 0 for t in totals), [t for t in totals if t.difference]
+    assert any(t.withdrawals > 0 for t in totals) and any(t.fee_income > 0 for t in totals)
     # Every fill and end by the exchange is told once: none lost, none twice (whatever was killed).
     told = [(r.account, r.id) for r in run.select("SELECT * FROM notifications_by_account") if r.market in markets]
     expected = {(note["account"], note["id"]) for batch in run.updates for update in batch["updates"]

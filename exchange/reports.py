@@ -1,0 +1,87 @@
+"""`exchange report reconcile`: every asset's money adds up, against the live read side.
+
+For each asset, what all accounts hold (available + held, the fee account's fee income included)
+must equal what came in (credited deposits) less what left (completed withdrawals): money is only
+created by a deposit and only leaves by a withdrawal, and a trade or a fee moves it between
+accounts. The figures come from Cassandra (`balances_by_account`, `ledger_by_account`), so run it
+when the read side has caught up: a fill whose two sides are recorded a moment apart shows as a
+difference for that moment.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+
+from exchange.config import Settings
+from exchange.db import cluster
+from exchange.reference import atoms_to_amount
+from schemas.topics import FEE_ACCOUNT
+
+
+@dataclass(frozen=True)
+class AssetTotals:
+    asset: str
+    held_by_accounts: int  # available + held over every account, fee income included
+    fee_income: int  # of that, the fee account's
+    deposits: int
+    withdrawals: int
+
+    @property
+    def difference(self) -> int:
+        return self.held_by_accounts - (self.deposits - self.withdrawals)
+
+
+def reconcile(session, assets: set[str] | None = None) -> list[AssetTotals]:
+    """The totals of every asset (or of `assets`), read from the read side with `session`."""
+    held, fees, deposits, withdrawals = defaultdict(int), defaultdict(int), defaultdict(int), defaultdict(int)
+    for row in session.execute("SELECT account, asset, available, held FROM balances_by_account"):
+        if assets is None or row.asset in assets:
+            held[row.asset] += row.available + row.held
+            if row.account == FEE_ACCOUNT:
+                fees[row.asset] += row.available + row.held
+    for row in session.execute("SELECT asset, amount, kind FROM ledger_by_account"):
+        if assets is not None and row.asset not in assets:
+            continue
+        if row.kind == "deposit":
+            deposits[row.asset] += row.amount
+        elif row.kind == "withdrawal":
+            withdrawals[row.asset] -= row.amount  # stored as what left the account: negative
+    names = sorted(set(held) | set(deposits) | set(withdrawals))
+    return [AssetTotals(a, held[a], fees[a], deposits[a], withdrawals[a]) for a in names]
+
+
+def render(totals: list[AssetTotals], asset_defs: dict[str, dict], as_csv: bool = False) -> str:
+    columns = ("asset", "held_by_accounts", "fee_income", "deposits", "withdrawals", "difference")
+
+    def shown(t: AssetTotals) -> list[str]:
+        asset = asset_defs.get(t.asset)
+        amount = (lambda atoms: atoms_to_amount(asset, atoms)) if asset else str
+        return [t.asset, *(amount(v) for v in (t.held_by_accounts, t.fee_income, t.deposits, t.withdrawals,
+                                               t.difference))]
+
+    rows = [shown(t) for t in totals]
+    if as_csv:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return text.getvalue()
+    widths = [max(len(str(x)) for x in column) for column in zip(columns, *rows)]
+    lines = ["  ".join(str(x).rjust(w) for x, w in zip(row, widths)) for row in [columns, *rows]]
+    off = [t.asset for t in totals if t.difference]
+    lines.append(f"DIFFERENCE in {', '.join(off)}" if off else "every asset reconciles: held = deposits - withdrawals")
+    return "\n".join(lines) + "\n"
+
+
+def run(settings: Settings, assets: list[str] | None, as_csv: bool, asset_defs: dict[str, dict]) -> int:
+    connection = cluster(settings)
+    try:
+        session = connection.connect(settings.cassandra_keyspace)
+        totals = reconcile(session, set(assets) if assets else None)
+    finally:
+        connection.shutdown()
+    print(render(totals, asset_defs, as_csv), end="")
+    return 1 if any(t.difference for t in totals) else 0
