@@ -8,6 +8,7 @@ this API and the hub.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from starlette.requests import Request
@@ -18,14 +19,21 @@ from starlette.staticfiles import StaticFiles
 from .responses import JSONResponse
 
 WEB = Path(__file__).resolve().parent.parent / "web"  # the image runs the code from /app too (Dockerfile)
+FORWARDED_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")
 CHARTS = WEB / "node_modules" / "lightweight-charts" / "dist" / "lightweight-charts.standalone.production.mjs"
 
 
 def hub_url(request: Request) -> str:
-    """Where the page finds the hub: WS_PUBLIC_URL when set (behind a proxy), else this host's WS_PORT."""
+    """Where the page finds the hub: WS_PUBLIC_URL when set; behind a front door (a proxy that says
+    X-Forwarded-Host, as Traefik and ingress controllers do) at the page's own origin, whose /ws
+    the front door routes to the hub; else this host's WS_PORT."""
     settings = request.app.state.settings
     if settings.ws_public_url:
         return settings.ws_public_url
+    forwarded = request.headers.get("x-forwarded-host", "").split(",")[0].strip()
+    if forwarded and FORWARDED_HOST.fullmatch(forwarded):
+        proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+        return f"{'wss' if proto == 'https' else 'ws'}://{forwarded}/ws"
     scheme = "wss" if request.url.scheme == "https" else "ws"
     return f"{scheme}://{request.url.hostname}:{settings.ws_port}/ws"
 
@@ -44,7 +52,8 @@ async def page(request: Request) -> Response:
 
 
 async def config(request: Request) -> JSONResponse:
-    return JSONResponse({"ws_url": hub_url(request)})
+    # Not stored by caches: the answer depends on the request's forwarded host.
+    return JSONResponse({"ws_url": hub_url(request)}, headers={"Cache-Control": "no-store"})
 
 
 async def charts(request: Request) -> Response:

@@ -102,12 +102,15 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await app.state.hub.stop()
 
-    routes = [WebSocketRoute("/ws", websocket), WebSocketRoute("/ws/{path:path}", binance_raw),
-              WebSocketRoute("/stream", binance_combined), WebSocketRoute("/ws-api/v3", binance_ws_api),
-              Route("/healthz", healthz), Route("/metrics", metrics)]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=ROUTES, lifespan=lifespan)
     app.state.secret, app.state.settings = secret, settings
     return app
+
+
+# A front door sends the WebSocket paths here (infra/traefik/routes.yml, infra/k8s/ingress.yaml).
+ROUTES = [WebSocketRoute("/ws", websocket), WebSocketRoute("/ws/{path:path}", binance_raw),
+          WebSocketRoute("/stream", binance_combined), WebSocketRoute("/ws-api/v3", binance_ws_api),
+          Route("/healthz", healthz), Route("/metrics", metrics)]
 
 
 def run(port: int | None = None) -> int:
