@@ -8,9 +8,10 @@ At least once, never twice for one notification id: a message is sent only if
 `notification_emails` has no record of its id, and the record is written once the SMTP server
 took it. A worker killed between the two sends it again on its restart, with the same
 Message-ID (the notification id), which is how a mail system recognises a copy. A server that
-refuses the message for good (a 5xx reply), or does not take it after `ATTEMPTS` tries, gets no
+refuses the message for good (a 5xx reply), or answers "not now" (4xx) `ATTEMPTS` times, gets no
 more tries: the notification goes to exchange.dead-letters with the reason and the record says
-`failed`, so nothing waits behind it.
+`failed`, so nothing waits behind it. A server that cannot be reached is waited for, however long:
+an outage gives nothing up.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from .outputs import ROWS_FIRST, Decided, Outgoing
 
 log = logging.getLogger("exchange.mailer")
 
-ATTEMPTS = 5
+ATTEMPTS = 5  # a server that answers "not now" (4xx) this often is given up on
 FIRST_RETRY_S = 0.5  # doubling: 0.5, 1, 2, 4 s between the attempts
+UNREACHABLE_RETRY_MAX_S = 30.0
 QUERIES = {
     "preferences": "SELECT kind, email FROM notification_preferences WHERE account = ?",
     "address": "SELECT email FROM users_by_account WHERE account = ?",
@@ -120,8 +122,8 @@ class Mailer:
         if not users or not users[0].email:
             return None
         mail = message(note, self.settings.smtp_from, users[0].email)
-        delay, reason = FIRST_RETRY_S, ""
-        for attempt in range(1, ATTEMPTS + 1):
+        delay, reason, attempt = FIRST_RETRY_S, "", 0
+        while attempt < ATTEMPTS:
             try:
                 await asyncio.to_thread(self._smtp, mail)
                 await self._rows("record", note["id"], account, "sent", None, note["ts"])
@@ -130,7 +132,15 @@ class Mailer:
             except Refused as refused:
                 reason = str(refused)
                 break
-            except (OSError, smtplib.SMTPException) as exc:  # not now: another try
+            except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                # The server is not there: wait for it as long as it takes (nothing is given up
+                # for an outage), as the recorder waits for Cassandra.
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning("mail server unreachable (%s); e-mail of notification %s waits", reason, note["id"])
+                await asyncio.sleep(min(delay, UNREACHABLE_RETRY_MAX_S))
+                delay *= 2
+            except smtplib.SMTPException as exc:  # a 4xx: the server answers but not now
+                attempt += 1
                 reason = f"{type(exc).__name__}: {exc}"
                 log.warning("e-mail of notification %s not sent (attempt %d of %d): %s", note["id"], attempt,
                             ATTEMPTS, reason)
