@@ -530,3 +530,15 @@ async def test_notifications_go_by_email_as_chosen_once_each_even_when_all_are_r
     assert len(every) == len(set(every))  # no notification e-mailed twice
     assert sorted(m["Message-ID"] for m in mine()) == ids
     assert not [m for m in _mails(stack) if m["To"] == refused_address]
+
+
+def test_an_email_waits_for_a_mail_server_that_is_down_and_goes_once_it_is_back(stack):
+    address = f"patient-{secrets.token_hex(4)}@example.com"
+    stack.stop("mail-catcher")
+    try:
+        _sign_up(stack, address)  # its sign-in is told while no mail server answers
+        time.sleep(10)  # longer than 5 tries take (0.5 s doubling): an outage gives nothing up
+    finally:
+        stack.start("mail-catcher")
+    mails = eventually(lambda: [m for m in _mails(stack) if m["To"] == address], timeout=60)
+    assert len(mails) == 1 and "Signed in from" in mails[0]["Subject"]
