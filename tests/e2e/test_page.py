@@ -178,6 +178,10 @@ def test_the_bell_counts_unread_notifications_and_marks_them_read(browser, stack
     maker.reload()  # the read state is the server's
     maker.wait_for_selector("#bell:not([hidden])")
     maker.wait_for_function("() => document.querySelector('#bell .count').textContent === ''")
+    maker.click("[role=tab][data-tab=statement]")  # this month: the deposit and the sale
+    row = maker.locator(f"#statement tr[data-asset='{market['base']}'] td")
+    row.first.wait_for()
+    assert row.all_inner_texts() == [market["base"], "0", "100", "0", "0", "1", "0", "0", "99"]
     for page in (maker, taker):
         assert not page.errors, page.errors
 

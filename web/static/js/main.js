@@ -7,6 +7,7 @@ import { Candles, INTERVALS } from "./chart.js";
 import { cell, fixed, places, time } from "./format.js";
 import { Hub } from "./hub.js";
 import { Notifications } from "./notifications.js";
+import { Statement } from "./statement.js";
 import { Trading } from "./trading.js";
 
 const $ = (id) => document.getElementById(id);
@@ -17,6 +18,7 @@ const candles = new Candles($("chart"));
 const trading = new Trading($("order-form"), { open: $("open"), history: $("history"), fills: $("fills") },
                             $("balances"), () => refreshMine());
 const notifications = new Notifications($("bell"), $("notifications"));
+const statement = new Statement($("statement-form"), $("statement"));
 const account = new Account($("session"), () => {
   trading.clear();
   hub.authenticate(session.token);
@@ -138,6 +140,7 @@ function tabs() {
   document.querySelectorAll("[role=tab]").forEach((tab) => tab.addEventListener("click", () => {
     document.querySelectorAll("[role=tab]").forEach((t) => t.setAttribute("aria-selected", String(t === tab)));
     document.querySelectorAll("[data-tabpanel]").forEach((panel) => { panel.hidden = panel.dataset.tabpanel !== tab.dataset.tab; });
+    if (tab.dataset.tab === "statement") statement.show().catch((error) => statement.error(error));
   }));
   $("cancel-all").addEventListener("click", async () => {
     if (state.market && session.token) await api("DELETE", `/orders?market=${encodeURIComponent(state.market.symbol)}`);
