@@ -59,6 +59,7 @@ QUERIES = {
     "set_notifications_read_through": "INSERT INTO notifications_read_through (account, id) VALUES (?, ?)",
     "notification_preferences": "SELECT kind, email FROM notification_preferences WHERE account = ?",
     "set_notification_preference": "INSERT INTO notification_preferences (account, kind, email) VALUES (?, ?, ?)",
+    "market_day_reports": "SELECT * FROM market_day_reports WHERE day = ?",
     "listen_key": "SELECT account, created_ts FROM listen_keys WHERE listen_key = ?",
     "listen_key_of": "SELECT listen_key FROM listen_keys_by_account WHERE account = ?",
     "put_listen_key_of": "INSERT INTO listen_keys_by_account (account, listen_key) VALUES (?, ?)",

@@ -87,14 +87,27 @@ def _mail_catcher(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    """`exchange report`: an unreachable Kafka or Cassandra is one error line."""
+    from aiokafka.errors import KafkaError
+    from cassandra.cluster import NoHostAvailable
+
     from exchange import reports
-    from exchange.config import Settings
     from exchange.kafka_io import read_compacted
-    from schemas.topics import ASSETS
+    from schemas.topics import ASSETS, MARKETS
 
     settings = Settings.from_env()
-    asset_defs = asyncio.run(read_compacted(settings, ASSETS))
-    return reports.run(settings, args.asset, args.csv, asset_defs)
+    try:
+        asset_defs = asyncio.run(read_compacted(settings, ASSETS))
+        market_defs = asyncio.run(read_compacted(settings, MARKETS))
+    except KafkaError as exc:
+        raise CommandError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    try:
+        if args.which == "markets":
+            day = args.day or time.strftime("%Y-%m-%d", time.gmtime())
+            return reports.run_markets(settings, day, args.csv, market_defs, asset_defs)
+        return reports.run(settings, args.asset, args.csv, asset_defs)
+    except NoHostAvailable as exc:
+        raise CommandError(f"Cassandra at {', '.join(settings.cassandra_hosts)}: {exc}") from exc
 
 
 def _user_role(args: argparse.Namespace) -> int:
@@ -453,8 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     catcher.set_defaults(run=_mail_catcher)
 
     report = commands.add_parser("report", help="reports over the read side")
-    report.add_argument("which", choices=["reconcile"], help="reconcile: every asset's balances against its deposits "
-                                                             "and withdrawals; exit 1 on a difference")
+    report.add_argument("which", choices=["reconcile", "markets"],
+                        help="reconcile: every asset's balances against its deposits and withdrawals, exit 1 on a "
+                             "difference; markets: each market's volume, trades, fee income, traders and orders "
+                             "over a UTC day")
+    report.add_argument("--day", help="markets: YYYY-MM-DD, UTC (default: today)")
     report.add_argument("--asset", action="append", help="only this asset (repeatable)")
     report.add_argument("--csv", action="store_true", help="CSV instead of a table")
     report.set_defaults(run=_report)

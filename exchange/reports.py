@@ -1,5 +1,6 @@
-"""`exchange report reconcile`: every asset's money adds up, against the live read side.
+"""`exchange report reconcile` and `exchange report markets`, against the live read side.
 
+reconcile: every asset's money adds up.
 For each asset, what all accounts hold (available + held, the fee account's fee income included)
 must equal what came in (credited deposits) less what left (completed withdrawals): money is only
 created by a deposit and only leaves by a withdrawal, and a trade or a fee moves it between
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from exchange.config import Settings
 from exchange.db import cluster
-from exchange.reference import atoms_to_amount
+from exchange.reference import atoms_to_amount, steps_to_qty
 from schemas.topics import FEE_ACCOUNT
 
 
@@ -53,6 +54,45 @@ def reconcile(session, assets: set[str] | None = None) -> list[AssetTotals]:
     return [AssetTotals(a, held[a], fees[a], deposits[a], withdrawals[a]) for a in names]
 
 
+def table(columns: tuple[str, ...], rows: list[list[str]], as_csv: bool) -> str:
+    if as_csv:
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return text.getvalue()
+    widths = [max(len(str(x)) for x in column) for column in zip(columns, *rows)]
+    return "".join("  ".join(str(x).rjust(w) for x, w in zip(row, widths)) + "\n" for row in [columns, *rows])
+
+
+MARKET_COLUMNS = ("market", "volume", "quote_volume", "trades", "fee_income", "traders", "orders_placed",
+                  "orders_canceled")
+
+
+def market_days(session, day: str, market_defs: dict[str, dict], asset_defs: dict[str, dict]) -> list[list[str]]:
+    """Each market's business over one UTC day, as the market-reports agent counted it."""
+    rows = []
+    for row in session.execute("SELECT * FROM market_day_reports WHERE day = %s", (day,)):
+        market = market_defs.get(row.market)
+        quote = asset_defs.get(market["quote"]) if market else None
+        if market is None or quote is None:
+            continue
+        rows.append([row.market, steps_to_qty(market, row.volume), atoms_to_amount(quote, row.quote_volume),
+                     str(row.trades), f"{atoms_to_amount(quote, row.fee_income)} {market['quote']}", str(row.traders),
+                     str(row.orders_placed), str(row.orders_canceled)])
+    return rows
+
+
+def run_markets(settings: Settings, day: str, as_csv: bool, market_defs: dict, asset_defs: dict) -> int:
+    connection = cluster(settings)
+    try:
+        rows = market_days(connection.connect(settings.cassandra_keyspace), day, market_defs, asset_defs)
+    finally:
+        connection.shutdown()
+    print(table(MARKET_COLUMNS, rows, as_csv), end="")
+    return 0
+
+
 def render(totals: list[AssetTotals], asset_defs: dict[str, dict], as_csv: bool = False) -> str:
     columns = ("asset", "held_by_accounts", "fee_income", "deposits", "withdrawals", "difference")
 
@@ -62,18 +102,12 @@ def render(totals: list[AssetTotals], asset_defs: dict[str, dict], as_csv: bool 
         return [t.asset, *(amount(v) for v in (t.held_by_accounts, t.fee_income, t.deposits, t.withdrawals,
                                                t.difference))]
 
-    rows = [shown(t) for t in totals]
+    text = table(columns, [shown(t) for t in totals], as_csv)
     if as_csv:
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return text.getvalue()
-    widths = [max(len(str(x)) for x in column) for column in zip(columns, *rows)]
-    lines = ["  ".join(str(x).rjust(w) for x, w in zip(row, widths)) for row in [columns, *rows]]
+        return text
     off = [t.asset for t in totals if t.difference]
-    lines.append(f"DIFFERENCE in {', '.join(off)}" if off else "every asset reconciles: held = deposits - withdrawals")
-    return "\n".join(lines) + "\n"
+    return text + (f"DIFFERENCE in {', '.join(off)}\n" if off
+                   else "every asset reconciles: held = deposits - withdrawals\n")
 
 
 def run(settings: Settings, assets: list[str] | None, as_csv: bool, asset_defs: dict[str, dict]) -> int:

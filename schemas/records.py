@@ -248,6 +248,23 @@ class MarketCommandBatch(TypedDict):
     commands: list[Command]
 
 
+class MarketDayReport(TypedDict):
+    """Topic exchange.market-reports, key market: a market's business over one UTC day so far, as a whole
+    (a later one replaces it). Amounts in the market's steps and quote atoms."""
+
+    market: str
+    day: str
+    volume: int
+    quote_volume: int
+    trades: int
+    fee_income: int
+    traders: list[str]
+    orders_placed: int
+    orders_canceled: int
+    last_trade_id: int
+    last_seq: int
+
+
 MarketStatus = Literal["open", "halted"]
 
 

@@ -9,6 +9,7 @@ keeps for the cells. The timestamp comes from the event's own order, never from 
 - depth snapshots: their last update id;
 - trades and ledger entries never change, so theirs is the trade id or 0;
 - withdrawals: 1 for the request, 2 for its settlement, which follows it;
+- market reports: their last trade id plus their last update sequence, both only growing;
 - notifications: their time (they never change but for `read`, which the API sets);
 - recorded positions: the position itself.
 
@@ -52,6 +53,8 @@ CANDLE_COLUMNS = ("market", "interval", "open_time", "close_time", "open", "high
                   "quote_volume", "taker_buy_volume", "taker_buy_quote_volume", "trade_count", "closed")
 TICKER_COLUMNS = ("market", "open_time", "close_time", "open", "high", "low", "last", "volume", "quote_volume",
                   "trade_count", "first_trade_id", "last_trade_id")
+MARKET_REPORT_COLUMNS = ("day", "market", "volume", "quote_volume", "trades", "fee_income", "traders", "orders_placed",
+                         "orders_canceled")
 NOTIFICATION_COLUMNS = ("account", "id", "kind", "ts", "text", "order_id", "market", "asset", "reference")
 WITHDRAWAL_COLUMNS = ("account", "withdrawal_id", "asset", "amount", "address", "status", "requested_ts")
 WITHDRAWAL_SETTLED = ("asset", "amount", "status", "settled_ts", "settle_reference")
@@ -85,6 +88,7 @@ STATEMENTS = {
     "withdrawal_settled_by_id": _upsert("withdrawals_by_id", "withdrawal_id = ?", ("account", *WITHDRAWAL_SETTLED)),
     "withdrawal_done": "DELETE FROM pending_withdrawals USING TIMESTAMP ? WHERE asset = ? AND withdrawal_id = ?",
     "notification": _insert("notifications_by_account", NOTIFICATION_COLUMNS),
+    "market_report": _insert("market_day_reports", MARKET_REPORT_COLUMNS),
     "recorded_position": _insert("recorded_positions", ("reader", "topic", "partition", "next_offset")),
 }
 READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?"}
@@ -290,6 +294,14 @@ def _withdrawal_settled(result: dict) -> list[Write]:
 def notification_rows(note: dict) -> list[Write]:
     account = note["account"]
     return [Write("notification", tuple(note[c] for c in NOTIFICATION_COLUMNS), note["ts"], ("account", account))]
+
+
+def market_report_rows(report: dict) -> list[Write]:
+    """A market's day so far, replacing what the row had: the timestamp grows with every trade and
+    order update it counts."""
+    values = (report["day"], report["market"], report["volume"], report["quote_volume"], report["trades"],
+              report["fee_income"], len(report["traders"]), report["orders_placed"], report["orders_canceled"])
+    return [Write("market_report", values, report["last_trade_id"] + report["last_seq"], ("market_day", report["day"]))]
 
 
 def candle_rows(candle: dict) -> list[Write]:

@@ -6,6 +6,8 @@ matching.
 
 - marketdata (key: market): counts trades into one-minute bars kept in a RocksDB table, and
   publishes the candles and the ticker they change (marketdata.py's `MarketdataStage`).
+- market-reports (key: market): each market's business per UTC day, for operators
+  (market_reports.py), on exchange.market-reports.
 - notifier (key: market or account): turns fills, cancels by the exchange and money movements
   into notifications on exchange.notifications (notifier.py's `NotifierStage`).
 - mailer (key: account; only with SMTP_HOST): e-mails the notifications their users want
@@ -36,6 +38,7 @@ from .cassandra_sink import CassandraSink
 from .faust_support import deliver, new_app, raw_topic, register, table
 from .input_order import InputOrder
 from .mailer import Mailer, MailStage
+from .market_reports import MarketReportsStage
 from .marketdata import MarketdataStage
 from .notifier import NotifierStage
 from .outputs import Outgoing
@@ -67,6 +70,7 @@ def build_read_app(settings: Settings, name: str, replicas: Replication,
     markets = reference.markets
     _marketdata_agent(app, settings, replicas)
     _notifier_agent(app, settings, reference)
+    _market_reports_agent(app, settings, replicas)
     if settings.smtp_host:
         _mailer_agent(app, settings)
     _recorder_agent(app, settings, markets, reference)
@@ -109,6 +113,26 @@ def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication)
 
     @app.agent(raw_topic(app, TRADES.name), name="marketdata")
     async def marketdata(stream):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
+            await run_batch([event.message for event in events], stage, inputs, in_order, durable)
+
+
+# -- market reports ------------------------------------------------------------------------
+
+def _market_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
+    days_table = register(app, table(app, "market-days", settings.partitions, replicas),
+                          AvroRecord("exchange.MarketDayReport"))
+    durable = _BarRows(app, TableWriter(app, days_table, lambda key: "exchange.MarketDayReport"))
+    in_order = InputOrder(lambda: app.consumer)
+    stage = MarketReportsStage(days_table)
+    inputs = {TRADES.name: TRADES, ORDER_UPDATES.name: ORDER_UPDATES}
+
+    @app.on_partitions_assigned.connect
+    async def _partitions_moved(sender, assigned, **kwargs) -> None:
+        in_order.keep_only(assigned)
+
+    @app.agent(raw_topic(app, *inputs), name="market-reports")
+    async def market_reports(stream):
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             await run_batch([event.message for event in events], stage, inputs, in_order, durable)
 

@@ -18,6 +18,7 @@ from schemas.topics import (
     CANDLES,
     COMMAND_RESULTS,
     DEPTH,
+    MARKET_REPORTS,
     NOTIFICATIONS,
     ORDER_UPDATES,
     SETTLEMENTS,
@@ -30,7 +31,7 @@ from .depth_book import DepthBook, DepthGap
 from .outputs import ROWS_FIRST, Decided
 
 log = logging.getLogger("exchange.recorder")
-RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS)
+RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS, MARKET_REPORTS)
 # What an account's reads come from: how far these are recorded is kept (recorded_positions),
 # and so is how far exchange.settlements is, from the balance updates settlements cause.
 FOLLOWED = frozenset(topic.name for topic in (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS))
@@ -130,4 +131,6 @@ def _rows(topic: str, record: dict, offset: int, markets: Mapping[str, dict]) ->
         return read_model.candle_rows(record)
     if topic == NOTIFICATIONS.name:
         return read_model.notification_rows(record)
+    if topic == MARKET_REPORTS.name:
+        return read_model.market_report_rows(record)
     return read_model.ticker_rows(record)

@@ -613,3 +613,33 @@ def test_a_statement_adds_up_to_the_ledger_and_the_balances(stack, http, infra):
         base: "1", "USDC": whole["USDC"]["closing"]}
     assert http.get("/api/v1/statements", headers=buyer, params={"from": 5, "to": 5}).status_code == 400
     assert http.get("/api/v1/statements", headers=buyer).status_code == 400  # from is required
+
+
+def test_operators_see_each_markets_day_in_the_market_reports(stack, http, infra):
+    market = asyncio.run(fresh_market(infra, maker_fee="0.001", taker_fee="0.002"))
+    symbol = market["symbol"]
+    _, maker = new_user(stack, "reported-maker")
+    _, taker = new_user(stack, "reported-taker")
+    fund(http, maker, market["base"], "10")
+    http.post("/api/v1/orders", headers=maker, json={"market": symbol, "side": "sell", "price": "5", "quantity": "2"})
+    http.post("/api/v1/orders", headers=taker, json={"market": symbol, "side": "buy", "price": "5", "quantity": "2"})
+    admin = new_admin(stack, http)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+
+    def reported() -> dict | None:
+        items = http.get("/api/v1/admin/reports/markets", headers=admin, params={"day": day}).json()["items"]
+        return next((item for item in items if item["market"] == symbol), None)
+
+    row = eventually(lambda: (r := reported()) and r["trades"] == 1 and r)
+    assert row == {"market": symbol, "day": day, "volume": "2", "quote_volume": "10", "trades": 1,
+                   "fee_income": "0.03", "fee_asset": "USDC", "traders": 2, "orders_placed": 2, "orders_canceled": 0}
+    assert http.get("/api/v1/admin/reports/markets", headers=taker).status_code == 403
+    text = http.get("/api/v1/admin/reports/markets", headers=admin, params={"day": day, "format": "csv"}).text
+    assert f"{symbol},{day},2,10,1,0.03,USDC,2,2,0" in text.splitlines()
+    assert http.get("/api/v1/admin/reports/markets", headers=admin, params={"day": "7 Dec"}).status_code == 400
+    cli = subprocess.run([sys.executable, "-m", "exchange.cli", "report", "markets", "--day", day, "--csv"],
+                         env=stack.env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and f"{symbol},2,10,1,0.03 USDC,2,2,0" in cli.stdout.splitlines(), cli.stderr
+    reconciled = subprocess.run([sys.executable, "-m", "exchange.cli", "report", "reconcile", "--asset",
+                                 market["base"]], env=stack.env, capture_output=True, text=True, timeout=120)
+    assert reconciled.returncode == 0 and "every asset reconciles" in reconciled.stdout, reconciled.stdout
