@@ -63,6 +63,8 @@ from schemas.topics import (
     COMMAND_RESULTS,
     COMMANDS,
     DEPTH,
+    MARKET_REPORTS,
+    NOTIFICATIONS,
     ORDER_UPDATES,
     ORDERS,
     SETTLEMENTS,
@@ -79,13 +81,17 @@ CORE_GROUP = "exchange"
 READ_GROUP = "exchange-read"
 REPLY_GROUP = "exchange-api-replies"
 CORE_INPUTS = (COMMANDS, SETTLEMENTS, ORDERS)
-READ_INPUTS = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH)  # RECORDED
+# streams.recorder_stage.RECORDED: what the read app's agents read (the notifier and market reports read
+# some of these, the mailer notifications)
+READ_INPUTS = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS,
+               MARKET_REPORTS)
 
 # The Faust tables' changelogs (`<app id>-<table>-changelog`), partitioned like their inputs.
 ACCOUNTS_CHANGELOG = f"{CORE_GROUP}-accounts-changelog"
 BOOK_CHANGELOG = f"{CORE_GROUP}-book-changelog"
 BARS_CHANGELOG = f"{READ_GROUP}-minute-bars-changelog"
-CHANGELOGS = (ACCOUNTS_CHANGELOG, BOOK_CHANGELOG, BARS_CHANGELOG)
+DAYS_CHANGELOG = f"{READ_GROUP}-market-days-changelog"  # market-keyed, like the bars: rows stay put
+CHANGELOGS = (ACCOUNTS_CHANGELOG, BOOK_CHANGELOG, BARS_CHANGELOG, DAYS_CHANGELOG)
 
 NOTHING_YET = -1  # an offset no command has: "nothing read from this partition yet"
 
