@@ -14,6 +14,7 @@ from mode import OneForOneSupervisor
 from exchange import fetch_wait
 from exchange.kafka_io import Replication
 from schemas.codec import codec
+from schemas.topics import REPLIES
 
 from . import faust_internals
 from .outputs import Outgoing
@@ -119,7 +120,17 @@ def raw_topic(app: faust.App, *names: str) -> faust.TopicT:
 
 
 async def deliver(app: faust.App, messages: list[Outgoing]) -> None:
-    """Send and wait until Kafka has every message; each partition's in the order given."""
+    """Send and wait until Kafka has every message; each partition's in the order given.
+
+    Replies go last, once Kafka has everything else: an API process answers its client when the
+    reply arrives, and what the client reads next must find the rest of the take's outputs (the
+    order updates, trades, settlements, balances) on their topics already, or a fresh read
+    (api/fresh_reads.py) would not know to wait for them."""
+    await _deliver(app, [m for m in messages if m.topic is not REPLIES])
+    await _deliver(app, [m for m in messages if m.topic is REPLIES])
+
+
+async def _deliver(app: faust.App, messages: list[Outgoing]) -> None:
     by_partition: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
     for m in messages:
         by_partition.setdefault((m.topic.name, m.partition), []).append(
