@@ -5,8 +5,9 @@ set through `PUT /api/v1/notifications/preferences`); security events go unless 
 the others only if turned on. The address is the account's sign-up e-mail.
 
 At least once, never twice for one notification id: a message is sent only if
-`notification_emails` has no record of its id, and the record is written once the SMTP server
-took it. A worker killed between the two sends it again on its restart, with the same
+`notification_emails` has no record of its id, and the record is written as soon as the SMTP
+server has taken it (before the connection is closed; one connection serves a take). A worker
+killed in that moment sends the one message it had in flight again on its restart, with the same
 Message-ID (the notification id), which is how a mail system recognises a copy. A server that
 refuses the message for good (a 5xx reply), or answers "not now" (4xx) `ATTEMPTS` times, gets no
 more tries: the notification goes to exchange.dead-letters with the reason and the record says
@@ -85,6 +86,7 @@ class Mailer:
         self.deliver = deliver  # async (messages: list[Outgoing]) -> None
         self._session = None
         self._prepared: dict = {}
+        self._client: smtplib.SMTP | None = None  # one connection per take
         self.sent = self.failed = 0
 
     async def start(self) -> None:
@@ -102,10 +104,13 @@ class Mailer:
     # Durable, for run_batch: the take's "rows" are its notifications.
     async def write_rows(self, notes: list[tuple[object, dict]]) -> None:
         dead: list[Outgoing] = []
-        for source, note in notes:
-            reason = await self._mail(note)
-            if reason is not None:
-                dead.append(dead_letter(source, Refused(reason)))
+        try:
+            for source, note in notes:
+                reason = await self._mail(note)
+                if reason is not None:
+                    dead.append(dead_letter(source, Refused(reason)))
+        finally:
+            await self._hang_up()
         if dead:
             await self.deliver(dead)
 
@@ -125,21 +130,13 @@ class Mailer:
         delay, reason, attempt = FIRST_RETRY_S, "", 0
         while attempt < ATTEMPTS:
             try:
-                await asyncio.to_thread(self._smtp, mail)
-                await self._rows("record", note["id"], account, "sent", None, note["ts"])
-                self.sent += 1
-                return None
+                client = await self._connection()
+                await asyncio.to_thread(self._send, client, mail)
             except Refused as refused:
                 reason = str(refused)
                 break
-            except (OSError, smtplib.SMTPServerDisconnected) as exc:
-                # The server is not there: wait for it as long as it takes (nothing is given up
-                # for an outage), as the recorder waits for Cassandra.
-                reason = f"{type(exc).__name__}: {exc}"
-                log.warning("mail server unreachable (%s); e-mail of notification %s waits", reason, note["id"])
-                await asyncio.sleep(min(delay, UNREACHABLE_RETRY_MAX_S))
-                delay *= 2
-            except smtplib.SMTPException as exc:  # a 4xx: the server answers but not now
+            except smtplib.SMTPResponseException as exc:  # a 4xx: the server answers but not now
+                await self._hang_up()
                 attempt += 1
                 reason = f"{type(exc).__name__}: {exc}"
                 log.warning("e-mail of notification %s not sent (attempt %d of %d): %s", note["id"], attempt,
@@ -147,29 +144,74 @@ class Mailer:
                 if attempt < ATTEMPTS:
                     await asyncio.sleep(delay)
                     delay *= 2
+            except OSError as exc:  # smtplib's other errors are OSErrors too: a dropped connection
+                # The server is not there: wait for it as long as it takes (nothing is given up
+                # for an outage), as the recorder waits for Cassandra.
+                await self._hang_up()
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning("mail server unreachable (%s); e-mail of notification %s waits", reason, note["id"])
+                await asyncio.sleep(min(delay, UNREACHABLE_RETRY_MAX_S))
+                delay *= 2
+            else:
+                await self._rows("record", note["id"], account, "sent", None, note["ts"])
+                self.sent += 1
+                return None
         self.failed += 1
         log.error("e-mail of notification %s given up: %s", note["id"], reason, extra={"account": account})
         await self._rows("record", note["id"], account, "failed", reason[:500], note["ts"])
         return reason
 
-    def _smtp(self, mail: EmailMessage) -> None:
+    async def _connection(self) -> smtplib.SMTP:
+        if self._client is None:
+            self._client = await asyncio.to_thread(self._connect)
+        return self._client
+
+    async def _hang_up(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.to_thread(client.quit)
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+    def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        if s.smtp_security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=10,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10)
         try:
-            if s.smtp_security == "tls":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=10,
-                                                        context=ssl.create_default_context())
-            else:
-                client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10)
-            with client:
-                if s.smtp_security == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if s.smtp_user:
-                    client.login(s.smtp_user, s.smtp_password)
-                client.send_message(mail)
+            if s.smtp_security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+            if s.smtp_user:
+                client.login(s.smtp_user, s.smtp_password)
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    @staticmethod
+    def _send(client: smtplib.SMTP, mail: EmailMessage) -> None:
+        try:
+            client.send_message(mail)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise Refused(f"recipient refused: {exc.recipients}") from None
+            _reset(client)
+            code, reply = min(exc.recipients.values())
+            if code >= 500:
+                raise Refused(f"recipient refused: {exc.recipients}") from None
+            raise smtplib.SMTPResponseException(code, reply) from None  # "not now": tried again
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500:
+                _reset(client)
                 raise Refused(f"{exc.smtp_code} {exc.smtp_error!r}") from None
             raise
 
+
+def _reset(client: smtplib.SMTP) -> None:
+    """After a refusal, ready the connection for the take's next message (if it is still up: the
+    next send finds out)."""
+    try:
+        client.rset()
+    except (OSError, smtplib.SMTPException):
+        pass

@@ -10,6 +10,7 @@ import random
 import secrets
 import socket
 import time
+from decimal import Decimal
 
 import httpx
 import orjson
@@ -18,6 +19,7 @@ import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from exchange.kafka_io import publish
+from exchange.mail_catcher import DELIVERIES
 from exchange.reference import make_asset, make_market
 from schemas.codec import codec
 from schemas.topics import ASSETS, DEAD_LETTERS, MARKETS, NOTIFICATIONS, TRADES
@@ -531,8 +533,8 @@ async def test_notifications_go_by_email_as_chosen_once_each_even_when_all_are_r
 
     letter = await asyncio.to_thread(eventually, dead_letter, 60)
     assert letter is not None and "recipient refused" in letter["reason"]
-    every = [m["Message-ID"] for m in _mails(stack)]
-    assert len(every) == len(set(every))  # no notification e-mailed twice
+    copies = [line for line in (stack.mail / DELIVERIES).read_text().splitlines() if line.split()[1] == "copy"]
+    assert not copies  # no notification e-mailed twice (the catcher keeps one of each, but logs every delivery)
     assert sorted(m["Message-ID"] for m in mine()) == ids
     assert not [m for m in _mails(stack) if m["To"] == refused_address]
 
@@ -547,3 +549,60 @@ def test_an_email_waits_for_a_mail_server_that_is_down_and_goes_once_it_is_back(
         stack.start("mail-catcher")
     mails = eventually(lambda: [m for m in _mails(stack) if m["To"] == address], timeout=60)
     assert len(mails) == 1 and "Signed in from" in mails[0]["Subject"]
+
+
+def test_each_email_arrives_once_though_the_mailer_is_killed_while_sending(stack):
+    """Deposits keep coming while the read app (notifier and mailer) is killed -9 twice, once as
+    the first e-mails go and once in the middle of the backlog after its restart. Every deposit's
+    e-mail is in the mailbox exactly once; a copy the server got from a kill (a message taken just
+    before the kill could note it) is at most one per kill, with the same Message-ID."""
+    deposits, kills = 120, 2
+    address = f"kill-mailed-{secrets.token_hex(4)}@example.com"
+    _, auth = _sign_up(stack, address)
+    with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+        chosen = http.put("/api/v1/notifications/preferences", headers=auth, json={"email": {"deposit": True}})
+        assert chosen.status_code == 200, chosen.text
+
+    def deposit_all() -> None:
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            for n in range(deposits):
+                fund(http, auth, "USDC", str(n + 1))
+                time.sleep(0.03)
+
+    def mine() -> list[email.message.Message]:
+        return [m for m in _mails(stack) if m["To"] == address and "Deposit" in m["Subject"]]
+
+    async def run() -> None:
+        depositing = asyncio.create_task(asyncio.to_thread(deposit_all))
+        await asyncio.to_thread(eventually, lambda: len(mine()) >= 3, 60)
+        stack.kill("recorder")  # the first e-mails are going
+        stack.start("recorder")
+        before = len(mine())
+        await asyncio.to_thread(eventually, lambda: len(mine()) >= before + 15, 120)
+        stack.kill("recorder")  # in the middle of the backlog that piled up meanwhile
+        stack.start("recorder")
+        await depositing
+
+    asyncio.run(run())
+
+    def told() -> set[str]:
+        """The account's deposit notifications, as the REST API lists them (demo funds included)."""
+        ids, cursor = set(), None
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            while True:
+                page = http.get("/api/v1/notifications", headers=auth,
+                                params={"limit": 200, **({"cursor": cursor} if cursor else {})}).json()
+                ids |= {f"<{n['id']}@kafka-exchange>" for n in page["items"] if n["kind"] == "deposit"}
+                if not (cursor := page["next"]):
+                    return ids
+
+    expected = eventually(lambda: len(ids := told()) >= deposits and ids, 120)
+    got = eventually(lambda: len(mails := mine()) >= len(expected) and mails, 180)
+    ids = [m["Message-ID"] for m in got]
+    assert len(ids) == len(set(ids)), "a deposit's e-mail is kept twice"
+    assert set(ids) == expected, "each deposit told is e-mailed"
+    amounts = [Decimal(m["Subject"].split("Deposit of ")[1].split(" USDC")[0]) for m in got if "USDC" in m["Subject"]]
+    assert set(range(1, deposits + 1)) <= set(amounts)
+    deliveries = (stack.mail / DELIVERIES).read_text().splitlines()
+    copies = [line for line in deliveries if line.split()[1] == "copy" and line.split()[2] in set(ids)]
+    assert len(copies) <= kills, copies
