@@ -67,6 +67,7 @@ ROUTES = [
     Route(f"{V1}/admin/markets/{{market}}/resume", admin.resume_market, methods=["POST"]),
     Route(f"{V1}/admin/withdrawals", withdrawals.pending_withdrawals, methods=["GET"]),
     Route(f"{V1}/admin/reports/markets", operator_reports.markets, methods=["GET"]),
+    Route(f"{V1}/admin/reports/assets", operator_reports.assets, methods=["GET"]),
     Route(f"{V1}/admin/withdrawals/{{withdrawal_id}}/complete", withdrawals.complete_withdrawal, methods=["POST"]),
     Route(f"{V1}/admin/withdrawals/{{withdrawal_id}}/fail", withdrawals.fail_withdrawal, methods=["POST"]),
     Route(f"{V1}/balances", wallet.balances, methods=["GET"]),

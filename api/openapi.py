@@ -122,6 +122,9 @@ OPERATIONS = {
                                                     UNREAD, True),
     ("get", "/api/v1/admin/reports/markets"): ("Each market's business over a UTC day (format=csv: as CSV)", None,
                                                "200", {"type": "object"}, True),
+    ("get", "/api/v1/admin/reports/assets"): ("Every asset's holdings, fee income, deposits, withdrawals and their "
+                                              "difference (format=csv: as CSV)", None, "200", {"type": "object"},
+                                              True),
     ("get", "/api/v1/statements"): ("Own statement for [from, to): per asset opening, movements and closing, "
                                     "and the trades (format=csv: the assets as CSV)", None, "200", STATEMENT, True),
     ("get", "/api/v1/notifications/preferences"): ("Which notification kinds go by e-mail", None, "200",
@@ -155,7 +158,7 @@ QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "l
            "/api/v1/notifications": ["unread", "limit", "cursor"], "/api/v1/statements": ["from", "to", "format"],
            "/api/v1/wallet/withdrawals": ["limit", "cursor"],
            "/api/v1/admin/withdrawals": ["asset", "limit", "cursor"],
-           "/api/v1/admin/reports/markets": ["day", "format"]}
+           "/api/v1/admin/reports/markets": ["day", "format"], "/api/v1/admin/reports/assets": ["format"]}
 
 REQUIRED = {("get", "/api/v1/statements", "from"), ("get", "/api/v1/depth", "market"),
             ("get", "/api/v1/trades", "market"), ("get", "/api/v1/ticker", "market"),

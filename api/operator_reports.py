@@ -1,5 +1,10 @@
-"""GET /admin/reports/markets: each market's business over one UTC day (administrators only), as
-the market-reports agent counts it (streams/market_reports.py), as JSON or CSV."""
+"""Operator reports (administrators only), as JSON or CSV:
+
+- GET /admin/reports/markets: each market's business over one UTC day, as the market-reports
+  agent counts it (streams/market_reports.py);
+- GET /admin/reports/assets: every asset's holdings, fee income, deposits and withdrawals, and
+  whether they reconcile, as the asset-reports agent counts them (streams/asset_reports.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from exchange.reference import steps_to_qty
+from exchange.reports import AssetTotals, summed
 
 from . import views
 from .admin import require_admin
@@ -19,6 +25,7 @@ from .errors import bad_request
 from .responses import JSONResponse
 
 DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ASSET_COLUMNS = ("asset", "holdings", "fee_income", "deposits", "withdrawals", "difference")
 COLUMNS = ("market", "day", "volume", "quote_volume", "trades", "fee_income", "fee_asset", "traders",
            "orders_placed", "orders_canceled")
 
@@ -35,16 +42,39 @@ async def markets(request: Request) -> Response:
     day = request.query_params.get("day") or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     if not DAY.fullmatch(day):
         raise bad_request("day must be YYYY-MM-DD (UTC)", field="day")
-    form = request.query_params.get("format", "json")
-    if form not in ("json", "csv"):
-        raise bad_request("format must be json or csv", field="format")
+    form = _format(request)
     feeds = request.app.state.feeds
     items = [market_day(row, feeds.markets[row.market], feeds.assets[feeds.markets[row.market]["quote"]])
              for row in await request.app.state.store.rows("market_day_reports", day) if row.market in feeds.markets]
+    return _csv(items, COLUMNS) if form == "csv" else JSONResponse({"day": day, "items": items})
+
+
+def asset_totals(t: AssetTotals, asset: dict) -> dict:
+    return {"asset": t.asset, **{field: views.amount(asset, getattr(t, field))
+                                 for field in ASSET_COLUMNS[1:]}}
+
+
+async def assets(request: Request) -> Response:
+    await require_admin(request)
+    form = _format(request)
+    known = request.app.state.feeds.assets
+    totals = [t for t in summed(await request.app.state.store.rows("asset_reports")) if t.asset in known]
+    items = [asset_totals(t, known[t.asset]) for t in totals]
     if form == "csv":
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(items)
-        return Response(text.getvalue(), media_type="text/csv")
-    return JSONResponse({"day": day, "items": items})
+        return _csv(items, ASSET_COLUMNS)
+    return JSONResponse({"items": items, "reconciled": not any(t.difference for t in totals)})
+
+
+def _format(request: Request) -> str:
+    form = request.query_params.get("format", "json")
+    if form not in ("json", "csv"):
+        raise bad_request("format must be json or csv", field="format")
+    return form
+
+
+def _csv(items: list[dict], columns: tuple[str, ...]) -> Response:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(items)
+    return Response(text.getvalue(), media_type="text/csv")

@@ -105,7 +105,7 @@ def _report(args: argparse.Namespace) -> int:
         if args.which == "markets":
             day = args.day or time.strftime("%Y-%m-%d", time.gmtime())
             return reports.run_markets(settings, day, args.csv, market_defs, asset_defs)
-        return reports.run(settings, args.asset, args.csv, asset_defs)
+        return reports.run(settings, args.asset, args.csv, asset_defs, from_reports=args.which == "assets")
     except NoHostAvailable as exc:
         raise CommandError(f"Cassandra at {', '.join(settings.cassandra_hosts)}: {exc}") from exc
 
@@ -466,12 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
     catcher.set_defaults(run=_mail_catcher)
 
     report = commands.add_parser("report", help="reports over the read side")
-    report.add_argument("which", choices=["reconcile", "markets"],
+    report.add_argument("which", choices=["reconcile", "assets", "markets"],
                         help="reconcile: every asset's balances against its deposits and withdrawals, exit 1 on a "
-                             "difference; markets: each market's volume, trades, fee income, traders and orders "
-                             "over a UTC day")
+                             "difference; assets: the same from the asset-reports agent's totals; markets: each "
+                             "market's volume, trades, fee income, traders and orders over a UTC day")
     report.add_argument("--day", help="markets: YYYY-MM-DD, UTC (default: today)")
-    report.add_argument("--asset", action="append", help="only this asset (repeatable)")
+    report.add_argument("--asset", action="append", help="reconcile, assets: only this asset (repeatable)")
     report.add_argument("--csv", action="store_true", help="CSV instead of a table")
     report.set_defaults(run=_report)
 

@@ -54,9 +54,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from exchange.config import Settings
+from exchange.holdings_moves import HoldingMoves, plan_holding_moves
 from exchange.kafka_io import TopicError, describe_groups, partition_counts, read_rows
 from schemas.codec import codec
 from schemas.topics import (
+    ASSET_REPORTS,
     BALANCES,
     CANDLES,
     CATALOGUE,
@@ -73,6 +75,7 @@ from schemas.topics import (
     account_partition,
 )
 from streams.account import ACCOUNT_RECORD, account_of, counted, record_of
+from streams.asset_reports import record_of as holdings_record
 
 # The consumer groups of the exchange's processes: the order flow's Faust app (streams.worker.APP_ID),
 # the read side's (streams.read_worker.READ_APP_ID), and the API processes (api.feeds.REPLY_GROUP).
@@ -84,14 +87,15 @@ CORE_INPUTS = (COMMANDS, SETTLEMENTS, ORDERS)
 # streams.recorder_stage.RECORDED: what the read app's agents read (the notifier and market reports read
 # some of these, the mailer notifications)
 READ_INPUTS = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS,
-               MARKET_REPORTS)
+               MARKET_REPORTS, ASSET_REPORTS)
 
 # The Faust tables' changelogs (`<app id>-<table>-changelog`), partitioned like their inputs.
 ACCOUNTS_CHANGELOG = f"{CORE_GROUP}-accounts-changelog"
 BOOK_CHANGELOG = f"{CORE_GROUP}-book-changelog"
 BARS_CHANGELOG = f"{READ_GROUP}-minute-bars-changelog"
 DAYS_CHANGELOG = f"{READ_GROUP}-market-days-changelog"  # market-keyed, like the bars: rows stay put
-CHANGELOGS = (ACCOUNTS_CHANGELOG, BOOK_CHANGELOG, BARS_CHANGELOG, DAYS_CHANGELOG)
+HOLDINGS_CHANGELOG = f"{READ_GROUP}-asset-holdings-changelog"  # account-keyed: moved (holdings_moves.py)
+CHANGELOGS = (ACCOUNTS_CHANGELOG, BOOK_CHANGELOG, BARS_CHANGELOG, DAYS_CHANGELOG, HOLDINGS_CHANGELOG)
 
 NOTHING_YET = -1  # an offset no command has: "nothing read from this partition yet"
 
@@ -213,6 +217,9 @@ async def grow(settings: Settings, to: int, clear_local_state: bool = False,
         f"of decisions cut short dropped, {moves.already_copied} copied by an earlier run)")
     for account, (old, new) in sorted(moves.accounts.items()):
         say(f"  {account}: partition {old} -> {new}")
+    holdings = plan_holding_moves(await read_changelog(settings, HOLDINGS_CHANGELOG), to)
+    await _apply_holdings(settings, holdings)
+    say(f"asset reports: {holdings.moved} holdings moved, {len(holdings.writes)} partitions' reports recounted")
     tables = local_account_tables(settings.state_dir)
     if clear_local_state:
         for path in tables:
@@ -310,9 +317,25 @@ async def _apply(settings: Settings, moves: Moves, say: Callable[[str], None]) -
         await producer.stop()
 
 
-async def _send(producer: AIOKafkaProducer, by_partition: dict[int, list[tuple[str, bytes | None]]]) -> None:
+async def _apply_holdings(settings: Settings, moves: HoldingMoves) -> None:
+    """Holdings and recounted reports, all acknowledged, then the holdings' deletes."""
+    if not moves.writes:
+        return
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5)
+    await producer.start()
+    try:
+        await _send(producer, {p: [(k, codec.encode(holdings_record(k), row)) for k, row in rows]
+                               for p, rows in moves.writes.items()}, HOLDINGS_CHANGELOG)
+        await _send(producer, {p: [(k, None) for k in keys] for p, keys in moves.deletes.items()}, HOLDINGS_CHANGELOG)
+    finally:
+        await producer.stop()
+
+
+async def _send(producer: AIOKafkaProducer, by_partition: dict[int, list[tuple[str, bytes | None]]],
+                topic: str = ACCOUNTS_CHANGELOG) -> None:
     # The idempotent producer keeps each partition's order, so an account's row lands after its others.
-    futures = [await producer.send(ACCOUNTS_CHANGELOG, value, key=key.encode(), partition=partition)
+    futures = [await producer.send(topic, value, key=key.encode(), partition=partition)
                for partition, pairs in by_partition.items() for key, value in pairs]
     for future in futures:
         await future

@@ -1,4 +1,8 @@
-"""`exchange report reconcile` and `exchange report markets`, against the live read side.
+"""`exchange report reconcile`, `assets` and `markets`, against the live read side.
+
+assets: the same totals as the asset-reports agent keeps them (`asset_reports`, summed over the
+partitions), read at once however many accounts there are; the API's admin route and the
+business metrics sum them with `summed` too.
 
 reconcile: every asset's money adds up.
 For each asset, what all accounts hold (available + held, the fee account's fee income included)
@@ -25,14 +29,14 @@ from schemas.topics import FEE_ACCOUNT
 @dataclass(frozen=True)
 class AssetTotals:
     asset: str
-    held_by_accounts: int  # available + held over every account, fee income included
+    holdings: int  # available + held over every account, fee income included
     fee_income: int  # of that, the fee account's
     deposits: int
     withdrawals: int
 
     @property
     def difference(self) -> int:
-        return self.held_by_accounts - (self.deposits - self.withdrawals)
+        return self.holdings - (self.deposits - self.withdrawals)
 
 
 def reconcile(session, assets: set[str] | None = None) -> list[AssetTotals]:
@@ -52,6 +56,16 @@ def reconcile(session, assets: set[str] | None = None) -> list[AssetTotals]:
             withdrawals[row.asset] -= row.amount  # stored as what left the account: negative
     names = sorted(set(held) | set(deposits) | set(withdrawals))
     return [AssetTotals(a, held[a], fees[a], deposits[a], withdrawals[a]) for a in names]
+
+
+def summed(rows) -> list[AssetTotals]:
+    """Rows of `asset_reports` (one per asset and partition), added up per asset."""
+    by_asset: dict[str, list[int]] = {}
+    for row in rows:
+        into = by_asset.setdefault(row.asset, [0, 0, 0, 0])
+        for n, value in enumerate((row.holdings, row.fee_income, row.deposits, row.withdrawals)):
+            into[n] += value
+    return [AssetTotals(asset, *by_asset[asset]) for asset in sorted(by_asset)]
 
 
 def table(columns: tuple[str, ...], rows: list[list[str]], as_csv: bool) -> str:
@@ -94,12 +108,12 @@ def run_markets(settings: Settings, day: str, as_csv: bool, market_defs: dict, a
 
 
 def render(totals: list[AssetTotals], asset_defs: dict[str, dict], as_csv: bool = False) -> str:
-    columns = ("asset", "held_by_accounts", "fee_income", "deposits", "withdrawals", "difference")
+    columns = ("asset", "holdings", "fee_income", "deposits", "withdrawals", "difference")
 
     def shown(t: AssetTotals) -> list[str]:
         asset = asset_defs.get(t.asset)
         amount = (lambda atoms: atoms_to_amount(asset, atoms)) if asset else str
-        return [t.asset, *(amount(v) for v in (t.held_by_accounts, t.fee_income, t.deposits, t.withdrawals,
+        return [t.asset, *(amount(v) for v in (t.holdings, t.fee_income, t.deposits, t.withdrawals,
                                                t.difference))]
 
     text = table(columns, [shown(t) for t in totals], as_csv)
@@ -107,14 +121,20 @@ def render(totals: list[AssetTotals], asset_defs: dict[str, dict], as_csv: bool 
         return text
     off = [t.asset for t in totals if t.difference]
     return text + (f"DIFFERENCE in {', '.join(off)}\n" if off
-                   else "every asset reconciles: held = deposits - withdrawals\n")
+                   else "every asset reconciles: holdings = deposits - withdrawals\n")
 
 
-def run(settings: Settings, assets: list[str] | None, as_csv: bool, asset_defs: dict[str, dict]) -> int:
+def run(settings: Settings, assets: list[str] | None, as_csv: bool, asset_defs: dict[str, dict],
+        from_reports: bool = False) -> int:
+    """reconcile (every balance and ledger entry read), or with `from_reports` the agent's totals."""
     connection = cluster(settings)
     try:
         session = connection.connect(settings.cassandra_keyspace)
-        totals = reconcile(session, set(assets) if assets else None)
+        if from_reports:
+            totals = [t for t in summed(session.execute("SELECT * FROM asset_reports"))
+                      if not assets or t.asset in assets]
+        else:
+            totals = reconcile(session, set(assets) if assets else None)
     finally:
         connection.shutdown()
     print(render(totals, asset_defs, as_csv), end="")

@@ -8,6 +8,16 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 
+class AccountHolding(TypedDict):
+    """The asset-reports agent's table row for one account and asset (not on a topic of its own)."""
+
+    account: str
+    asset: str
+    total: int
+    offset: int
+    counted: int
+
+
 class AccountSettlements(TypedDict):
     """One account's settlements from one batch of a market's commands, in sequence order."""
 
@@ -45,6 +55,28 @@ class Asset(TypedDict):
 class AssetBalance(TypedDict):
     available: int
     held: int
+
+
+class AssetReport(TypedDict):
+    """Topic exchange.asset-reports, key the partition number: every asset's money over the accounts of one
+    partition of exchange.balances and exchange.command-results, as a whole (a later one replaces it).
+    Summed over the partitions, an asset's holdings equal its deposits less its withdrawals."""
+
+    partition: int
+    assets: list[AssetTotals]
+    balances_offset: int
+    results_offset: int
+    ts: int
+
+
+class AssetTotals(TypedDict):
+    """One asset's money over the accounts of one partition of exchange.balances, in the asset's atoms."""
+
+    asset: str
+    holdings: int
+    fee_income: int
+    deposits: int
+    withdrawals: int
 
 
 class Balance(TypedDict):

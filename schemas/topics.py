@@ -68,6 +68,8 @@ NOTIFICATIONS = Topic("exchange.notifications", "account", "exchange.Notificatio
                       doc="what happened to an account, told to its owner: fills, cancels by the exchange, money")
 MARKET_REPORTS = Topic("exchange.market-reports", "market", "exchange.MarketDayReport", True, retention_ms=30 * DAY_MS,
                        doc="each market's business per UTC day so far: volume, trades, fee income, traders, orders")
+ASSET_REPORTS = Topic("exchange.asset-reports", "partition", "exchange.AssetReport", True, retention_ms=30 * DAY_MS,
+                      doc="each asset's holdings, fee income, deposits and withdrawals over one account partition")
 # Each API process owns some of these partitions (a consumer group shares them out) and names one
 # in the commands it sends, so it reads the outcomes of its own commands and no one else's. They
 # hold nothing durable (the outcome topics are the record), so their count is not tied to the
@@ -80,7 +82,8 @@ DEAD_LETTERS = Topic("exchange.dead-letters", "source topic", "exchange.DeadLett
                      retention_ms=30 * DAY_MS, doc="input a stage could not decode, with the reason")
 
 CATALOGUE = (ASSETS, MARKETS, SIGN_OUTS, COMMANDS, ORDERS, SETTLEMENTS, TRADES, ORDER_UPDATES, DEPTH, BALANCES,
-             COMMAND_RESULTS, CANDLES, TICKERS, NOTIFICATIONS, MARKET_REPORTS, REPLIES, DEAD_LETTERS)
+             COMMAND_RESULTS, CANDLES, TICKERS, NOTIFICATIONS, MARKET_REPORTS, ASSET_REPORTS,
+             REPLIES, DEAD_LETTERS)
 
 FEE_ACCOUNT = "exchange-fees"  # the account fees are credited to
 

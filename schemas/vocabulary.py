@@ -16,6 +16,12 @@ SETTLE_WITHDRAWAL = "exchange.SettleWithdrawal"
 ORDER_COMMANDS = (PLACE, CANCEL, CANCEL_ALL)  # what the accounts stage forwards to a market's book
 MONEY = (DEPOSIT, WITHDRAW, SETTLE_WITHDRAWAL)  # what it answers itself
 
+
+def result_kind(command_kind: str) -> str:
+    """A command result's `kind`: its command's record name without the namespace."""
+    return command_kind.split(".")[-1]
+
+
 # -- order statuses (exchange.OrderStatus)
 
 NEW = "NEW"

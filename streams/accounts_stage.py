@@ -52,6 +52,7 @@ from schemas.vocabulary import (
     UNKNOWN_ASSET,
     UNKNOWN_MARKET,
     WITHDRAW,
+    result_kind,
 )
 
 from .account import Account, LedgerError, copy_row, new_state
@@ -290,4 +291,4 @@ class _Forwards:
 
 def _result(command: Command, reason: str | None, order_id: int | None = None) -> CommandResult:
     return {"command_id": command["command_id"], "account": command["account"], "accepted": reason is None,
-            "reason": reason, "order_id": order_id, "ts": command["ts"], "kind": command["body"][0].split(".")[-1]}
+            "reason": reason, "order_id": order_id, "ts": command["ts"], "kind": result_kind(command["body"][0])}

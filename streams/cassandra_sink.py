@@ -68,8 +68,12 @@ class CassandraSink:
 
     async def read_one(self, name: str, parameters: tuple):
         """The first row of one of the READS (or None), retried like writes."""
-        rows = await self._execute(self._prepared[name].bind(parameters))
+        rows = await self.read(name, parameters)
         return rows[0] if rows else None
+
+    async def read(self, name: str, parameters: tuple = ()) -> list:
+        """Every row of one of the READS, retried like writes."""
+        return list(await self._execute(self._prepared[name].bind(parameters)))
 
     async def write(self, writes: list[Write]) -> int:
         """Write every row; returns the number of requests it took."""

@@ -31,7 +31,7 @@ from schemas.topics import (
     account_partition,
     reply_partition,
 )
-from schemas.vocabulary import CANCEL, CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, PLACE, REJECTED
+from schemas.vocabulary import CANCEL, CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, PLACE, REJECTED, result_kind
 from streams.engine import (
     Accepted,
     Cancel,
@@ -231,7 +231,7 @@ class _Outputs:
             else:
                 self.results.append(({"command_id": command["command_id"], "account": account, "accepted": False,
                                       "reason": event.reason, "order_id": body.get("order_id"), "ts": event.ts,
-                                      "kind": kind.split(".")[-1]}, reply_partition(command)))
+                                      "kind": result_kind(kind)}, reply_partition(command)))
 
     def _trade(self, trade: Trade) -> None:
         maker_side = OPPOSITE[trade.taker_side]

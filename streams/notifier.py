@@ -32,6 +32,7 @@ from schemas.vocabulary import (
     WITHDRAWAL_COMPLETED,
     WITHDRAWAL_FAILED,
     notification_id,
+    result_kind,
 )
 
 from .outputs import OUTPUTS_FIRST, Decided, Outgoing
@@ -70,11 +71,6 @@ class NotifierStage:
 
     def end(self) -> Decided:
         return Decided({}, self._messages)
-
-
-def result_kind(command_kind: str) -> str:
-    """A command result's `kind`: its command's record name without the namespace."""
-    return command_kind.split(".")[-1]
 
 
 def order_notification(u: OrderUpdate, market: dict) -> Notification | None:

@@ -55,6 +55,7 @@ TICKER_COLUMNS = ("market", "open_time", "close_time", "open", "high", "low", "l
                   "trade_count", "first_trade_id", "last_trade_id")
 MARKET_REPORT_COLUMNS = ("day", "market", "volume", "quote_volume", "trades", "fee_income", "traders", "orders_placed",
                          "orders_canceled")
+ASSET_REPORT_COLUMNS = ("asset", "partition", "holdings", "fee_income", "deposits", "withdrawals", "ts")
 NOTIFICATION_COLUMNS = ("account", "id", "kind", "ts", "text", "order_id", "market", "asset", "reference")
 WITHDRAWAL_COLUMNS = ("account", "withdrawal_id", "asset", "amount", "address", "status", "requested_ts")
 WITHDRAWAL_SETTLED = ("asset", "amount", "status", "settled_ts", "settle_reference")
@@ -89,9 +90,12 @@ STATEMENTS = {
     "withdrawal_done": "DELETE FROM pending_withdrawals USING TIMESTAMP ? WHERE asset = ? AND withdrawal_id = ?",
     "notification": _insert("notifications_by_account", NOTIFICATION_COLUMNS),
     "market_report": _insert("market_day_reports", MARKET_REPORT_COLUMNS),
+    "asset_report": _insert("asset_reports", ASSET_REPORT_COLUMNS),
     "recorded_position": _insert("recorded_positions", ("reader", "topic", "partition", "next_offset")),
 }
-READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?"}
+READS = {"depth_snapshot": "SELECT snapshot FROM depth_snapshots WHERE market = ?",
+         "asset_reports": "SELECT * FROM asset_reports",
+         "market_day_reports": "SELECT * FROM market_day_reports WHERE day = ?"}
 _TIMESTAMP_FIRST = {name for name, cql in STATEMENTS.items() if not cql.startswith("INSERT")}
 
 
@@ -118,6 +122,7 @@ _ROW_OF = {
     "order_state": lambda v: ("order", v[-2], v[-1]),
     "open_order": lambda v: ("open_order", *v),
     "closed_order": lambda v: ("open_order", *v),
+    "asset_report": lambda v: ("asset_report", v[0], v[1]),
 }
 
 
@@ -302,6 +307,15 @@ def market_report_rows(report: dict) -> list[Write]:
     values = (report["day"], report["market"], report["volume"], report["quote_volume"], report["trades"],
               report["fee_income"], len(report["traders"]), report["orders_placed"], report["orders_canceled"])
     return [Write("market_report", values, report["last_trade_id"] + report["last_seq"], ("market_day", report["day"]))]
+
+
+def asset_report_rows(report: dict) -> list[Write]:
+    """A partition's totals, one row per asset, replacing what each had: the timestamp grows with
+    every offset the report counts."""
+    counted = report["balances_offset"] + report["results_offset"] + 2  # offsets start at -1: nothing
+    return [Write("asset_report", (t["asset"], report["partition"], t["holdings"], t["fee_income"], t["deposits"],
+                                   t["withdrawals"], report["ts"]), counted, ("asset", t["asset"]))
+            for t in report["assets"]]
 
 
 def candle_rows(candle: dict) -> list[Write]:

@@ -8,6 +8,8 @@ matching.
   publishes the candles and the ticker they change (marketdata.py's `MarketdataStage`).
 - market-reports (key: market): each market's business per UTC day, for operators
   (market_reports.py), on exchange.market-reports.
+- asset-reports (key: account): every asset's holdings, fee income, deposits and withdrawals per
+  account partition (asset_reports.py), on exchange.asset-reports.
 - notifier (key: market or account): turns fills, cancels by the exchange and money movements
   into notifications on exchange.notifications (notifier.py's `NotifierStage`).
 - mailer (key: account; only with SMTP_HOST): e-mails the notifications their users want
@@ -22,6 +24,7 @@ Both run their takes through batch.py's `run_batch`, with the adapters below.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import faust
@@ -30,9 +33,9 @@ from exchange.config import Settings
 from exchange.db import cluster
 from exchange.kafka_io import Replication
 from exchange.reference_feed import ReferenceFeed
-from schemas.topics import COMMAND_RESULTS, NOTIFICATIONS, ORDER_UPDATES, TRADES
+from schemas.topics import BALANCES, COMMAND_RESULTS, NOTIFICATIONS, ORDER_UPDATES, TRADES
 
-from . import metrics, read_model
+from . import asset_reports, business_metrics, metrics, read_model
 from .batch import run_batch
 from .cassandra_sink import CassandraSink
 from .faust_support import deliver, new_app, raw_topic, register, table
@@ -43,11 +46,12 @@ from .marketdata import MarketdataStage
 from .notifier import NotifierStage
 from .outputs import Outgoing
 from .recorder_stage import RECORDED, RecorderStage
-from .serde import AvroRecord
+from .serde import AvroRecord, AvroRecords
 from .stall_guard import CHECK_EVERY, StallGuard
 from .table_writer import TableWriter
 from .take import take_ready
 
+log = logging.getLogger("exchange.read_worker")
 READ_APP_ID = "exchange-read"
 # Both agents take what has arrived (take.py): Faust's take_events acknowledged a batch even
 # when the agent raised or was stopped in the middle of it, so a recorder that crashed on a
@@ -71,9 +75,12 @@ def build_read_app(settings: Settings, name: str, replicas: Replication,
     _marketdata_agent(app, settings, replicas)
     _notifier_agent(app, settings, reference)
     _market_reports_agent(app, settings, replicas)
+    _asset_reports_agent(app, settings, replicas)
     if settings.smtp_host:
         _mailer_agent(app, settings)
-    _recorder_agent(app, settings, markets, reference)
+    sink = _recorder_agent(app, settings, markets, reference)
+    if metrics_port:
+        _business_metrics(app, sink, reference)
     guard = StallGuard(app, inputs)
 
     @app.timer(CHECK_EVERY)
@@ -85,8 +92,8 @@ def build_read_app(settings: Settings, name: str, replicas: Replication,
 
 # -- marketdata ----------------------------------------------------------------------------
 
-class _BarRows:
-    """Marketdata's batches go to Kafka, then the minute-bars table."""
+class _TableRows:
+    """Marketdata's and the reports' batches go to Kafka, then to the agent's table."""
 
     def __init__(self, app: faust.App, writer: TableWriter) -> None:
         self.app, self.writer = app, writer
@@ -101,7 +108,7 @@ class _BarRows:
 def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
     bars_table = register(app, table(app, "minute-bars", settings.partitions, replicas),
                           AvroRecord("exchange.MinuteBar"))
-    durable = _BarRows(app, TableWriter(app, bars_table, lambda key: "exchange.MinuteBar"))
+    durable = _TableRows(app, TableWriter(app, bars_table, lambda key: "exchange.MinuteBar"))
     in_order = InputOrder(lambda: app.consumer)
     stage = MarketdataStage(bars_table)
     inputs = {TRADES.name: TRADES}
@@ -122,7 +129,7 @@ def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication)
 def _market_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
     days_table = register(app, table(app, "market-days", settings.partitions, replicas),
                           AvroRecord("exchange.MarketDayReport"))
-    durable = _BarRows(app, TableWriter(app, days_table, lambda key: "exchange.MarketDayReport"))
+    durable = _TableRows(app, TableWriter(app, days_table, lambda key: "exchange.MarketDayReport"))
     in_order = InputOrder(lambda: app.consumer)
     stage = MarketReportsStage(days_table)
     inputs = {TRADES.name: TRADES, ORDER_UPDATES.name: ORDER_UPDATES}
@@ -133,6 +140,26 @@ def _market_reports_agent(app: faust.App, settings: Settings, replicas: Replicat
 
     @app.agent(raw_topic(app, *inputs), name="market-reports")
     async def market_reports(stream):
+        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
+            await run_batch([event.message for event in events], stage, inputs, in_order, durable)
+
+
+# -- asset reports -------------------------------------------------------------------------
+
+def _asset_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
+    holdings = register(app, table(app, "asset-holdings", settings.partitions, replicas),
+                        AvroRecords("exchange.AssetReport", "exchange.AccountHolding"))
+    durable = _TableRows(app, TableWriter(app, holdings, asset_reports.record_of))
+    in_order = InputOrder(lambda: app.consumer)
+    stage = asset_reports.AssetReportsStage(holdings)
+    inputs = {BALANCES.name: BALANCES, COMMAND_RESULTS.name: COMMAND_RESULTS}
+
+    @app.on_partitions_assigned.connect
+    async def _partitions_moved(sender, assigned, **kwargs) -> None:
+        in_order.keep_only(assigned)
+
+    @app.agent(raw_topic(app, *inputs), name="asset-reports")
+    async def asset_reports_agent(stream):
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
             await run_batch([event.message for event in events], stage, inputs, in_order, durable)
 
@@ -210,7 +237,7 @@ class _CassandraRows:
         await deliver(self.app, messages)
 
 
-def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> None:
+def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> CassandraSink:
     def connect():
         session = cluster(settings).connect()
         session.set_keyspace(settings.cassandra_keyspace)
@@ -248,3 +275,18 @@ def _recorder_agent(app: faust.App, settings: Settings, markets, reference) -> N
             positions = stage.positions({key: offset for key, offset in processed.items() if offset is not None})
             await sink.write(read_model.position_rows(positions))  # after the rows: see fresh reads
             metrics.BATCH_SECONDS.labels("recorder").observe(time.perf_counter() - started)
+
+    return sink
+
+
+# -- business metrics ----------------------------------------------------------------------
+
+def _business_metrics(app: faust.App, sink: CassandraSink, reference: ReferenceFeed) -> None:
+    @app.timer(business_metrics.EVERY)
+    async def _update_business_metrics() -> None:
+        await reference.ready.wait()
+        try:
+            await asyncio.wait_for(business_metrics.update(sink, reference.markets, reference.assets),
+                                   business_metrics.EVERY)
+        except Exception:  # noqa: BLE001 - a gauge left as it was is all a failure costs
+            log.warning("business metrics not updated", exc_info=True)

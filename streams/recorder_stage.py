@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 
 from schemas.codec import codec
 from schemas.topics import (
+    ASSET_REPORTS,
     BALANCES,
     CANDLES,
     COMMAND_RESULTS,
@@ -31,7 +32,8 @@ from .depth_book import DepthBook, DepthGap
 from .outputs import ROWS_FIRST, Decided
 
 log = logging.getLogger("exchange.recorder")
-RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS, MARKET_REPORTS)
+RECORDED = (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS, CANDLES, TICKERS, DEPTH, NOTIFICATIONS, MARKET_REPORTS,
+            ASSET_REPORTS)
 # What an account's reads come from: how far these are recorded is kept (recorded_positions),
 # and so is how far exchange.settlements is, from the balance updates settlements cause.
 FOLLOWED = frozenset(topic.name for topic in (TRADES, ORDER_UPDATES, BALANCES, COMMAND_RESULTS))
@@ -133,4 +135,6 @@ def _rows(topic: str, record: dict, offset: int, markets: Mapping[str, dict]) ->
         return read_model.notification_rows(record)
     if topic == MARKET_REPORTS.name:
         return read_model.market_report_rows(record)
+    if topic == ASSET_REPORTS.name:
+        return read_model.asset_report_rows(record)
     return read_model.ticker_rows(record)

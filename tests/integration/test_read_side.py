@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from exchange.commands import deposit, place
 from exchange.db import cluster, migrate
-from exchange.reports import reconcile
+from exchange.reports import reconcile, summed
 from infra.local.cassandra import CassandraNode
 from infra.local.toolchain import find_java
 from schemas.codec import codec
@@ -200,6 +200,9 @@ def check_rows(run: Run) -> None:
     assert len(totals) == len({a for m in markets.values() for a in (m["base"], m["quote"])})
     assert all(t.deposits > 0 and t.difference == 0 for t in totals), [t for t in totals if t.difference]
     assert any(t.withdrawals > 0 for t in totals) and any(t.fee_income > 0 for t in totals)
+    # The asset-reports agent, killed and replayed with the rest, counted the very same totals.
+    reported = [t for t in summed(run.select("SELECT * FROM asset_reports")) if t.asset in {t.asset for t in totals}]
+    assert reported == totals
     # Every fill and end by the exchange is told once: none lost, none twice (whatever was killed).
     told = [(r.account, r.id) for r in run.select("SELECT * FROM notifications_by_account") if r.market in markets]
     expected = {(note["account"], note["id"]) for batch in run.updates for update in batch["updates"]

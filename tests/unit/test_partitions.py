@@ -99,7 +99,8 @@ def test_what_grows_is_every_topic_that_follows_the_partition_count():
     followers = {t.name for t in CATALOGUE if t.partitions(2) == 2 and t.partitions(3) == 3}
     assert set(grown_topics()) == followers | {"exchange-accounts-changelog", "exchange-book-changelog",
                                                "exchange-read-minute-bars-changelog",
-                                               "exchange-read-market-days-changelog"}
+                                               "exchange-read-market-days-changelog",
+                                               "exchange-read-asset-holdings-changelog"}
 
 
 def test_the_local_copies_cleared_are_the_accounts_tables_of_this_state_dir(tmp_path):
