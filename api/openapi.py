@@ -120,7 +120,8 @@ OPERATIONS = {
                                        LIST, True),
     ("get", "/api/v1/notifications/unread-count"): ("How many own notifications are unread", None, "200",
                                                     UNREAD, True),
-    ("get", "/api/v1/admin/reports/markets"): ("Each market's business over a UTC day (format=csv: as CSV)", None,
+    ("get", "/api/v1/admin/reports/markets"): ("Each market's business over a UTC day (by=hour: each hour of it; "
+                                               "format=csv: as CSV)", None,
                                                "200", {"type": "object"}, True),
     ("get", "/api/v1/admin/reports/assets"): ("Every asset's holdings, fee income, deposits, withdrawals and their "
                                               "difference (format=csv: as CSV)", None, "200", {"type": "object"},
@@ -149,7 +150,7 @@ QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"t
          "cursor": {"type": "string"}, "from": {"type": "integer", "minimum": 0},
          "to": {"type": "integer", "minimum": 0}, "format": {"type": "string", "enum": ["json", "csv"]},
          "unread": {"type": "string", "enum": ["true", "false"]},
-         "day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+         "day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, "by": {"type": "string", "enum": ["day", "hour"]},
          "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
 QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
            "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
@@ -158,7 +159,7 @@ QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "l
            "/api/v1/notifications": ["unread", "limit", "cursor"], "/api/v1/statements": ["from", "to", "format"],
            "/api/v1/wallet/withdrawals": ["limit", "cursor"],
            "/api/v1/admin/withdrawals": ["asset", "limit", "cursor"],
-           "/api/v1/admin/reports/markets": ["day", "format"], "/api/v1/admin/reports/assets": ["format"]}
+           "/api/v1/admin/reports/markets": ["day", "by", "format"], "/api/v1/admin/reports/assets": ["format"]}
 
 REQUIRED = {("get", "/api/v1/statements", "from"), ("get", "/api/v1/depth", "market"),
             ("get", "/api/v1/trades", "market"), ("get", "/api/v1/ticker", "market"),

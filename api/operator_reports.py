@@ -1,7 +1,7 @@
 """Operator reports (administrators only), as JSON or CSV:
 
-- GET /admin/reports/markets: each market's business over one UTC day, as the market-reports
-  agent counts it (streams/market_reports.py);
+- GET /admin/reports/markets: each market's business over one UTC day (by=hour: each hour of
+  it), as the market-reports agent counts it (streams/market_reports.py);
 - GET /admin/reports/assets: every asset's holdings, fee income, deposits and withdrawals, and
   whether they reconcile, as the asset-reports agent counts them (streams/asset_reports.py).
 """
@@ -28,10 +28,12 @@ DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 ASSET_COLUMNS = ("asset", "holdings", "fee_income", "deposits", "withdrawals", "difference")
 COLUMNS = ("market", "day", "volume", "quote_volume", "trades", "fee_income", "fee_asset", "traders",
            "orders_placed", "orders_canceled")
+HOUR_COLUMNS = (*COLUMNS[:2], "hour", *COLUMNS[2:])
 
 
 def market_day(row, market: dict, quote: dict) -> dict:
-    return {"market": row.market, "day": row.day, "volume": steps_to_qty(market, row.volume),
+    hour = {"hour": row.hour} if hasattr(row, "hour") else {}
+    return {"market": row.market, "day": row.day, **hour, "volume": steps_to_qty(market, row.volume),
             "quote_volume": views.amount(quote, row.quote_volume), "trades": row.trades,
             "fee_income": views.amount(quote, row.fee_income), "fee_asset": market["quote"], "traders": row.traders,
             "orders_placed": row.orders_placed, "orders_canceled": row.orders_canceled}
@@ -42,11 +44,17 @@ async def markets(request: Request) -> Response:
     day = request.query_params.get("day") or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     if not DAY.fullmatch(day):
         raise bad_request("day must be YYYY-MM-DD (UTC)", field="day")
+    by = request.query_params.get("by", "day")
+    if by not in ("day", "hour"):
+        raise bad_request("by must be day or hour", field="by")
     form = _format(request)
     feeds = request.app.state.feeds
+    rows = await request.app.state.store.rows("market_day_reports" if by == "day" else "market_hour_reports", day)
     items = [market_day(row, feeds.markets[row.market], feeds.assets[feeds.markets[row.market]["quote"]])
-             for row in await request.app.state.store.rows("market_day_reports", day) if row.market in feeds.markets]
-    return _csv(items, COLUMNS) if form == "csv" else JSONResponse({"day": day, "items": items})
+             for row in rows if row.market in feeds.markets]
+    if form == "csv":
+        return _csv(items, COLUMNS if by == "day" else HOUR_COLUMNS)
+    return JSONResponse({"day": day, "by": by, "items": items})
 
 
 def asset_totals(t: AssetTotals, asset: dict) -> dict:

@@ -60,6 +60,7 @@ QUERIES = {
     "notification_preferences": "SELECT kind, email FROM notification_preferences WHERE account = ?",
     "set_notification_preference": "INSERT INTO notification_preferences (account, kind, email) VALUES (?, ?, ?)",
     "market_day_reports": "SELECT * FROM market_day_reports WHERE day = ?",
+    "market_hour_reports": "SELECT * FROM market_hour_reports WHERE day = ?",
     "asset_reports": "SELECT * FROM asset_reports",
     "listen_key": "SELECT account, created_ts FROM listen_keys WHERE listen_key = ?",
     "listen_key_of": "SELECT listen_key FROM listen_keys_by_account WHERE account = ?",

@@ -104,7 +104,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         if args.which == "markets":
             day = args.day or time.strftime("%Y-%m-%d", time.gmtime())
-            return reports.run_markets(settings, day, args.csv, market_defs, asset_defs)
+            return reports.run_markets(settings, day, args.csv, market_defs, asset_defs, args.by == "hour")
         return reports.run(settings, args.asset, args.csv, asset_defs, from_reports=args.which == "assets")
     except NoHostAvailable as exc:
         raise CommandError(f"Cassandra at {', '.join(settings.cassandra_hosts)}: {exc}") from exc
@@ -471,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "difference; assets: the same from the asset-reports agent's totals; markets: each "
                              "market's volume, trades, fee income, traders and orders over a UTC day")
     report.add_argument("--day", help="markets: YYYY-MM-DD, UTC (default: today)")
+    report.add_argument("--by", choices=["day", "hour"], default="day", help="markets: the whole day, or each hour")
     report.add_argument("--asset", action="append", help="reconcile, assets: only this asset (repeatable)")
     report.add_argument("--csv", action="store_true", help="CSV instead of a table")
     report.set_defaults(run=_report)

@@ -83,27 +83,32 @@ MARKET_COLUMNS = ("market", "volume", "quote_volume", "trades", "fee_income", "t
                   "orders_canceled")
 
 
-def market_days(session, day: str, market_defs: dict[str, dict], asset_defs: dict[str, dict]) -> list[list[str]]:
-    """Each market's business over one UTC day, as the market-reports agent counted it."""
+def market_days(session, day: str, market_defs: dict[str, dict], asset_defs: dict[str, dict],
+                by_hour: bool = False) -> list[list[str]]:
+    """Each market's business over one UTC day (or each hour of it), as the market-reports agent
+    counted it."""
+    cql = f"SELECT * FROM {'market_hour_reports' if by_hour else 'market_day_reports'} WHERE day = %s"
     rows = []
-    for row in session.execute("SELECT * FROM market_day_reports WHERE day = %s", (day,)):
+    for row in session.execute(cql, (day,)):
         market = market_defs.get(row.market)
         quote = asset_defs.get(market["quote"]) if market else None
         if market is None or quote is None:
             continue
-        rows.append([row.market, steps_to_qty(market, row.volume), atoms_to_amount(quote, row.quote_volume),
-                     str(row.trades), f"{atoms_to_amount(quote, row.fee_income)} {market['quote']}", str(row.traders),
+        rows.append([*([f"{row.hour:02d}"] if by_hour else []), row.market, steps_to_qty(market, row.volume),
+                     atoms_to_amount(quote, row.quote_volume), str(row.trades),
+                     f"{atoms_to_amount(quote, row.fee_income)} {market['quote']}", str(row.traders),
                      str(row.orders_placed), str(row.orders_canceled)])
     return rows
 
 
-def run_markets(settings: Settings, day: str, as_csv: bool, market_defs: dict, asset_defs: dict) -> int:
+def run_markets(settings: Settings, day: str, as_csv: bool, market_defs: dict, asset_defs: dict,
+                by_hour: bool = False) -> int:
     connection = cluster(settings)
     try:
-        rows = market_days(connection.connect(settings.cassandra_keyspace), day, market_defs, asset_defs)
+        rows = market_days(connection.connect(settings.cassandra_keyspace), day, market_defs, asset_defs, by_hour)
     finally:
         connection.shutdown()
-    print(table(MARKET_COLUMNS, rows, as_csv), end="")
+    print(table((("hour",) if by_hour else ()) + MARKET_COLUMNS, rows, as_csv), end="")
     return 0
 
 

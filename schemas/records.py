@@ -281,8 +281,8 @@ class MarketCommandBatch(TypedDict):
 
 
 class MarketDayReport(TypedDict):
-    """Topic exchange.market-reports, key market: a market's business over one UTC day so far, as a whole
-    (a later one replaces it). Amounts in the market's steps and quote atoms."""
+    """Topic exchange.market-reports, key market: a market's business over one UTC day, or one hour of it,
+    so far, as a whole (a later one replaces it). Amounts in the market's steps and quote atoms."""
 
     market: str
     day: str
@@ -295,6 +295,7 @@ class MarketDayReport(TypedDict):
     orders_canceled: int
     last_trade_id: int
     last_seq: int
+    hour: NotRequired[int | None]
 
 
 MarketStatus = Literal["open", "halted"]

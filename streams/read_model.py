@@ -90,6 +90,7 @@ STATEMENTS = {
     "withdrawal_done": "DELETE FROM pending_withdrawals USING TIMESTAMP ? WHERE asset = ? AND withdrawal_id = ?",
     "notification": _insert("notifications_by_account", NOTIFICATION_COLUMNS),
     "market_report": _insert("market_day_reports", MARKET_REPORT_COLUMNS),
+    "market_hour_report": _insert("market_hour_reports", ("hour", *MARKET_REPORT_COLUMNS)),
     "asset_report": _insert("asset_reports", ASSET_REPORT_COLUMNS),
     "recorded_position": _insert("recorded_positions", ("reader", "topic", "partition", "next_offset")),
 }
@@ -302,11 +303,14 @@ def notification_rows(note: dict) -> list[Write]:
 
 
 def market_report_rows(report: dict) -> list[Write]:
-    """A market's day so far, replacing what the row had: the timestamp grows with every trade and
-    order update it counts."""
+    """A market's day (or hour of it) so far, replacing what the row had: the timestamp grows with
+    every trade and order update it counts."""
     values = (report["day"], report["market"], report["volume"], report["quote_volume"], report["trades"],
               report["fee_income"], len(report["traders"]), report["orders_placed"], report["orders_canceled"])
-    return [Write("market_report", values, report["last_trade_id"] + report["last_seq"], ("market_day", report["day"]))]
+    counted = report["last_trade_id"] + report["last_seq"]
+    if report.get("hour") is None:
+        return [Write("market_report", values, counted, ("market_day", report["day"]))]
+    return [Write("market_hour_report", (report["hour"], *values), counted, ("market_hour", report["day"]))]
 
 
 def asset_report_rows(report: dict) -> list[Write]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any, Awaitable, Callable
 
 import faust
 
@@ -33,7 +34,7 @@ from exchange.config import Settings
 from exchange.db import cluster
 from exchange.kafka_io import Replication
 from exchange.reference_feed import ReferenceFeed
-from schemas.topics import BALANCES, COMMAND_RESULTS, NOTIFICATIONS, ORDER_UPDATES, TRADES
+from schemas.topics import BALANCES, COMMAND_RESULTS, NOTIFICATIONS, ORDER_UPDATES, TRADES, Topic
 
 from . import asset_reports, business_metrics, metrics, read_model
 from .batch import run_batch
@@ -90,7 +91,7 @@ def build_read_app(settings: Settings, name: str, replicas: Replication,
     return app
 
 
-# -- marketdata ----------------------------------------------------------------------------
+# -- the agents' common wiring --------------------------------------------------------------
 
 class _TableRows:
     """Marketdata's and the reports' batches go to Kafka, then to the agent's table."""
@@ -105,67 +106,6 @@ class _TableRows:
         await self.writer.write_many(rows)
 
 
-def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
-    bars_table = register(app, table(app, "minute-bars", settings.partitions, replicas),
-                          AvroRecord("exchange.MinuteBar"))
-    durable = _TableRows(app, TableWriter(app, bars_table, lambda key: "exchange.MinuteBar"))
-    in_order = InputOrder(lambda: app.consumer)
-    stage = MarketdataStage(bars_table)
-    inputs = {TRADES.name: TRADES}
-
-    @app.on_partitions_assigned.connect
-    async def _partitions_moved(sender, assigned, **kwargs) -> None:
-        in_order.keep_only(assigned)
-        stage.forget()
-
-    @app.agent(raw_topic(app, TRADES.name), name="marketdata")
-    async def marketdata(stream):
-        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
-            await run_batch([event.message for event in events], stage, inputs, in_order, durable)
-
-
-# -- market reports ------------------------------------------------------------------------
-
-def _market_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
-    days_table = register(app, table(app, "market-days", settings.partitions, replicas),
-                          AvroRecord("exchange.MarketDayReport"))
-    durable = _TableRows(app, TableWriter(app, days_table, lambda key: "exchange.MarketDayReport"))
-    in_order = InputOrder(lambda: app.consumer)
-    stage = MarketReportsStage(days_table)
-    inputs = {TRADES.name: TRADES, ORDER_UPDATES.name: ORDER_UPDATES}
-
-    @app.on_partitions_assigned.connect
-    async def _partitions_moved(sender, assigned, **kwargs) -> None:
-        in_order.keep_only(assigned)
-
-    @app.agent(raw_topic(app, *inputs), name="market-reports")
-    async def market_reports(stream):
-        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
-            await run_batch([event.message for event in events], stage, inputs, in_order, durable)
-
-
-# -- asset reports -------------------------------------------------------------------------
-
-def _asset_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
-    holdings = register(app, table(app, "asset-holdings", settings.partitions, replicas),
-                        AvroRecords("exchange.AssetReport", "exchange.AccountHolding"))
-    durable = _TableRows(app, TableWriter(app, holdings, asset_reports.record_of))
-    in_order = InputOrder(lambda: app.consumer)
-    stage = asset_reports.AssetReportsStage(holdings)
-    inputs = {BALANCES.name: BALANCES, COMMAND_RESULTS.name: COMMAND_RESULTS}
-
-    @app.on_partitions_assigned.connect
-    async def _partitions_moved(sender, assigned, **kwargs) -> None:
-        in_order.keep_only(assigned)
-
-    @app.agent(raw_topic(app, *inputs), name="asset-reports")
-    async def asset_reports_agent(stream):
-        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
-            await run_batch([event.message for event in events], stage, inputs, in_order, durable)
-
-
-# -- notifier ------------------------------------------------------------------------------
-
 class _SendOnly:
     """The notifier keeps no rows: its batches only go to Kafka."""
 
@@ -179,46 +119,77 @@ class _SendOnly:
         return None
 
 
-def _notifier_agent(app: faust.App, settings: Settings, reference: ReferenceFeed) -> None:
+def _batch_agent(app: faust.App, name: str, topics: tuple[Topic, ...], stage, durable,
+                 ready: Callable[[], Awaitable[Any]] | None = None,
+                 on_moved: Callable[[], None] | None = None) -> None:
+    """An agent that runs what it takes through run_batch: `ready` is awaited before each take,
+    `on_moved` called when partitions move (after the input order forgets the ones gone)."""
     in_order = InputOrder(lambda: app.consumer)
-    stage = NotifierStage(reference.markets, reference.assets, settings.partitions)
-    durable = _SendOnly(app)
-    inputs = {ORDER_UPDATES.name: ORDER_UPDATES, COMMAND_RESULTS.name: COMMAND_RESULTS}
+    inputs = {topic.name: topic for topic in topics}
 
     @app.on_partitions_assigned.connect
     async def _partitions_moved(sender, assigned, **kwargs) -> None:
         in_order.keep_only(assigned)
+        if on_moved is not None:
+            on_moved()
 
-    @app.agent(raw_topic(app, *inputs), name="notifier")
-    async def notifier(stream):
+    async def run(stream) -> None:
         async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
-            await reference.ready.wait()
+            if ready is not None:
+                await ready()
             await run_batch([event.message for event in events], stage, inputs, in_order, durable)
+
+    app.agent(raw_topic(app, *inputs), name=name)(run)
+
+
+def _table_rows(app: faust.App, settings: Settings, replicas: Replication, name: str,
+                record_of: Callable[[str], str], *records: str):
+    """A RocksDB-backed table of the read app and the adapter that writes its rows."""
+    rows = register(app, table(app, name, settings.partitions, replicas),
+                    AvroRecord(records[0]) if len(records) == 1 else AvroRecords(*records))
+    return rows, _TableRows(app, TableWriter(app, rows, record_of))
+
+
+# -- marketdata, the reports and the notifier ---------------------------------------------------
+
+def _marketdata_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
+    bars, durable = _table_rows(app, settings, replicas, "minute-bars", lambda key: "exchange.MinuteBar",
+                                "exchange.MinuteBar")
+    stage = MarketdataStage(bars)
+    _batch_agent(app, "marketdata", (TRADES,), stage, durable, on_moved=stage.forget)
+
+
+def _market_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
+    days, durable = _table_rows(app, settings, replicas, "market-days", lambda key: "exchange.MarketDayReport",
+                                "exchange.MarketDayReport")
+    _batch_agent(app, "market-reports", (TRADES, ORDER_UPDATES), MarketReportsStage(days), durable)
+
+
+def _asset_reports_agent(app: faust.App, settings: Settings, replicas: Replication) -> None:
+    holdings, durable = _table_rows(app, settings, replicas, "asset-holdings", asset_reports.record_of,
+                                    "exchange.AssetReport", "exchange.AccountHolding")
+    _batch_agent(app, "asset-reports", (BALANCES, COMMAND_RESULTS), asset_reports.AssetReportsStage(holdings),
+                 durable)
+
+
+def _notifier_agent(app: faust.App, settings: Settings, reference: ReferenceFeed) -> None:
+    stage = NotifierStage(reference.markets, reference.assets, settings.partitions)
+    _batch_agent(app, "notifier", (ORDER_UPDATES, COMMAND_RESULTS), stage, _SendOnly(app),
+                 ready=reference.ready.wait)
 
 
 # -- mailer --------------------------------------------------------------------------------
 
 def _mailer_agent(app: faust.App, settings: Settings) -> None:
-    in_order = InputOrder(lambda: app.consumer)
-    stage = MailStage()
     mailer = Mailer(settings, lambda messages: deliver(app, messages))
     started = asyncio.Event()
-    inputs = {NOTIFICATIONS.name: NOTIFICATIONS}
-
-    @app.on_partitions_assigned.connect
-    async def _partitions_moved(sender, assigned, **kwargs) -> None:
-        in_order.keep_only(assigned)
 
     @app.task
     async def _connect() -> None:
         await mailer.start()
         started.set()
 
-    @app.agent(raw_topic(app, *inputs), name="mailer")
-    async def mail(stream):
-        async for events in take_ready(stream, BATCH_MESSAGES, BATCH_WINDOW):
-            await started.wait()
-            await run_batch([event.message for event in events], stage, inputs, in_order, mailer)
+    _batch_agent(app, "mailer", (NOTIFICATIONS,), MailStage(), mailer, ready=started.wait)
 
 
 # -- recorder ------------------------------------------------------------------------------

@@ -637,9 +637,21 @@ def test_operators_see_each_markets_day_in_the_market_reports(stack, http, infra
     text = http.get("/api/v1/admin/reports/markets", headers=admin, params={"day": day, "format": "csv"}).text
     assert f"{symbol},{day},2,10,1,0.03,USDC,2,2,0" in text.splitlines()
     assert http.get("/api/v1/admin/reports/markets", headers=admin, params={"day": "7 Dec"}).status_code == 400
+    hours = [item for item in http.get("/api/v1/admin/reports/markets", headers=admin,
+                                       params={"day": day, "by": "hour"}).json()["items"] if item["market"] == symbol]
+    assert sum(h["trades"] for h in hours) == 1 and all(0 <= h["hour"] <= 23 for h in hours)
+    traded = next(h for h in hours if h["trades"])
+    assert {k: v for k, v in traded.items() if k != "hour"} == row  # the hour it traded in holds all of it
+    hourly_csv = http.get("/api/v1/admin/reports/markets", headers=admin,
+                          params={"day": day, "by": "hour", "format": "csv"}).text
+    assert hourly_csv.splitlines()[0].startswith("market,day,hour,volume")
+    assert http.get("/api/v1/admin/reports/markets", headers=admin, params={"by": "minute"}).status_code == 400
     cli = subprocess.run([sys.executable, "-m", "exchange.cli", "report", "markets", "--day", day, "--csv"],
                          env=stack.env, capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0 and f"{symbol},2,10,1,0.03 USDC,2,2,0" in cli.stdout.splitlines(), cli.stderr
+    by_hour = subprocess.run([sys.executable, "-m", "exchange.cli", "report", "markets", "--day", day, "--by", "hour",
+                              "--csv"], env=stack.env, capture_output=True, text=True, timeout=120)
+    assert f"{traded['hour']:02d},{symbol},2,10,1,0.03 USDC,2,2,0" in by_hour.stdout.splitlines(), by_hour.stdout
     reconciled = subprocess.run([sys.executable, "-m", "exchange.cli", "report", "reconcile", "--asset",
                                  market["base"]], env=stack.env, capture_output=True, text=True, timeout=120)
     assert reconciled.returncode == 0 and "every asset reconciles" in reconciled.stdout, reconciled.stdout

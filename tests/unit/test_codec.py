@@ -248,3 +248,11 @@ def test_balance_updates_from_before_settlement_offsets_are_read_without_one():
     update = {"account": "ada", "balances": [{"asset": "SOL", "available": 3, "held": 1}], "ts": 5}
     assert codec.decode_as("exchange.BalanceUpdate", _old_message("v9", "exchange.BalanceUpdate", update)) == {
         **update, "settlement_offset": None}
+
+
+def test_market_reports_from_before_hours_are_read_as_whole_days():
+    report = {"market": "SOL_USDC", "day": "2026-12-07", "volume": 3, "quote_volume": 300, "trades": 1,
+              "fee_income": 1, "traders": ["ada", "bob"], "orders_placed": 2, "orders_canceled": 0,
+              "last_trade_id": 9, "last_seq": 4}
+    old = _old_message("v10", "exchange.MarketDayReport", report)
+    assert codec.decode_as("exchange.MarketDayReport", old) == {**report, "hour": None}

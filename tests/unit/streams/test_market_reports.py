@@ -1,4 +1,4 @@
-"""Operator reports count each trade and order update once, per market and UTC day."""
+"""Operator reports count each trade and order update once, per market and UTC day and hour."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from schemas.topics import MARKET_REPORTS, ORDER_UPDATES, TRADES
 from streams.market_reports import MarketReportsStage, row_key
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 DAY1, DAY2 = 20_000 * DAY_MS, 20_001 * DAY_MS  # 2024-10-04 and -05, UTC
 
 
@@ -40,15 +41,21 @@ def take(stage: MarketReportsStage, table: dict, *messages) -> list[dict]:
 def test_each_day_counts_its_trades_traders_fees_and_orders_once_even_when_read_again():
     table: dict = {}
     stage = MarketReportsStage(table)
-    messages = [(TRADES.name, {"market": "SOL_USDC", "trades": [trade(5, DAY1 + 10), trade(6, DAY1 + 20, taker="cy")]}),
+    messages = [(TRADES.name, {"market": "SOL_USDC", "trades": [trade(5, DAY1 + 10),
+                                                                trade(6, DAY1 + 3 * HOUR_MS + 20, taker="cy")]}),
                 (ORDER_UPDATES.name, {"market": "SOL_USDC", "updates": [update(7, DAY1 + 30, "NEW", first=True),
                                                                         update(8, DAY1 + 40, "CANCELED")]}),
                 (TRADES.name, {"market": "SOL_USDC", "trades": [trade(9, DAY2 + 5)]})]
     sent = take(stage, table, *messages)
-    assert [(r["day"], r["trades"]) for r in sent] == [("2024-10-04", 2), ("2024-10-05", 1)]
+    assert [(r["day"], r["hour"], r["trades"]) for r in sent] == [
+        ("2024-10-04", None, 2), ("2024-10-04", 0, 1), ("2024-10-04", 3, 1), ("2024-10-05", None, 1),
+        ("2024-10-05", 0, 1)]
     first = table[row_key("SOL_USDC", "2024-10-04")]
     assert (first["volume"], first["quote_volume"], first["fee_income"], sorted(first["traders"])) == \
         (6, 600, 6, ["ada", "bob", "cy"])
     assert (first["orders_placed"], first["orders_canceled"]) == (1, 1)
+    third_hour = table[row_key("SOL_USDC", "2024-10-04", 3)]
+    assert (third_hour["volume"], sorted(third_hour["traders"]), third_hour["orders_placed"]) == (3, ["ada", "cy"], 0)
+    assert table[row_key("SOL_USDC", "2024-10-04", 0)]["orders_canceled"] == 1
     assert take(MarketReportsStage(table), table, *messages) == []  # a replay after a crash: nothing new
     assert table[row_key("SOL_USDC", "2024-10-04")] == first
