@@ -150,7 +150,8 @@ QUERY = {"market": {"type": "string"}, "asset": {"type": "string"}, "limit": {"t
          "cursor": {"type": "string"}, "from": {"type": "integer", "minimum": 0},
          "to": {"type": "integer", "minimum": 0}, "format": {"type": "string", "enum": ["json", "csv"]},
          "unread": {"type": "string", "enum": ["true", "false"]},
-         "day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, "by": {"type": "string", "enum": ["day", "hour"]},
+         "day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+         "by": {"type": "string", "enum": ["day", "hour"]},
          "interval": {"type": "string", "enum": ["1m", "5m", "15m", "1h", "4h", "1d"]}}
 QUERIES = {"/api/v1/depth": ["market", "limit"], "/api/v1/trades": ["market", "limit"], "/api/v1/ticker": ["market"],
            "/api/v1/klines": ["market", "interval", "limit"], "/api/v1/orders": ["market"],
