@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install chromium promtool run demo down status lint test test-runs test-freqtrade test-unit bench lock records clean
+.PHONY: install chromium promtool run demo down status lint test test-runs test-freqtrade test-unit bench lock records k8s-rules clean
 
 # Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), the
 # trading page's chart library from web/package-lock.json, and the JavaScript Binance clients the
@@ -101,6 +101,10 @@ bench: install
 # Rewrites schemas/records.py (typed records) from schemas/avro after a schema changes. Commit the result.
 records: install
 	$(BIN)/python -m schemas.typegen
+
+# Rewrites infra/k8s/monitoring/prometheus-rule.yaml after a change to infra/prometheus/alerts.yml.
+k8s-rules: install
+	$(BIN)/python -m infra.prometheus.k8s_rules
 
 # Rebuilds constraints.txt from pyproject.toml: its dependencies and test extra resolved afresh in a
 # throwaway venv (so nothing installed here by hand gets pinned), then frozen. Commit the result.

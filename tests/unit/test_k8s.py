@@ -236,3 +236,13 @@ def test_services_probe_and_scrape_paths_the_process_serves_on_its_port(name):
 
 def test_no_secret_is_committed():
     assert not [doc for doc in documents() if doc["kind"] == "Secret"]
+
+
+def test_the_operators_alert_rules_are_the_prometheus_ones():
+    """infra/k8s/monitoring: alerts.yml as a PrometheusRule, for clusters with the Prometheus Operator."""
+    rules = yaml.safe_load((K8S.parent / "prometheus" / "alerts.yml").read_text())
+    [rule] = list(yaml.safe_load_all((K8S / "monitoring" / "prometheus-rule.yaml").read_text()))
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert rule["spec"]["groups"] == rules["groups"], "run `make k8s-rules`"
+    kustomization = yaml.safe_load((K8S / "monitoring" / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == ["prometheus-rule.yaml"]
