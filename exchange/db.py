@@ -80,6 +80,8 @@ def statements(cql: str) -> list[str]:
 
 
 _TABLE = re.compile(r"\b(FROM|INTO|UPDATE)\s+(\w+)(?!\.)\b", re.IGNORECASE)
+_DDL_TABLE = re.compile(r"^\s*((?:CREATE|ALTER|DROP)\s+TABLE(?:\s+IF(?:\s+NOT)?\s+EXISTS)?)\s+(?!IF\s)(\w+)(?![.\w])",
+                        re.IGNORECASE)
 
 
 def qualified(cql: str, keyspace: str) -> str:
@@ -87,6 +89,13 @@ def qualified(cql: str, keyspace: str) -> str:
     on a connection that relies on `USE` would mean whichever keyspace the connection is in, and
     Cassandra 5 warns of it at every start."""
     return _TABLE.sub(lambda m: f"{m[1]} {keyspace}.{m[2]}", cql)
+
+
+def qualified_ddl(cql: str, keyspace: str) -> str:
+    """A schema file's CREATE, ALTER or DROP TABLE with its table named with the keyspace: on a
+    ring, a pooled connection opened while another process was creating the keyspace may not be
+    in it yet, whatever `USE` said."""
+    return _DDL_TABLE.sub(lambda m: f"{m[1]} {keyspace}.{m[2]}", cql)
 
 
 def migrate(session: Session, settings: Settings) -> list[str]:
@@ -102,7 +111,7 @@ def migrate(session: Session, settings: Settings) -> list[str]:
     applied = []
     for path in sorted(CQL_DIR.glob("*.cql")):
         for statement in statements(path.read_text()):
-            session.execute(statement)
+            session.execute(qualified_ddl(statement, settings.cassandra_keyspace))
         applied.append(path.name)
     return applied
 
