@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from exchange.commands import cancel, cancel_all, place
+from exchange.commands import cancel, cancel_all, now_ms, place
 from exchange.order_rules import below_min_notional, breach
 from exchange.reference import DefinitionError, amount_to_atoms, price_to_ticks, qty_to_steps
 from schemas.records import Command
@@ -76,6 +77,9 @@ async def place_order(request: Request) -> JSONResponse:
                        f"{views.amount(quote_asset, market['min_notional'])} {market['quote']}")
     placed = await submit(request, owner, market, side, price, quantity, type=kind, time_in_force=tif,
                           post_only=post_only, quote_quantity=funds, client_order_id=client_order_id)
+    if placed.in_flight:
+        raise ApiError(503, "order_in_flight", "an earlier request with this client_order_id is still being placed; "
+                                               "send it again shortly", headers={"Retry-After": "1"})
     if placed.first_order_id is not None:  # a retry: the client order id names the first request's order
         return await _first_order(request, owner, placed.first_order_id, client_order_id, market["symbol"])
     order_id, command, outcome = placed.order_id, placed.command, placed.outcome
@@ -105,6 +109,11 @@ class Placed:
     command: Command | None
     outcome: tuple[str, dict] | None  # ("result", refusal) or ("update", the engine's first update); None: pending
     first_order_id: int | None = None  # a retry of a client order id: the order the first request made
+    in_flight: bool = False  # a retry while the first request may still be sending: nothing was placed
+
+
+CLAIM_SENT_WAIT_S = 3.0  # how long a retry waits for the first request's claim to say "sent"
+STALE_CLAIM_MS = 120_000  # a claim never marked sent this long after it was made: its request died
 
 
 async def submit(request: Request, owner: str, market: dict, side: str, price: int | None, quantity: int | None,
@@ -112,20 +121,32 @@ async def submit(request: Request, owner: str, market: dict, side: str, price: i
     """Send an order checked at the edge and wait (briefly) for what the exchange made of it.
 
     A client order id is claimed first (an LWT in Cassandra), so a retry, to whichever API
-    process, learns the first request's order instead of placing a second one.
+    process, learns the first request's order instead of placing a second one. The claim is marked
+    sent once Kafka has the order: a retry finding a claim not marked sent waits a moment for it,
+    answers "in flight" while the first request may still be sending, and once the claim is
+    `STALE_CLAIM_MS` old (far past any send: the process that made it died between claiming and
+    sending) takes it over and places the order itself.
     """
     state = request.app.state
     order_id = state.ids.next()
     client_order_id = terms.get("client_order_id")
     if client_order_id is not None:
-        [claim] = await state.store.rows("claim_client_order", owner, client_order_id, order_id, market["symbol"])
-        if not claim[0]:  # [applied]: a retry; the claim names the order the first request made
-            return Placed(claim.order_id, None, None, claim.order_id)
+        first = await _claim(state.store, owner, client_order_id, order_id, market["symbol"])
+        if first is not None:
+            return first
     command = place(owner, order_id, market["symbol"], side, price, quantity, **terms)
+    sent = False
+
+    async def mark_sent() -> None:
+        nonlocal sent
+        sent = True
+        if client_order_id is not None:
+            await _mark_sent(state.store, owner, client_order_id)
+
     try:
-        outcome = await send_and_wait(request, command, order_id)
+        outcome = await send_and_wait(request, command, order_id, on_sent=mark_sent)
     except Exception:
-        if client_order_id is not None:  # never sent: a retry must be free to place it
+        if client_order_id is not None and not sent:  # never sent: a retry must be free to place it
             await state.store.rows("release_client_order", owner, client_order_id, order_id)
         raise
     _log_order("order placed", owner, order_id, market["symbol"], outcome, client_order_id)
@@ -134,6 +155,40 @@ async def submit(request: Request, owner: str, market: dict, side: str, price: i
         # Open since before its claim expired: the order this client id names is that one.
         return Placed(order_id, command, outcome, outcome[1]["existing_order_id"])
     return Placed(order_id, command, outcome)
+
+
+async def _claim(store, owner: str, client_order_id: str, order_id: int, market: str) -> Placed | None:
+    """Claim the client order id for `order_id`; None if this request is to place it, else what a
+    retry answers: the first request's order, or "in flight"."""
+    [claim] = await store.rows("claim_client_order", owner, client_order_id, order_id, market, now_ms())
+    if claim[0]:  # [applied]
+        return None
+    sent, first_id, claimed_ts = claim.sent, claim.order_id, claim.claimed_ts
+    deadline = time.monotonic() + CLAIM_SENT_WAIT_S
+    while not sent and claimed_ts is not None:  # a claim from before claims said when they were sent: sent
+        if now_ms() - claimed_ts >= STALE_CLAIM_MS:
+            [taken] = await store.rows("take_over_claim", order_id, market, now_ms(), owner, client_order_id,
+                                       first_id)
+            if taken[0]:
+                log.warning("client order id claimed by a request that never sent its order: placed anew",
+                            extra={"client_order_id": client_order_id, "account": owner, "order_id": order_id})
+                return None
+        if time.monotonic() > deadline:
+            return Placed(first_id, None, None, in_flight=True)
+        await asyncio.sleep(0.1)
+        row = await store.one("claim_state", owner, client_order_id)
+        if row is None:  # released: the first request failed to send; this one may claim it
+            return await _claim(store, owner, client_order_id, order_id, market)
+        sent, first_id, claimed_ts = row.sent, row.order_id, row.claimed_ts
+    return Placed(first_id, None, None, first_id)
+
+
+async def _mark_sent(store, owner: str, client_order_id: str) -> None:
+    try:
+        await store.rows("claim_sent", owner, client_order_id)
+    except Exception:  # noqa: BLE001 - the order is sent whatever happens here; a retry waits longer
+        log.warning("could not mark a client order id's claim sent", exc_info=True,
+                    extra={"client_order_id": client_order_id, "account": owner})
 
 
 def _log_order(what: str, owner: str, order_id: int, market: str, outcome, client_order_id: str | None = None) -> None:
@@ -147,12 +202,16 @@ def _log_order(what: str, owner: str, order_id: int, market: str, outcome, clien
                           "market": market, "status": status, "reason": reason})
 
 
-async def send_and_wait(request: Request, command: Command, order_id: int | None):
+async def send_and_wait(request: Request, command: Command, order_id: int | None, on_sent=None):
+    """Send the command and wait (briefly) for its outcome; None if it takes longer. `on_sent`
+    runs once Kafka has the command."""
     feeds = request.app.state.feeds
     command["reply_to"] = feeds.reply_to
     future = feeds.expect(order_id, command["command_id"])
     try:
         await request.app.state.commands.send([command])
+        if on_sent is not None:
+            await on_sent()
         return await asyncio.wait_for(future, PLACE_WAIT_S)
     except asyncio.TimeoutError:
         return None

@@ -36,8 +36,13 @@ QUERIES = {
     "take_id_node": "INSERT INTO order_id_nodes (node, holder) VALUES (?, ?) IF NOT EXISTS USING TTL ?",
     "renew_id_node": "UPDATE order_id_nodes USING TTL ? SET holder = ? WHERE node = ? IF holder = ?",
     "release_id_node": "DELETE FROM order_id_nodes WHERE node = ? IF holder = ?",
-    "claim_client_order": "INSERT INTO client_order_claims (account, client_order_id, order_id, market) "
-                          "VALUES (?, ?, ?, ?) IF NOT EXISTS",
+    "claim_client_order": "INSERT INTO client_order_claims (account, client_order_id, order_id, market, claimed_ts) "
+                          "VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
+    "claim_sent": "UPDATE client_order_claims SET sent = true WHERE account = ? AND client_order_id = ?",
+    "take_over_claim": "UPDATE client_order_claims SET order_id = ?, market = ?, claimed_ts = ? "
+                       "WHERE account = ? AND client_order_id = ? IF order_id = ? AND sent = null",
+    "claim_state": "SELECT order_id, sent, claimed_ts FROM client_order_claims "
+                   "WHERE account = ? AND client_order_id = ?",
     "release_client_order": "DELETE FROM client_order_claims WHERE account = ? AND client_order_id = ? IF order_id = ?",
     "my_trades": "SELECT * FROM trades_by_account WHERE account = ? AND ts <= ? LIMIT ?",
     "order_by_client_id": "SELECT order_id, market FROM orders_by_client_id WHERE account = ? AND client_order_id = ?",

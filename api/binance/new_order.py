@@ -184,7 +184,7 @@ async def new_order(request: Request) -> JSONResponse:
                           stp=order.stp)
     if placed.first_order_id is not None:
         raise errors.order_rejected("Duplicate order sent.")
-    if placed.outcome is None:
+    if placed.outcome is None or placed.in_flight:
         raise errors.BinanceError(503, -1007, "Timeout waiting for response from backend server. Send status "
                                               "unknown; execution status unknown.")
     kind_of, record = placed.outcome

@@ -19,8 +19,10 @@ import pytest
 from api import web
 from api.app import ROUTES
 from api.binance.errors import is_binance_path
+from api.orders import STALE_CLAIM_MS
 from api.security import DEV_SECRET
 from bench.api_stack import counter
+from exchange.db import cluster
 
 from .markets import fresh_market
 
@@ -154,6 +156,35 @@ def test_retry_cancel_and_cancel_all(stack, http):
     assert http.delete("/api/v1/orders", params={"market": "SOL_USDC"}, headers=auth).status_code == 202
     assert eventually(lambda: http.get("/api/v1/orders", headers=auth).json()["items"] == [])
     assert eventually(lambda: balances(http, auth).get("USDC") == ("100000", "0"))
+
+
+def test_a_retry_places_the_order_itself_when_the_first_request_died_between_its_claim_and_kafka(stack, http, infra):
+    """A process killed after claiming a client order id and before Kafka had the order leaves a
+    claim that is never marked sent. A retry while it may still be sending is told to send again
+    (503, nothing placed); once the claim is long past any send, the retry takes it over and places
+    the order, which then exists (before, it answered 202 with an order that never would)."""
+    account, auth = new_user(stack, "claimed")
+    eventually(lambda: balances(http, auth).get("USDC"))
+    now = int(time.time() * 1000)
+    connection = cluster(infra)
+    try:
+        session = connection.connect(infra.cassandra_keyspace)
+        for client_id, claimed in (("died-long-ago", now - STALE_CLAIM_MS - 1000), ("still-sending", now)):
+            session.execute("INSERT INTO client_order_claims (account, client_order_id, order_id, market, claimed_ts) "
+                            "VALUES (%s, %s, %s, %s, %s)", (account, client_id, 777, "SOL_USDC", claimed))
+    finally:
+        connection.shutdown()
+    order = {"market": "SOL_USDC", "price": "1.01", "quantity": "1", "side": "buy"}
+    in_flight = http.post("/api/v1/orders", json={**order, "client_order_id": "still-sending"}, headers=auth)
+    assert (in_flight.status_code, in_flight.json()["error"]["code"]) == (503, "order_in_flight"), in_flight.text
+    assert in_flight.headers["retry-after"] == "1"
+    placed = http.post("/api/v1/orders", json={**order, "client_order_id": "died-long-ago"}, headers=auth)
+    assert placed.status_code == 201 and placed.json()["status"] == "NEW", placed.text
+    assert placed.json()["order_id"] != "777"
+    again = http.post("/api/v1/orders", json={**order, "client_order_id": "died-long-ago"}, headers=auth)
+    assert again.status_code == 200 and again.json()["order_id"] == placed.json()["order_id"]  # one order
+    opened = eventually(lambda: http.get("/api/v1/orders", headers=auth).json()["items"])
+    assert [o["order_id"] for o in opened] == [placed.json()["order_id"]]
 
 
 def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_is_down(stack, http):
