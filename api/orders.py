@@ -131,7 +131,7 @@ async def submit(request: Request, owner: str, market: dict, side: str, price: i
     order_id = state.ids.next()
     client_order_id = terms.get("client_order_id")
     if client_order_id is not None:
-        first = await _claim(state.store, owner, client_order_id, order_id, market["symbol"])
+        first = await _claim(request, owner, client_order_id, order_id, market["symbol"])
         if first is not None:
             return first
     command = place(owner, order_id, market["symbol"], side, price, quantity, **terms)
@@ -157,9 +157,10 @@ async def submit(request: Request, owner: str, market: dict, side: str, price: i
     return Placed(order_id, command, outcome)
 
 
-async def _claim(store, owner: str, client_order_id: str, order_id: int, market: str) -> Placed | None:
+async def _claim(request: Request, owner: str, client_order_id: str, order_id: int, market: str) -> Placed | None:
     """Claim the client order id for `order_id`; None if this request is to place it, else what a
     retry answers: the first request's order, or "in flight"."""
+    store = request.app.state.store
     [claim] = await store.rows("claim_client_order", owner, client_order_id, order_id, market, now_ms())
     if claim[0]:  # [applied]
         return None
@@ -167,6 +168,11 @@ async def _claim(store, owner: str, client_order_id: str, order_id: int, market:
     deadline = time.monotonic() + CLAIM_SENT_WAIT_S
     while not sent and claimed_ts is not None:  # a claim from before claims said when they were sent: sent
         if now_ms() - claimed_ts >= STALE_CLAIM_MS:
+            await fresh(request, owner, ORDERS)
+            if await store.one("order", owner, first_id) is not None:
+                # Sent after all (the process died after Kafka had it, before the mark): it stands.
+                await _mark_sent(store, owner, client_order_id)
+                return Placed(first_id, None, None, first_id)
             [taken] = await store.rows("take_over_claim", order_id, market, now_ms(), owner, client_order_id,
                                        first_id)
             if taken[0]:
@@ -178,7 +184,7 @@ async def _claim(store, owner: str, client_order_id: str, order_id: int, market:
         await asyncio.sleep(0.1)
         row = await store.one("claim_state", owner, client_order_id)
         if row is None:  # released: the first request failed to send; this one may claim it
-            return await _claim(store, owner, client_order_id, order_id, market)
+            return await _claim(request, owner, client_order_id, order_id, market)
         sent, first_id, claimed_ts = row.sent, row.order_id, row.claimed_ts
     return Placed(first_id, None, None, first_id)
 

@@ -183,8 +183,21 @@ def test_a_retry_places_the_order_itself_when_the_first_request_died_between_its
     assert placed.json()["order_id"] != "777"
     again = http.post("/api/v1/orders", json={**order, "client_order_id": "died-long-ago"}, headers=auth)
     assert again.status_code == 200 and again.json()["order_id"] == placed.json()["order_id"]  # one order
+
+    # Killed after Kafka had the order, before the claim said so: the order stands, no second one.
+    sent = http.post("/api/v1/orders", json={**order, "client_order_id": "sent-unmarked"}, headers=auth)
+    assert sent.status_code == 201, sent.text
+    connection = cluster(infra)
+    try:
+        connection.connect(infra.cassandra_keyspace).execute(
+            "UPDATE client_order_claims SET sent = null, claimed_ts = %s WHERE account = %s AND client_order_id = %s",
+            (now - STALE_CLAIM_MS - 1000, account, "sent-unmarked"))
+    finally:
+        connection.shutdown()
+    retried = http.post("/api/v1/orders", json={**order, "client_order_id": "sent-unmarked"}, headers=auth)
+    assert retried.status_code == 200 and retried.json()["order_id"] == sent.json()["order_id"], retried.text
     opened = eventually(lambda: http.get("/api/v1/orders", headers=auth).json()["items"])
-    assert [o["order_id"] for o in opened] == [placed.json()["order_id"]]
+    assert sorted(o["order_id"] for o in opened) == sorted([placed.json()["order_id"], sent.json()["order_id"]])
 
 
 def test_a_retry_gets_the_first_orders_id_from_any_api_process_while_the_worker_is_down(stack, http):
