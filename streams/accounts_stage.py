@@ -18,6 +18,7 @@ millisecond per row to encode.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, cast
 
 from schemas.records import (
@@ -241,8 +242,11 @@ class AccountsStage:
 
     def on_settlements(self, batch: SettlementBatch, now_ms: int, offset: int | None = None) -> StageResult:
         """Apply the fills, releases and fees of one settlement message (at `offset` of its
-        partition); duplicates change nothing. Every account in it gets a balance update naming the
-        offset, which tells the read side how far settlements are applied (api/fresh_reads.py).
+        partition); duplicates change nothing. Every account in it gets a balance update, and the
+        last of them names the offset, which tells the read side how far settlements are applied
+        (api/fresh_reads.py). Only the last: the updates go to one partition in order, so once the
+        recorder has the last it has them all, while a take of the recorder that ended after the
+        first would have claimed the settlement for accounts it had not recorded yet.
 
         Raises LedgerError (and changes nothing) if an item cannot apply.
         """
@@ -257,7 +261,12 @@ class AccountsStage:
                 self._write(account, result)
             # Sent even for a duplicate: the first time may have been lost to a crash.
             assets = account.changed_assets or {market["base"], market["quote"]}
-            self._balance_update(account, assets, now_ms, result, offset)
+            self._balance_update(account, assets, now_ms, result)
+        updates = [n for n, m in enumerate(result.messages) if m.topic == BALANCES]
+        if updates and offset is not None:
+            last = result.messages[updates[-1]]
+            named = {**last.record, "settlement_offset": offset}
+            result.messages[updates[-1]] = dataclasses.replace(last, record=named)
         return result
 
     def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult,
