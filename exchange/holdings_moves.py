@@ -19,7 +19,7 @@ from typing import Callable
 
 from schemas.codec import codec
 from schemas.topics import FEE_ACCOUNT, account_partition
-from streams.asset_reports import NOTHING, new_report, record_of, report_key
+from streams.asset_reports import NOTHING, new_report, new_totals, record_of, report_key
 
 
 @dataclass
@@ -71,8 +71,7 @@ def plan_holding_moves(live: dict[int, dict[str, bytes]], partitions: int,
                 copies.append((key, row))
         totals = {t["asset"]: dict(t) for t in report["assets"]}
         for asset in set(totals) | set(holdings):
-            t = totals.setdefault(asset, {"asset": asset, "holdings": 0, "fee_income": 0, "deposits": 0,
-                                          "withdrawals": 0})
+            t = totals.setdefault(asset, dict(new_totals(asset)))
             t["holdings"], t["fee_income"] = holdings.get(asset, 0), fees.get(asset, 0)
         recounted = {**report, "assets": [totals[a] for a in sorted(totals)]}
         moves.writes[partition] = [*copies, (report_key(partition), recounted)]

@@ -303,37 +303,33 @@ async def read_changelog(settings: Settings, topic: str) -> dict[int, dict[str, 
 
 
 async def _apply(settings: Settings, moves: Moves, say: Callable[[str], None]) -> None:
-    """The copies, all acknowledged by every in-sync replica, then the deletes."""
-    if not moves.copies and not moves.deletes:
-        return
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=5)
-    await producer.start()
-    try:
-        await _send(producer, {p: [(k, codec.encode(record_of(k), row)) for k, row in rows]
-                               for p, rows in moves.copies.items()})
-        await _send(producer, {p: [(k, None) for k in keys] for p, keys in moves.deletes.items()})
-    finally:
-        await producer.stop()
+    """The accounts' copies, all acknowledged by every in-sync replica, then the deletes."""
+    await _rewrite(settings, ACCOUNTS_CHANGELOG, record_of, moves.copies, moves.deletes)
 
 
 async def _apply_holdings(settings: Settings, moves: HoldingMoves) -> None:
     """Holdings and recounted reports, all acknowledged, then the holdings' deletes."""
-    if not moves.writes:
+    await _rewrite(settings, HOLDINGS_CHANGELOG, holdings_record, moves.writes, moves.deletes)
+
+
+async def _rewrite(settings: Settings, topic: str, record_of: Callable[[str], str],
+                   writes: dict[int, list[tuple[str, dict]]], deletes: dict[int, list[str]]) -> None:
+    """Rows written to a changelog, all acknowledged by every in-sync replica, then the deletes."""
+    if not writes and not deletes:
         return
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
                                 linger_ms=5)
     await producer.start()
     try:
-        await _send(producer, {p: [(k, codec.encode(holdings_record(k), row)) for k, row in rows]
-                               for p, rows in moves.writes.items()}, HOLDINGS_CHANGELOG)
-        await _send(producer, {p: [(k, None) for k in keys] for p, keys in moves.deletes.items()}, HOLDINGS_CHANGELOG)
+        await _send(producer, topic, {p: [(k, codec.encode(record_of(k), row)) for k, row in rows]
+                                      for p, rows in writes.items()})
+        await _send(producer, topic, {p: [(k, None) for k in keys] for p, keys in deletes.items()})
     finally:
         await producer.stop()
 
 
-async def _send(producer: AIOKafkaProducer, by_partition: dict[int, list[tuple[str, bytes | None]]],
-                topic: str = ACCOUNTS_CHANGELOG) -> None:
+async def _send(producer: AIOKafkaProducer, topic: str,
+                by_partition: dict[int, list[tuple[str, bytes | None]]]) -> None:
     # The idempotent producer keeps each partition's order, so an account's row lands after its others.
     futures = [await producer.send(topic, value, key=key.encode(), partition=partition)
                for partition, pairs in by_partition.items() for key, value in pairs]

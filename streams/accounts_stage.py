@@ -269,13 +269,12 @@ class AccountsStage:
             result.messages[updates[-1]] = dataclasses.replace(last, record=named)
         return result
 
-    def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult,
-                        settlement_offset: int | None = None) -> None:
+    def _balance_update(self, account: Account, assets: set[str], now_ms: int, result: StageResult) -> None:
         if not assets:
             return
         balances = [{"asset": asset, **account.balance(asset)} for asset in sorted(assets)]
         record = {"account": account.account_id, "balances": balances, "ts": now_ms,
-                  "settlement_offset": settlement_offset}
+                  "settlement_offset": None}  # on_settlements names its last one
         partition = account_partition(account.account_id, self.partitions)
         result.messages.append(Outgoing(BALANCES, account.account_id, record, partition))
 

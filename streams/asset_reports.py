@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from schemas.records import AccountHolding, AssetReport
+from schemas.records import AccountHolding, AssetReport, AssetTotals
 from schemas.topics import ASSET_REPORTS, BALANCES, FEE_ACCOUNT
 from schemas.vocabulary import DEPOSIT, SETTLE_WITHDRAWAL, result_kind
 
@@ -43,6 +43,10 @@ def record_of(key: str) -> str:
     return "exchange.AssetReport" if key.startswith("p|") else "exchange.AccountHolding"
 
 
+def new_totals(asset: str) -> AssetTotals:
+    return {"asset": asset, "holdings": 0, "fee_income": 0, "deposits": 0, "withdrawals": 0}
+
+
 def new_report(partition: int) -> AssetReport:
     return {"partition": partition, "assets": [], "balances_offset": NOTHING, "results_offset": NOTHING, "ts": 0}
 
@@ -57,8 +61,7 @@ class _Report:
         self.stored_balances_offset = row["balances_offset"]  # what holdings written with it are counted to
 
     def add(self, asset: str, field: str, atoms: int) -> None:
-        totals = self.totals.setdefault(asset, {"asset": asset, "holdings": 0, "fee_income": 0, "deposits": 0,
-                                                "withdrawals": 0})
+        totals = self.totals.setdefault(asset, dict(new_totals(asset)))
         totals[field] += atoms
 
     def row(self) -> AssetReport:
