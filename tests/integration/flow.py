@@ -113,20 +113,38 @@ async def wait_until_quiet(settings, workers: Workers, timeout: float = 600.0, g
         tps = [TopicPartition(t, p) for t in inputs for p in range(settings.partitions)]
         deadline = asyncio.get_running_loop().time() + timeout
         quiet_rounds = 0
+        behind: dict[TopicPartition, tuple[int, int]] = {}
         while quiet_rounds < 2:
             workers.check_alive()
-            assert asyncio.get_running_loop().time() < deadline, "the workers did not catch up in time"
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"the {group} group did not catch up in {timeout:.0f}s; behind (committed, end): "
+                f"{ {f'{tp.topic}[{tp.partition}]': offsets for tp, offsets in behind.items()} }\n"
+                f"{log_tails(workers.logs)}")
             ends = await consumer.end_offsets(tps)
             try:
                 committed = await admin.list_consumer_group_offsets(group)
             except GroupCoordinatorNotAvailableError:  # a fresh broker: the group is not there yet
                 committed = {}
-            lag = sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps)
-            quiet_rounds = quiet_rounds + 1 if lag == 0 else 0
+            behind = {tp: (committed[tp].offset if tp in committed else 0, ends[tp]) for tp in tps}
+            behind = {tp: offsets for tp, offsets in behind.items() if offsets[0] < offsets[1]}
+            quiet_rounds = quiet_rounds + 1 if not behind else 0
             await asyncio.sleep(1.0)
     finally:
         await consumer.stop()
         await admin.close()
+
+
+def log_tails(logs: Path, lines: int = 12) -> str:
+    """The last warnings and errors of each process's log: what a failed wait shows in CI, where
+    the logs themselves are gone with the run."""
+    out = []
+    for log in sorted(logs.glob("*.log")):
+        noisy = [line for line in log.read_text(errors="replace").splitlines()
+                 if any(f'"level":"{level}"' in line for level in ("warning", "error", "critical"))
+                 or "Traceback" in line]
+        out.append(f"--- {log.name}: {len(noisy)} warnings and errors, the last {min(lines, len(noisy))}:")
+        out.extend(line[:400] for line in noisy[-lines:])
+    return "\n".join(out)
 
 
 async def read_topic(settings, name: str) -> list[tuple[bytes | None, bytes | None]]:
