@@ -18,6 +18,8 @@ from dotenv import dotenv_values
 ENVIRONMENTS = ("development", "production")
 CONSISTENCY_LEVELS = ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE")
 SERIAL_CONSISTENCY_LEVELS = ("SERIAL", "LOCAL_SERIAL")
+# What a broker accepts as a consumer group member's session timeout, by default.
+MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS = 6000, 1800000
 # `exchange infra up` remembers the local cluster's layout here, in the state directory.
 LAYOUT_FILE = "cluster.json"
 
@@ -45,6 +47,7 @@ class Settings:
     kafka_brokers: int
     kafka_replication_factor: int
     kafka_min_insync_replicas: int
+    kafka_session_timeout_ms: int
     cassandra_host: str
     cassandra_port: int
     cassandra_storage_port: int
@@ -147,6 +150,7 @@ class Settings:
             kafka_brokers=read.count("KAFKA_BROKERS", layout.get("kafka_brokers", 1)),
             kafka_replication_factor=read.optional_count("KAFKA_REPLICATION_FACTOR"),
             kafka_min_insync_replicas=read.optional_count("KAFKA_MIN_INSYNC_REPLICAS"),
+            kafka_session_timeout_ms=read.count("KAFKA_SESSION_TIMEOUT_MS", 10000),
             cassandra_host=read.text("CASSANDRA_HOST", "127.0.0.1"),
             cassandra_port=read.port("CASSANDRA_PORT", 9042),
             cassandra_storage_port=read.port("CASSANDRA_STORAGE_PORT", 7000),
@@ -187,6 +191,10 @@ class Settings:
                 raise ConfigError(f"{name}={path!r}: no such file")
         replication_options(settings.cassandra_replication)  # fail at start, not at first query
         settings.kafka_hosts, settings.cassandra_hosts  # noqa: B018 - an underivable address fails now
+        if not MIN_SESSION_TIMEOUT_MS <= settings.kafka_session_timeout_ms <= MAX_SESSION_TIMEOUT_MS:
+            raise ConfigError(f"KAFKA_SESSION_TIMEOUT_MS={settings.kafka_session_timeout_ms}: the brokers take "
+                              f"{MIN_SESSION_TIMEOUT_MS} to {MAX_SESSION_TIMEOUT_MS} (their group.min/max.session"
+                              ".timeout.ms defaults)")
         if settings.kafka_min_insync_replicas > (settings.kafka_replication_factor or 3):
             raise ConfigError(f"KAFKA_MIN_INSYNC_REPLICAS={settings.kafka_min_insync_replicas}: more than the "
                               "replication factor; no write could ever succeed")
@@ -206,6 +214,7 @@ VARIABLES = {
     "KAFKA_BROKERS": "kafka_brokers",
     "KAFKA_REPLICATION_FACTOR": "kafka_replication_factor",
     "KAFKA_MIN_INSYNC_REPLICAS": "kafka_min_insync_replicas",
+    "KAFKA_SESSION_TIMEOUT_MS": "kafka_session_timeout_ms",
     "CASSANDRA_HOST": "cassandra_host",
     "CASSANDRA_PORT": "cassandra_port",
     "CASSANDRA_STORAGE_PORT": "cassandra_storage_port",

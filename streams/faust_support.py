@@ -53,9 +53,10 @@ def new_app(settings, app_id: str, name: str, replicas: Replication) -> faust.Ap
         topic_replication_factor=replicas.factor,
         topic_disable_leader=True,
         # A worker that is gone (kill -9, lost host) loses its partitions to the others after
-        # this long without heartbeats.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
+        # this long without heartbeats. A heartbeat is also how a member learns that a rebalance
+        # has begun (a worker joining or leaving): frequent ones shorten every rebalance's pause.
+        broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+        broker_heartbeat_interval=settings.kafka_session_timeout_ms / 10000,
         web_enabled=False,
         stream_wait_empty=False,
     )

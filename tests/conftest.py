@@ -29,6 +29,8 @@ def throwaway_settings(state_dir: Path, brokers: int = 1, cassandra_nodes: int =
         "EXCHANGE_STATE_DIR": str(state_dir),
         # Fewer than the default: every test's markets and workers cover each partition.
         "EXCHANGE_PARTITIONS": "4",
+        # The least a broker takes: every kill -9 of a worker in the tests costs this long a wait.
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
         "KAFKA_BOOTSTRAP": "",
         "KAFKA_BROKERS": str(brokers),
         "CASSANDRA_NODES": str(cassandra_nodes),

@@ -30,9 +30,10 @@ from infra.local.kafka import KafkaNode
 from infra.local.ports import free_port
 from infra.local.toolchain import find_java
 from schemas.topics import COMMANDS
+from tests.integration.flow import session_over_s
 
 from .stack import Stack
-from .test_faults import SESSION_TIMEOUT_S, Load, Trader, own_market, settle_and_check
+from .test_faults import Load, Trader, own_market, settle_and_check
 
 pytestmark = pytest.mark.runs
 
@@ -160,7 +161,7 @@ async def test_losing_a_broker_a_node_a_worker_or_an_api_process_loses_nothing(c
         stack.kill("worker-2")
         stack.kill("api-2")
         stack.start("api-2")
-        await asyncio.sleep(SESSION_TIMEOUT_S)
+        await asyncio.sleep(session_over_s(cluster))
         stack.start("worker-2")
         faults["worker and API kill -9"] = "restarted"
         await asyncio.sleep(5)

@@ -29,13 +29,12 @@ from schemas.topics import ASSETS, MARKETS
 from streams.read_worker import READ_APP_ID, RECORDED
 from streams.worker import APP_ID
 from tests import checks
-from tests.integration.flow import INPUTS, outcome, wait_until_quiet
+from tests.integration.flow import INPUTS, outcome, session_over_s, wait_until_quiet
 
 pytestmark = pytest.mark.runs
 
 USERS = 6
 ENDED = {"FILLED", "CANCELED", "EXPIRED"}
-SESSION_TIMEOUT_S = 12  # a killed worker is restarted once the group has dropped it (see test_order_flow_runs)
 
 
 async def own_market(infra) -> tuple[dict, dict]:
@@ -212,7 +211,7 @@ async def test_kill_9s_of_every_process_and_a_broker_restart_lose_nothing_and_do
                 stack.kill("api-2")
                 stack.start("api-2")  # a supervisor restarts it; its clients retry meanwhile
                 faults["API kill -9"] += 1
-            await asyncio.sleep(SESSION_TIMEOUT_S)
+            await asyncio.sleep(session_over_s(infra))
             stack.start("worker")
             if round_ == 2:
                 stack.start("recorder")

@@ -32,6 +32,13 @@ REPO = Path(__file__).resolve().parents[2]
 INPUTS = (COMMANDS.name, SETTLEMENTS.name, ORDERS.name)
 
 
+def session_over_s(settings) -> float:
+    """How long after a kill -9 the group has surely dropped the dead member (its session timeout,
+    and a little): a supervisor restarting it sooner makes the group rebalance twice, and
+    faust-streaming 0.15 can then fail to reopen its own RocksDB partitions (lock held)."""
+    return settings.kafka_session_timeout_ms / 1000 + 2
+
+
 def suffix() -> str:
     return "".join(random.choices(string.ascii_uppercase, k=4))
 

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from exchange.commands import deposit
+from exchange.up import worker_ready
 from infra.local.ports import free_port
 from schemas.topics import account_partition
 from tests import checks, workload
-from tests.integration.flow import define_markets, outcome, suffix, wait_until_quiet
+from tests.integration.flow import define_markets, outcome, session_over_s, suffix, wait_until_quiet
 
 pytestmark = pytest.mark.runs
 
@@ -50,10 +51,9 @@ async def run_workload(infra, producer, workers, seed: int, kills: int, graceful
                 workers.start("k")
                 continue
             workers.kill("k")
-            # Restart once the group has dropped the dead member (session timeout 10 s), as a
-            # supervisor with a restart delay would: an instant restart rebalances twice, and
-            # faust-streaming 0.15 can then fail to reopen its own RocksDB partitions (lock held).
-            await asyncio.sleep(12)
+            # Restart once the group has dropped the dead member, as a supervisor with a restart
+            # delay would.
+            await asyncio.sleep(session_over_s(infra))
             workers.start("k")
     await wait_until_quiet(infra, workers)
     elapsed = time.monotonic() - started
@@ -134,6 +134,13 @@ async def test_partitions_move_between_workers_with_their_books(infra, producer,
     for batch in batches[third: 2 * third]:
         await producer.send(batch)
     workers.start("three")  # and some come back to a newcomer
+    # Once it runs: sent sooner, the last third can all be done by "two" while "three" still
+    # restores its tables, leaving the newcomer nothing to do.
+    deadline = time.monotonic() + 180
+    while not worker_ready(workers.logs / "worker-three.log"):
+        workers.check_alive()
+        assert time.monotonic() < deadline, "the newcomer never became ready"
+        await asyncio.sleep(0.5)
     for batch in batches[2 * third:]:
         await producer.send(batch)
     await wait_until_quiet(infra, workers)

@@ -25,7 +25,7 @@ from streams.read_model import day_of, fill_legs
 from streams.read_worker import READ_APP_ID, RECORDED
 from tests import workload
 
-from .flow import define_markets, market_records, outcome, suffix, wait_until_quiet
+from .flow import define_markets, market_records, outcome, session_over_s, suffix, wait_until_quiet
 
 RECORDER_INPUTS = tuple(topic.name for topic in RECORDED)
 COMMANDS_PER_RUN = 4000
@@ -289,7 +289,7 @@ async def test_a_recorder_killed_mid_run_leaves_every_row_once_and_right(infra, 
     async def kill_the_recorder() -> None:
         await run.recording()
         workers.kill("recorder")
-        await asyncio.sleep(12)  # until the group drops it (session timeout 10 s)
+        await asyncio.sleep(session_over_s(infra))  # until the group drops it
         workers.start("recorder", "recorder")
 
     await _complete(run, seed=11, middle=kill_the_recorder)

@@ -28,6 +28,7 @@ def test_settings_round_trip_through_the_environment():
 @pytest.mark.parametrize("name, value", [
     ("KAFKA_PORT", "ninety"), ("KAFKA_PORT", "70000"), ("EXCHANGE_ENV", "staging"),
     ("CASSANDRA_KEYSPACE", "drop table"), ("CASSANDRA_REPLICATION", "SimpleStrategy:zero"),
+    ("KAFKA_SESSION_TIMEOUT_MS", "5999"), ("KAFKA_SESSION_TIMEOUT_MS", "ten"),
 ])
 def test_a_bad_value_names_its_variable(name, value):
     with pytest.raises(ConfigError, match=name):
