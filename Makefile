@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Reinstalled whenever the dependency list or the pinned versions change.
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install chromium promtool run demo down status lint test test-runs test-freqtrade test-unit bench lock records k8s-rules clean
+.PHONY: install chromium promtool run demo down status lint test test-runs test-freqtrade test-fast bench lock records k8s-rules clean
 
 # Every dependency at the exact version constraints.txt pins (`make lock` rebuilds it), the
 # trading page's chart library from web/package-lock.json, and the JavaScript Binance clients the
@@ -91,7 +91,8 @@ test-freqtrade: install $(FREQTRADE_VENV)/.installed-stamp
 	@EXCHANGE_TEST_FREQTRADE=$(abspath $(FREQTRADE_VENV))/bin/freqtrade \
 	    $(MAKE) --no-print-directory test PYTEST_ARGS="tests/e2e/test_freqtrade.py $(PYTEST_ARGS)"
 
-test-unit: install promtool
+# The edit loop: tests/unit (pure and property-based tests) with no servers, in well under 2 minutes.
+test-fast: install promtool
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 bench: install

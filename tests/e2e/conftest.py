@@ -1,4 +1,9 @@
-"""One running exchange (worker, recorder, API) for the end-to-end tests of a module."""
+"""One running exchange (worker, recorder, API, hub, mail catcher) for all the end-to-end tests of a
+run, stopped once they are done: its worker and recorder join the consumer groups the integration
+tests' workers join, and must not take partitions from them. Each test isolates itself with
+accounts and markets of its own, as the integration tests do; a test that stops or kills a process
+starts it again before it ends, and every module starts by checking that every process of the
+stack is still alive."""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ from infra.local.ports import free_port
 from .stack import Stack
 
 
-@pytest.fixture(scope="module")
-def stack(infra, tmp_path_factory):
+@pytest.fixture(scope="package")
+def shared_stack(infra, tmp_path_factory):
     async def prepare() -> None:
         await ensure_topics(infra)
         await define_demo_markets(infra)
@@ -37,3 +42,11 @@ def stack(infra, tmp_path_factory):
         yield running
     finally:
         running.stop_all()  # also when start-up failed: no process outlives the tests
+
+
+@pytest.fixture(scope="module")
+def stack(shared_stack):
+    """The run's stack, alive at the start of the module: a process an earlier module left dead
+    fails here, naming the module, rather than somewhere in this one."""
+    shared_stack.check_alive()
+    return shared_stack
