@@ -13,11 +13,18 @@ acknowledgements have moved for several checks: then it seeks back to the commit
 Re-reading is safe because every stage applies a message once however often it sees it (see
 accounts_stage.py, matching_stage.py and input_order.py). It also removes repeated offsets from
 Faust's list of acknowledged ones, which otherwise slow commits to a crawl.
+
+While a rebalance runs (or Faust has stopped the flow for another reason) nothing is read and
+there is nothing to re-read. A rebalance takes seconds; a flow stopped for FLOW_STOPPED_WARN_S or
+more is a worker that looks alive and does nothing, so the guard says so in its log, once for
+each such interval, until the flow runs again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from .faust_internals import acked_offsets, committed_offset, forget_acked, read_offset
 
@@ -25,19 +32,25 @@ log = logging.getLogger("exchange.stall_guard")
 
 CHECK_EVERY = 2.0  # seconds
 STUCK_AFTER = 3  # checks without progress
+FLOW_STOPPED_WARN_S = 60.0
 
 
 class StallGuard:
-    def __init__(self, app, topics: set[str]) -> None:
+    def __init__(self, app, topics: set[str], clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.topics = topics
         self._seen: dict = {}  # tp -> (committed, read, acked count, checks unchanged)
+        self._clock = clock
+        self._stopped_since: float | None = None
+        self._warnings = 0  # said about the current stop
 
     async def check(self) -> None:
         consumer = self.app.consumer
         if self.app.rebalancing or not consumer.flow_active:
             self._seen.clear()
+            self._flow_stopped()
             return
+        self._stopped_since = None
         inputs = [tp for tp in consumer.assignment() if tp.topic in self.topics]
         # Asked of the broker: a partition that never delivered has no fetched highwater mark.
         ends = await consumer.highwaters(*inputs) if inputs else {}
@@ -60,6 +73,16 @@ class StallGuard:
             self._seen[tp] = (*state, unchanged)
             if unchanged >= STUCK_AFTER:
                 await self._reread(consumer, tp, committed, read)
+
+    def _flow_stopped(self) -> None:
+        now = self._clock()
+        if self._stopped_since is None:
+            self._stopped_since, self._warnings = now, 0
+        stopped = now - self._stopped_since
+        if stopped >= FLOW_STOPPED_WARN_S * (self._warnings + 1):
+            self._warnings += 1
+            log.warning("nothing read for %.0f s: the flow is stopped (rebalancing: %s)", stopped,
+                        bool(self.app.rebalancing))
 
     async def _reread(self, consumer, tp, committed: int, read: int | None) -> None:
         log.warning("%s[%s]: committed offset stays at %s (read up to %s); re-reading from it",
