@@ -71,7 +71,7 @@ def plan_holding_moves(live: dict[int, dict[str, bytes]], partitions: int,
                 copies.append((key, row))
         totals = {t["asset"]: dict(t) for t in report["assets"]}
         for asset in set(totals) | set(holdings):
-            t = totals.setdefault(asset, dict(new_totals(asset)))
+            t = totals.setdefault(asset, new_totals(asset))
             t["holdings"], t["fee_income"] = holdings.get(asset, 0), fees.get(asset, 0)
         recounted = {**report, "assets": [totals[a] for a in sorted(totals)]}
         moves.writes[partition] = [*copies, (report_key(partition), recounted)]

@@ -61,7 +61,7 @@ class _Report:
         self.stored_balances_offset = row["balances_offset"]  # what holdings written with it are counted to
 
     def add(self, asset: str, field: str, atoms: int) -> None:
-        totals = self.totals.setdefault(asset, dict(new_totals(asset)))
+        totals = self.totals.setdefault(asset, new_totals(asset))
         totals[field] += atoms
 
     def row(self) -> AssetReport:
